@@ -1,0 +1,15 @@
+// Kiln's public API (`import * as kiln from 'kiln'`).
+import { registerBackend } from './runtime/backend.js';
+import { cpu } from './runtime/cpu/backend.js';
+import './runtime/eager.js';
+
+registerBackend(cpu);
+
+export { Tensor, type HookHandle, type NestedNumbers } from './runtime/tensor.js';
+export type { DType } from './ir/index.js';
+export * from './runtime/creation.js';
+export * from './runtime/ops/index.js';
+export { manualSeed, Generator } from './runtime/random.js';
+export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './runtime/autograd/grad-mode.js';
+export * as autograd from './runtime/autograd/index.js';
+export { registerBackend, type Backend, type Storage, type View, type HostArray } from './runtime/backend.js';

@@ -1,0 +1,69 @@
+// The backend contract. A backend owns memory on one device and runs primitive ops on it; it
+// knows nothing of autograd, tracing or Modules. The CPU backend (runtime/cpu/) is the reference;
+// WebGPU implements the same methods.
+import type { DType, Layout, OpDef } from '../ir/index.js';
+
+/** Host-side values of a tensor: bool is stored as one byte per element. */
+export type HostArray = Float32Array | Float64Array | Int32Array | Uint8Array;
+
+/** A block of device memory holding `length` elements of `dtype`. */
+export interface Storage {
+  readonly device: string;
+  readonly dtype: DType;
+  readonly length: number;
+  /** Bumped by every in-place write; autograd compares it with the version it saved (shared by all views). */
+  version: number;
+}
+
+/** A strided window onto a storage: what every kernel reads and writes. */
+export interface View extends Layout {
+  readonly storage: Storage;
+  readonly dtype: DType;
+}
+
+export interface Backend {
+  /** The device name tensors carry (`'cpu'`, `'webgpu'`). */
+  readonly device: string;
+
+  /** The dtypes this device can hold; creating any other is an error naming the device. */
+  supports(dtype: DType): boolean;
+
+  /** New storage of `length` elements, filled with zeros. */
+  alloc(dtype: DType, length: number): Storage;
+
+  /** New storage holding a copy of `values` (already converted to `dtype`'s host array type). */
+  upload(values: HostArray, dtype: DType): Storage;
+
+  /** The values of a view, copied into a fresh contiguous host array in row-major order. Never blocks the device's queue. */
+  read(view: View): Promise<HostArray>;
+
+  /** As `read`, synchronously; devices that cannot (WebGPU) throw an error that says to await `read` instead. */
+  readSync(view: View): HostArray;
+
+  /**
+   * Runs one primitive op: reads `inputs` (views of this device's storages, already broadcast to
+   * the output shape for elementwise ops), writes every element of `out`, a fresh contiguous view.
+   * `attrs` are the op's attributes, already checked by its shape rule.
+   */
+  run(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): void;
+
+  /** Copies `src` into `dst` element by element (same shape; dtypes may differ and are converted). Used by in-place ops and `.to()`. */
+  copy(src: View, dst: View): void;
+
+  /** Releases a storage's memory now (a no-op where the garbage collector does it). */
+  free(storage: Storage): void;
+}
+
+const backends = new Map<string, Backend>();
+
+export function registerBackend(backend: Backend): void {
+  backends.set(backend.device, backend);
+}
+
+export function backendFor(device: string): Backend {
+  const b = backends.get(device);
+  if (b) return b;
+  const known = [...backends.keys()].join(', ');
+  const hint = device === 'webgpu' ? ' (the WebGPU backend is not part of this build yet)' : '';
+  throw new Error(`unknown device '${device}'${hint}; available devices: ${known}`);
+}

@@ -1,0 +1,82 @@
+// The CPU backend: storages are typed arrays; kernels come from the op table's lowerings.
+import { E, type DType, type OpDef } from '../../ir/index.js';
+import type { FullAttrs } from '../../ir/ops/creation.js';
+import type { PadAttrs } from '../../ir/ops/movement.js';
+import type { ReduceAttrs } from '../../ir/ops/reduce.js';
+import type { Backend, HostArray, Storage, View } from '../backend.js';
+import { newHostArray } from '../host.js';
+import { runElementwise, type Operand } from './elementwise.js';
+import { runReduce } from './reduce.js';
+import { catRegions, padRegion, runFull, runGather, runMatmul, runScatterAdd } from './routines.js';
+
+export class CpuStorage implements Storage {
+  readonly device = 'cpu';
+  version = 0;
+  constructor(readonly dtype: DType, readonly data: HostArray) {}
+  get length(): number {
+    return this.data.length;
+  }
+}
+
+const dataOf = (v: View): HostArray => (v.storage as CpuStorage).data;
+const operand = (v: View): Operand => ({ data: dataOf(v), offset: v.offset, strides: v.strides, dtype: v.dtype });
+const IDENTITY = E.input(0);
+
+export const cpu: Backend = {
+  device: 'cpu',
+
+  supports: (dtype) => dtype !== 'float16',
+
+  alloc: (dtype, length) => new CpuStorage(dtype, newHostArray(dtype, length)),
+
+  upload: (values, dtype) => new CpuStorage(dtype, values),
+
+  read: async (view) => cpu.readSync(view),
+
+  readSync(view) {
+    const out = newHostArray(view.dtype, view.shape.reduce((a, b) => a * b, 1));
+    runElementwise(IDENTITY, view.shape, { data: out, offset: 0, strides: contiguous(view.shape), dtype: view.dtype }, [operand(view)]);
+    return out;
+  },
+
+  run(op: OpDef, inputs: readonly View[], attrs: unknown, out: View) {
+    const lowering = op.lowering;
+    switch (lowering.kind) {
+      case 'elementwise':
+        return runElementwise(lowering.expr(inputs.map((_, i) => E.input(i)), attrs), out.shape, operand(out), inputs.map(operand));
+      case 'reduce':
+        return runReduce(lowering.reducer, { ...operand(inputs[0]), shape: inputs[0].shape }, (attrs as ReduceAttrs).dims, dataOf(out));
+      case 'view':
+        throw new Error(`cpu: ${op.name} is a view and never runs as a kernel`);
+      case 'routine':
+        switch (lowering.routine) {
+          case 'matmul': return runMatmul(inputs[0], inputs[1], out, dataOf);
+          case 'full': return runFull(dataOf(out), attrs as FullAttrs);
+          case 'cat': return catRegions(inputs, out, (attrs as { dim: number }).dim).forEach((r, i) => cpu.copy(inputs[i], r));
+          case 'pad': {
+            const a = attrs as PadAttrs;
+            runFull(dataOf(out), { value: a.value, dtype: out.dtype } as FullAttrs);
+            return cpu.copy(inputs[0], padRegion(out, inputs[0], a));
+          }
+          case 'gather': return runGather(inputs[0], inputs[1], out, (attrs as { dim: number }).dim, dataOf);
+          case 'scatterAdd':
+            cpu.copy(inputs[0], out);
+            return runScatterAdd(inputs[2], inputs[1], out, (attrs as { dim: number }).dim, dataOf);
+        }
+    }
+  },
+
+  copy(src, dst) {
+    const expr = src.dtype === dst.dtype ? IDENTITY : E.cast(dst.dtype, IDENTITY);
+    runElementwise(expr, dst.shape, operand(dst), [operand(src)]);
+  },
+
+  free() {},
+};
+
+function contiguous(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  return s;
+}

@@ -1,0 +1,65 @@
+// Elementwise kernels: the op's scalar expression rendered to JS (render-js.ts) inside loops
+// generated for the operands' strides, compiled once per (expression, dtypes, loop shape) with
+// `new Function`. Strided and broadcast (stride 0) views are read in place, never copied.
+import { exprToString, type DType, type Expr } from '../../ir/index.js';
+import type { HostArray } from '../backend.js';
+import { renderJs } from './render-js.js';
+import { coalesce } from './strided.js';
+
+export interface Operand {
+  readonly data: HostArray;
+  readonly offset: number;
+  readonly strides: readonly number[];
+  readonly dtype: DType;
+}
+
+type Kernel = (out: HostArray, outOff: number, outStrides: readonly number[], shape: readonly number[], ...ins: unknown[]) => void;
+
+const cache = new Map<string, Kernel>();
+
+/** out[i] = expr(inputs[0][i], inputs[1][i], ...) over `shape`, for any strides. */
+export function runElementwise(expr: Expr, shape: readonly number[], out: Operand, inputs: readonly Operand[]): void {
+  const merged = coalesce(shape, [out.strides, ...inputs.map((x) => x.strides)]);
+  const ndim = merged.shape.length;
+  const flat = ndim <= 1 && merged.strides.every((s) => ndim === 0 || s[0] === 1);
+  const key = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}|${flat ? 'flat' : ndim}`;
+  let kernel = cache.get(key);
+  if (!kernel) {
+    kernel = compile(expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim);
+    cache.set(key, kernel);
+  }
+  const args: unknown[] = [];
+  inputs.forEach((x, j) => args.push(x.data, x.offset, merged.strides[j + 1]));
+  kernel(out.data, out.offset, merged.strides[0], merged.shape, ...args);
+}
+
+/** ndim -1: every operand is contiguous, one flat loop. */
+function compile(expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: number): Kernel {
+  const { body, result } = renderJs(expr, inDtypes);
+  const store = outDtype === 'bool' ? `(${result} ? 1 : 0)` : result;
+  const n = inDtypes.length;
+  const params = ['out', 'oo', 'os', 'shape', ...inDtypes.flatMap((_, j) => [`a${j}`, `o${j}`, `s${j}`])];
+  const ptrs = ['po', ...inDtypes.map((_, j) => `p${j}`)];
+  const strideOf = (p: string, d: number) => (p === 'po' ? `os_${d}` : `s${p.slice(1)}_${d}`);
+  let code: string;
+  if (ndim < 0) {
+    const loads = inDtypes.map((_, j) => `const x${j} = a${j}[o${j} + i];`).join('\n');
+    code = `const len = shape.length ? shape[0] : 1;\nfor (let i = 0; i < len; i++) {\n${loads}\n${body}\nout[oo + i] = ${store};\n}`;
+  } else {
+    const decls: string[] = [];
+    for (let d = 0; d < ndim; d++) {
+      decls.push(`const n_${d} = shape[${d}], os_${d} = os[${d}];`);
+      for (let j = 0; j < n; j++) decls.push(`const s${j}_${d} = s${j}[${d}];`);
+    }
+    const loads = inDtypes.map((_, j) => `const x${j} = a${j}[p${j}_${ndim}];`).join('\n');
+    let inner = `${loads}\n${body}\nout[po_${ndim}] = ${store};`;
+    for (let d = ndim - 1; d >= 0; d--) {
+      const init = ptrs.map((p) => `${p}_${d + 1} = ${p}_${d}`).join(', ');
+      const step = ptrs.map((p) => `${p}_${d + 1} += ${strideOf(p, d)}`).join(', ');
+      inner = `for (let i${d} = 0, ${init}; i${d} < n_${d}; i${d}++, ${step}) {\n${inner}\n}`;
+    }
+    const start = `let po_0 = oo${inDtypes.map((_, j) => `, p${j}_0 = o${j}`).join('')};`;
+    code = `${decls.join('\n')}\n${start}\n${inner}`;
+  }
+  return new Function(...params, code) as Kernel;
+}

@@ -1,0 +1,110 @@
+// Renders the op table's scalar expressions (ir/expr.ts) as JavaScript statements. This is the
+// CPU's whole share of each op's maths; the same trees render to WGSL for WebGPU.
+import type { BinaryFn, DType, Expr, UnaryFn } from '../../ir/index.js';
+
+/** The number kind a JS value holds: float, int32 or bool (0/1). */
+type Kind = 'f' | 'i' | 'b';
+
+const kindOf = (d: DType): Kind => (d === 'int32' ? 'i' : d === 'bool' ? 'b' : 'f');
+
+function literal(v: number): string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return 'Infinity';
+  if (v === -Infinity) return '-Infinity';
+  return Object.is(v, -0) ? '-0' : String(v);
+}
+
+export interface Rendered {
+  /** Statements computing the result into the variable `result`. */
+  readonly body: string;
+  readonly result: string;
+}
+
+/**
+ * Renders `expr` over variables `x0, x1, ...` (the loaded inputs of dtypes `inputs`). Every node
+ * becomes one `const t<n>` so a value used twice is computed once.
+ */
+export function renderJs(expr: Expr, inputs: readonly DType[]): Rendered {
+  const lines: string[] = [];
+  let n = 0;
+  const emit = (code: string): string => {
+    const name = `t${n++}`;
+    lines.push(`const ${name} = ${code};`);
+    return name;
+  };
+  const go = (e: Expr): [string, Kind] => {
+    switch (e.k) {
+      case 'input': return [`x${e.i}`, kindOf(inputs[e.i])];
+      case 'const': return [literal(e.value), Number.isInteger(e.value) ? 'i' : 'f'];
+      case 'cast': {
+        const [a] = go(e.a);
+        if (e.to === 'bool') return [emit(`(${a} !== 0 ? 1 : 0)`), 'b'];
+        if (e.to === 'int32') return [emit(`(${a} | 0)`), 'i'];
+        if (e.to === 'float32' || e.to === 'float16') return [emit(`Math.fround(${a})`), 'f'];
+        return [a, 'f'];
+      }
+      case 'select': {
+        const [c] = go(e.cond);
+        const [a, ka] = go(e.a);
+        const [b, kb] = go(e.b);
+        return [emit(`(${c} ? ${a} : ${b})`), ka === 'f' || kb === 'f' ? 'f' : ka === 'i' || kb === 'i' ? 'i' : 'b'];
+      }
+      case 'unary': {
+        const [a, k] = go(e.a);
+        const [code, kind] = unary(e.fn, a, k);
+        return [emit(code), kind];
+      }
+      case 'binary': {
+        const [a, ka] = go(e.a);
+        const [b, kb] = go(e.b);
+        const [code, kind] = binary(e.fn, a, b, ka !== 'f' && kb !== 'f');
+        return [emit(code), kind];
+      }
+    }
+  };
+  const [result] = go(expr);
+  return { body: lines.join('\n'), result };
+}
+
+function unary(fn: UnaryFn, a: string, k: Kind): [string, Kind] {
+  const num: Kind = k === 'b' ? 'i' : k;
+  switch (fn) {
+    case 'neg': return [k === 'f' ? `(-${a})` : `((-${a}) | 0)`, num];
+    case 'abs': return [`Math.abs(${a})`, num];
+    case 'sign': return [`Math.sign(${a})`, num];
+    case 'relu': return [`(${a} < 0 ? 0 : ${a})`, num];
+    case 'floor': return [`Math.floor(${a})`, num];
+    case 'ceil': return [`Math.ceil(${a})`, num];
+    case 'exp': return [`Math.exp(${a})`, 'f'];
+    case 'log': return [`Math.log(${a})`, 'f'];
+    case 'sqrt': return [`Math.sqrt(${a})`, 'f'];
+    case 'tanh': return [`Math.tanh(${a})`, 'f'];
+    case 'sin': return [`Math.sin(${a})`, 'f'];
+    case 'cos': return [`Math.cos(${a})`, 'f'];
+    case 'sigmoid': return [`1 / (1 + Math.exp(-${a}))`, 'f'];
+    case 'not': return [`(${a} ? 0 : 1)`, 'b'];
+    case 'isnan': return [`(${a} !== ${a} ? 1 : 0)`, 'b'];
+  }
+}
+
+/** `int`: both operands are int32/bool, so arithmetic wraps as int32 (Math.imul, `| 0`). */
+function binary(fn: BinaryFn, a: string, b: string, int: boolean): [string, Kind] {
+  const num: Kind = int ? 'i' : 'f';
+  switch (fn) {
+    case 'add': return [int ? `(${a} + ${b}) | 0` : `${a} + ${b}`, num];
+    case 'sub': return [int ? `(${a} - ${b}) | 0` : `${a} - ${b}`, num];
+    case 'mul': return [int ? `Math.imul(${a}, ${b})` : `${a} * ${b}`, num];
+    case 'div': return [`${a} / ${b}`, 'f'];
+    case 'pow': return [int ? `Math.pow(${a}, ${b}) | 0` : `Math.pow(${a}, ${b})`, num];
+    case 'max': return [`Math.max(${a}, ${b})`, num];
+    case 'min': return [`Math.min(${a}, ${b})`, num];
+    case 'lt': return [`(${a} < ${b} ? 1 : 0)`, 'b'];
+    case 'le': return [`(${a} <= ${b} ? 1 : 0)`, 'b'];
+    case 'gt': return [`(${a} > ${b} ? 1 : 0)`, 'b'];
+    case 'ge': return [`(${a} >= ${b} ? 1 : 0)`, 'b'];
+    case 'eq': return [`(${a} === ${b} ? 1 : 0)`, 'b'];
+    case 'ne': return [`(${a} !== ${b} ? 1 : 0)`, 'b'];
+    case 'and': return [`(${a} && ${b} ? 1 : 0)`, 'b'];
+    case 'or': return [`(${a} || ${b} ? 1 : 0)`, 'b'];
+  }
+}

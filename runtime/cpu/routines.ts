@@ -1,0 +1,89 @@
+// The named routines of the op table (everything that is not elementwise, a reduction or a view),
+// for the CPU.
+import type { FullAttrs } from '../../ir/ops/creation.js';
+import type { PadAttrs } from '../../ir/ops/movement.js';
+import type { HostArray, View } from '../backend.js';
+import { matmul, type MatArray } from './matmul.js';
+import { forEachIndex } from './strided.js';
+
+export type DataOf = (v: View) => HostArray;
+
+/** [..., M, K] @ [..., K, N] with broadcast batch dims; out is contiguous. */
+export function runMatmul(a: View, b: View, out: View, dataOf: DataOf): void {
+  const [m, k] = a.shape.slice(-2);
+  const n = b.shape[b.shape.length - 1];
+  const batch = out.shape.slice(0, -2);
+  // Batch strides of each operand aligned to the output's batch dims (0 where broadcast).
+  const batchStrides = (v: View) => batch.map((d, i) => {
+    const j = i - (batch.length - (v.shape.length - 2));
+    return j < 0 || v.shape[j] === 1 ? 0 : v.strides[j];
+  });
+  const outData = dataOf(out) as MatArray;
+  const aData = dataOf(a) as MatArray;
+  const bData = dataOf(b) as MatArray;
+  let o = out.offset;
+  forEachIndex(batch, [a.offset, b.offset], [batchStrides(a), batchStrides(b)], ([ao, bo]) => {
+    matmul(m, n, k,
+      { data: aData, offset: ao, rowStride: a.strides[a.strides.length - 2], colStride: a.strides[a.strides.length - 1] },
+      { data: bData, offset: bo, rowStride: b.strides[b.strides.length - 2], colStride: b.strides[b.strides.length - 1] },
+      outData, o);
+    o += m * n;
+  });
+}
+
+/** A view of `out` covering the input's region: where cat and pad copy each input. */
+export function regionOf(out: View, starts: readonly number[], steps: readonly number[], shape: readonly number[]): View {
+  return {
+    storage: out.storage,
+    dtype: out.dtype,
+    shape,
+    strides: out.strides.map((s, i) => s * steps[i]),
+    offset: out.offset + out.strides.reduce((acc, s, i) => acc + s * starts[i], 0),
+  };
+}
+
+export function catRegions(inputs: readonly View[], out: View, dim: number): View[] {
+  let at = 0;
+  return inputs.map((x) => {
+    const starts = out.shape.map((_, i) => (i === dim ? at : 0));
+    at += x.shape[dim];
+    return regionOf(out, starts, out.shape.map(() => 1), x.shape);
+  });
+}
+
+export function padRegion(out: View, x: View, a: PadAttrs): View {
+  return regionOf(out, a.lo, a.interior.map((p) => p + 1), x.shape);
+}
+
+export function runFull(out: HostArray, a: FullAttrs): void {
+  out.fill(a.dtype === 'bool' ? (a.value ? 1 : 0) : a.value);
+}
+
+function checkIndex(i: number, size: number, op: string, dim: number): void {
+  if (i < -size || i >= size) throw new RangeError(`${op}: index ${i} is out of bounds for dimension ${dim} with size ${size}`);
+}
+
+/** out[i][j][k] = x[i][index[i][j][k]][k] (for dim 1), and so on. */
+export function runGather(x: View, index: View, out: View, dim: number, dataOf: DataOf): void {
+  const xd = dataOf(x), id = dataOf(index), od = dataOf(out);
+  const xStrides = x.strides.map((s, i) => (i === dim ? 0 : s));
+  const outStrides = out.strides;
+  const size = x.shape[dim];
+  forEachIndex(index.shape, [x.offset, index.offset, out.offset], [xStrides, index.strides, outStrides], ([xo, io, oo]) => {
+    const i = id[io];
+    checkIndex(i, size, 'gather', dim);
+    od[oo] = xd[xo + (i < 0 ? i + size : i) * x.strides[dim]];
+  });
+}
+
+/** out = base, then out[i][index[i][j][k]][k] += src[i][j][k] (for dim 1), and so on. */
+export function runScatterAdd(src: View, index: View, out: View, dim: number, dataOf: DataOf): void {
+  const sd = dataOf(src), id = dataOf(index), od = dataOf(out);
+  const outStrides = out.strides.map((s, i) => (i === dim ? 0 : s));
+  const size = out.shape[dim];
+  forEachIndex(index.shape, [src.offset, index.offset, out.offset], [src.strides, index.strides, outStrides], ([so, io, oo]) => {
+    const i = id[io];
+    checkIndex(i, size, 'scatterAdd', dim);
+    od[oo + (i < 0 ? i + size : i) * out.strides[dim]] += sd[so];
+  });
+}

@@ -1,0 +1,43 @@
+// The dispatcher: every public op calls `bind(op, inputs, attrs)`, and the active interpreter
+// decides what that means. The eager interpreter (eager.ts) runs the kernel now and records
+// autograd; the compiler installs a tracing interpreter that builds IR instead. Nothing here
+// imports the compiler.
+import type { DType, OpDef } from '../ir/index.js';
+import type { HostArray } from './backend.js';
+import type { Tensor } from './tensor.js';
+
+export interface Interpreter {
+  bind(op: OpDef, inputs: readonly Tensor[], attrs: unknown): Tensor;
+  /**
+   * A tensor holding host values (kiln.tensor, randn, ...). `random` says the values were drawn
+   * from the generator, which a tracer must treat as data that changes from call to call.
+   */
+  constant(values: HostArray, shape: readonly number[], dtype: DType, device: string, random: boolean): Tensor;
+}
+
+let current: Interpreter | undefined;
+let eagerInterpreter: Interpreter | undefined;
+
+export function setEagerInterpreter(i: Interpreter): void {
+  eagerInterpreter = i;
+  current ??= i;
+}
+
+export function bind(op: OpDef, inputs: readonly Tensor[], attrs: unknown = {}): Tensor {
+  return (current ?? eagerInterpreter!).bind(op, inputs, attrs);
+}
+
+/** Runs `fn` with `interp` handling every op. */
+export function withInterpreter<R>(interp: Interpreter, fn: () => R): R {
+  const prev = current;
+  current = interp;
+  try {
+    return fn();
+  } finally {
+    current = prev;
+  }
+}
+
+export function constant(values: HostArray, shape: readonly number[], dtype: DType, device: string, random = false): Tensor {
+  return (current ?? eagerInterpreter!).constant(values, shape, dtype, device, random);
+}

@@ -1,0 +1,79 @@
+// The eager interpreter: runs each op's kernel now on the inputs' device and records the autograd
+// graph when a gradient will be needed.
+import { contiguousStrides, fmtShape, isFloating, numel, OPS, type DType, type OpDef } from '../ir/index.js';
+import type { FullAttrs } from '../ir/ops/creation.js';
+import { isGradEnabled } from './autograd/grad-mode.js';
+import { OpNode } from './autograd/op-node.js';
+import { backendFor, type HostArray, type View } from './backend.js';
+import { setEagerInterpreter, type Interpreter } from './dispatch.js';
+import { Tensor } from './tensor.js';
+
+function deviceOf(op: OpDef, inputs: readonly Tensor[], attrs: unknown): string {
+  if (inputs.length === 0) return (attrs as FullAttrs).device;
+  const device = inputs[0].device;
+  for (const t of inputs) {
+    if (t.device !== device) {
+      throw new Error(`${op.name}: expected all tensors to be on the same device, but found at least two devices, ${device} and ${t.device}`);
+    }
+  }
+  return device;
+}
+
+/** A view of `v` broadcast to `shape` (stride 0 along broadcast dims). */
+function broadcastView(v: View, shape: readonly number[]): View {
+  if (v.shape.length === shape.length && v.shape.every((d, i) => d === shape[i])) return v;
+  const lead = shape.length - v.shape.length;
+  const strides = shape.map((d, i) => (i < lead || v.shape[i - lead] !== d ? 0 : v.strides[i - lead]));
+  return { ...v, shape, strides };
+}
+
+function contiguousView(storage: View['storage'], shape: readonly number[], dtype: DType): View {
+  return { storage, shape, strides: contiguousStrides(shape), offset: 0, dtype };
+}
+
+export const eager: Interpreter = {
+  bind(op, inputs, attrs) {
+    const device = deviceOf(op, inputs, attrs);
+    const meta = op.infer(inputs.map((t) => ({ shape: t.shape, dtype: t.dtype })), attrs);
+    const backend = backendFor(device);
+    if (!backend.supports(meta.dtype)) throw new TypeError(`${op.name}: device '${device}' does not support dtype ${meta.dtype}`);
+    let out: Tensor;
+    const lowering = op.lowering;
+    if (lowering.kind === 'view') {
+      let src = inputs[0];
+      let layout = lowering.layout(src.eagerView(op.name), attrs);
+      if (!layout) {
+        // The layout cannot be re-strided (reshape of a transposed tensor): copy first, as PyTorch's reshape does.
+        src = eager.bind(OPS.copy, [src], {});
+        layout = lowering.layout(src.eagerView(op.name), attrs)!;
+      }
+      const v = src.eagerView(op.name);
+      out = new Tensor(meta.shape, meta.dtype, device, { ...layout, storage: v.storage, dtype: meta.dtype }, src._base ?? src);
+      return record(op, [src], attrs, out);
+    } else {
+      const storage = backend.alloc(meta.dtype, numel(meta.shape));
+      const outView = contiguousView(storage, meta.shape, meta.dtype);
+      const views = inputs.map((t) => t.eagerView(op.name));
+      backend.run(op, lowering.kind === 'elementwise' ? views.map((v) => broadcastView(v, meta.shape)) : views, attrs, outView);
+      out = new Tensor(meta.shape, meta.dtype, device, outView);
+    }
+    return record(op, inputs, attrs, out);
+  },
+
+  constant(values: HostArray, shape, dtype, device) {
+    if (values.length !== numel(shape)) throw new Error(`tensor: ${values.length} values cannot fill shape ${fmtShape(shape)}`);
+    const storage = backendFor(device).upload(values, dtype);
+    return new Tensor(shape, dtype, device, contiguousView(storage, shape, dtype));
+  },
+};
+
+/** Attaches an autograd node to `out` when grad mode is on and an input requires grad. */
+function record(op: OpDef, inputs: readonly Tensor[], attrs: unknown, out: Tensor): Tensor {
+  if (op.vjp && isFloating(out.dtype) && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
+    out.gradFn = new OpNode(op, attrs, inputs, out);
+    out._requiresGrad = true;
+  }
+  return out;
+}
+
+setEagerInterpreter(eager);

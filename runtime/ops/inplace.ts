@@ -1,0 +1,45 @@
+// In-place ops (`sub_`, `zero_`, `maskedFill_`, `copy_`, ...): compute the result out of place,
+// check it fits, then write it into the tensor's storage and bump the storage's version, which
+// autograd checks before it uses a saved tensor. Errors are raised before anything is written.
+import { broadcastShapes, canCast, fmtShape, shapesEqual } from '../../ir/index.js';
+import { isGradEnabled } from '../autograd/grad-mode.js';
+import { backendFor } from '../backend.js';
+import type { Tensor } from '../tensor.js';
+import { clone, expand } from './shape.js';
+
+export function inPlace<T extends Tensor>(self: T, name: string, compute: () => Tensor): T {
+  const target = self.eagerView(name);
+  const recording = isGradEnabled();
+  if (recording && self.isLeaf && self.requiresGrad) {
+    throw new Error(`${name}: a leaf tensor that requires grad is being used in an in-place operation; do the update inside kiln.noGrad(() => ...)`);
+  }
+  if (recording && self._base && (self.requiresGrad || self._base.requiresGrad)) {
+    throw new Error(`${name}: in-place modification of a view of a tensor that requires grad is not supported; clone() the view first`);
+  }
+  let result = compute();
+  if (result.device !== self.device) {
+    throw new Error(`${name}: expected all tensors to be on the same device, but found ${self.device} and ${result.device}`);
+  }
+  if (!shapesEqual(result.shape, self.shape)) {
+    let ok = false;
+    try { ok = shapesEqual(broadcastShapes(result.shape, self.shape, name), self.shape); } catch { ok = false; }
+    if (!ok) throw new Error(`${name}: output with shape ${fmtShape(self.shape)} doesn't match the broadcast shape ${fmtShape(result.shape)}`);
+    result = expand(result, self.shape);
+  }
+  if (!canCast(result.dtype, self.dtype)) {
+    throw new TypeError(`${name}: result dtype ${result.dtype} can't be cast to the desired output dtype ${self.dtype}`);
+  }
+  // Writing a view of our own storage onto itself could read values already overwritten.
+  if (result._view && result._view.storage === target.storage && result !== self) result = clone(result);
+  if (result !== self) backendFor(self.device).copy(result.eagerView(name), target);
+  target.storage.version++;
+  if (recording && result.requiresGrad) {
+    self.gradFn = result.gradFn;
+    self._requiresGrad = true;
+  } else if (recording && self.gradFn) {
+    // The new values do not depend on the old history (zero_, fill_, copy_ of a constant).
+    self.gradFn = null;
+    self._requiresGrad = false;
+  }
+  return self;
+}

@@ -1,0 +1,185 @@
+// The autograd engine: accumulation, retainGraph, hooks, autograd.grad, custom Functions, noGrad,
+// detach, and the version counter that guards saved tensors against in-place changes.
+import { describe, expect, it } from 'vitest';
+import * as kiln from 'kiln';
+import type { Tensor } from 'kiln';
+
+const leaf = (data: number[]) => kiln.tensor(data, { dtype: 'float64', requiresGrad: true });
+
+describe('backward', () => {
+  it('accumulates gradients across calls, as PyTorch does', () => {
+    const x = leaf([1, 2, 3]);
+    x.mul(x).sum().backward();
+    expect(x.grad!.tolistSync()).toEqual([2, 4, 6]);
+    x.mul(3).sum().backward();
+    expect(x.grad!.tolistSync()).toEqual([5, 7, 9]);
+  });
+  it('sums the gradients of a tensor used twice', () => {
+    const x = leaf([2]);
+    const y = x.mul(x).add(x);
+    y.backward();
+    expect(x.grad!.itemSync()).toBe(5);
+  });
+  it('frees saved tensors unless retainGraph, and says so', () => {
+    const x = leaf([1, 2]);
+    const y = x.exp().sum();
+    y.backward(undefined, { retainGraph: true });
+    y.backward();
+    expect(x.grad!.tolistSync()).toEqual([2 * Math.exp(1), 2 * Math.exp(2)]);
+    expect(() => y.backward()).toThrow(/backward through the graph a second time.*retainGraph/);
+  });
+  it('takes an explicit gradient for non-scalar outputs', () => {
+    const x = leaf([1, 2]);
+    x.mul(2).backward(kiln.tensor([1, 10], { dtype: 'float64' }));
+    expect(x.grad!.tolistSync()).toEqual([2, 20]);
+  });
+  it('gradients of non-leaves are not kept unless retainGrad()', () => {
+    const x = leaf([1, 2]);
+    const h = x.mul(2);
+    const k = x.mul(3).retainGrad();
+    h.add(k).sum().backward();
+    expect(h.grad).toBeNull();
+    expect(k.grad!.tolistSync()).toEqual([1, 1]);
+    expect(x.isLeaf).toBe(true);
+    expect(h.isLeaf).toBe(false);
+    expect(h.gradFn!.name).toBe('MulBackward');
+  });
+});
+
+describe('noGrad, detach, requiresGrad', () => {
+  it('noGrad records nothing and returns the body value', () => {
+    const x = leaf([1]);
+    const y = kiln.noGrad(() => x.mul(2));
+    expect(y.requiresGrad).toBe(false);
+    expect(y.gradFn).toBeNull();
+    expect(kiln.isGradEnabled()).toBe(true);
+  });
+  it('detach shares values but not history', () => {
+    const x = leaf([1, 2]);
+    const d = x.mul(2).detach();
+    expect(d.requiresGrad).toBe(false);
+    expect(d.tolistSync()).toEqual([2, 4]);
+  });
+  it('only floating tensors can require grad', () => {
+    expect(() => kiln.tensor([1], { dtype: 'int32', requiresGrad: true })).toThrow(/only floating point/);
+  });
+  it('comparisons produce tensors that do not require grad', () => {
+    expect(leaf([1]).gt(0).requiresGrad).toBe(false);
+    expect(leaf([1]).int().requiresGrad).toBe(false);
+  });
+});
+
+describe('hooks', () => {
+  it('a hook sees the gradient and may replace it; its handle removes it', () => {
+    const x = leaf([1, 2]);
+    const seen: number[][] = [];
+    const h = x.mul(3);
+    const handle = h.registerHook((g) => { seen.push(g.tolistSync() as number[]); return g.mul(10); });
+    h.sum().backward();
+    expect(seen).toEqual([[1, 1]]);
+    expect(x.grad!.tolistSync()).toEqual([30, 30]);
+    handle.remove();
+    x.grad = null;
+    x.mul(3).sum().backward();
+    expect(x.grad!.tolistSync()).toEqual([3, 3]);
+  });
+  it('a hook on a leaf runs before accumulation', () => {
+    const x = leaf([1]);
+    x.registerHook((g) => g.mul(2));
+    x.mul(5).sum().backward();
+    expect(x.grad!.itemSync()).toBe(10);
+  });
+});
+
+describe('autograd.grad', () => {
+  it('returns gradients without touching .grad', () => {
+    const x = leaf([1, 2]);
+    const w = leaf([3, 4]);
+    const [gx, gw] = kiln.autograd.grad(x.mul(w).sum(), [x, w]);
+    expect(gx!.tolistSync()).toEqual([3, 4]);
+    expect(gw!.tolistSync()).toEqual([1, 2]);
+    expect(x.grad).toBeNull();
+  });
+  it('reports unused inputs unless allowUnused', () => {
+    const x = leaf([1]);
+    const z = leaf([1]);
+    expect(() => kiln.autograd.grad(x.mul(2).sum(), [z])).toThrow(/not used/);
+    expect(kiln.autograd.grad(x.mul(2).sum(), [x, z], { allowUnused: true })[1]).toBeNull();
+  });
+  it('createGraph gives second derivatives', () => {
+    const x = leaf([3]);
+    const [g] = kiln.autograd.grad(x.pow(3).sum(), [x], { createGraph: true });
+    expect(g!.itemSync()).toBe(27);
+    const [g2] = kiln.autograd.grad(g!.sum(), [x]);
+    expect(g2!.itemSync()).toBe(18);
+  });
+});
+
+class Cube extends kiln.autograd.Function {
+  static override forward(ctx: kiln.autograd.Context, x: Tensor): Tensor {
+    ctx.saveForBackward(x);
+    return x.pow(3);
+  }
+  static override backward(ctx: kiln.autograd.Context, g: Tensor): Tensor {
+    const [x] = ctx.savedTensors;
+    return g.mul(x.pow(2)).mul(3);
+  }
+}
+
+describe('custom autograd.Function', () => {
+  it('runs forward without recording and backward through apply', () => {
+    const x = leaf([1, 2]);
+    const y = Cube.apply(x);
+    expect(y.gradFn!.name).toBe('CubeBackward');
+    y.sum().backward();
+    expect(x.grad!.tolistSync()).toEqual([3, 12]);
+  });
+  it('passes gradcheck', () => {
+    expect(kiln.autograd.gradcheck((x) => Cube.apply(x), [leaf([0.5, -1.5])])).toBe(true);
+  });
+  it('gradcheck catches a wrong backward', () => {
+    class Wrong extends Cube {
+      static override backward(ctx: kiln.autograd.Context, g: Tensor): Tensor {
+        return g.mul(ctx.savedTensors[0]);
+      }
+    }
+    expect(() => kiln.autograd.gradcheck((x) => Wrong.apply(x), [leaf([0.5, 2])])).toThrow(/Jacobian mismatch/);
+    expect(kiln.autograd.gradcheck((x) => Wrong.apply(x), [leaf([0.5, 2])], { raiseException: false })).toBe(false);
+  });
+});
+
+describe('in-place ops and the version counter', () => {
+  it('in-place ops write through views and bump the version', () => {
+    const x = kiln.zeros(2, 3);
+    const v = x._view!.storage.version;
+    x.select(0, 1).fill_(7);
+    expect(x.tolistSync()).toEqual([[0, 0, 0], [7, 7, 7]]);
+    x.t().add_(1);
+    expect(x.tolistSync()).toEqual([[1, 1, 1], [8, 8, 8]]);
+    expect(x._view!.storage.version).toBe(v + 2);
+    x.copy_(kiln.tensor([1, 2, 3]));
+    expect(x.tolistSync()).toEqual([[1, 2, 3], [1, 2, 3]]);
+    x.maskedFill_(x.gt(2), -1).zero_();
+    expect(x.sum().itemSync()).toBe(0);
+  });
+  it('modifying a tensor saved for backward raises PyTorch\'s error at backward', () => {
+    const a = leaf([1, 2]);
+    const b = a.mul(2);
+    const c = b.mul(b); // saves b
+    b.add_(1);
+    expect(() => c.sum().backward()).toThrow(/modified by an in-place operation.*version 1; expected version 0/);
+  });
+  it('in-place on a non-leaf keeps the gradient right', () => {
+    const a = leaf([1, 2]);
+    const b = a.mul(2);
+    b.add_(1).mul_(3); // b = 3 * (2a + 1)
+    b.sum().backward();
+    expect(a.grad!.tolistSync()).toEqual([6, 6]);
+  });
+  it('in-place on a leaf that requires grad is refused outside noGrad', () => {
+    const a = leaf([1]);
+    expect(() => a.sub_(1)).toThrow(/leaf tensor that requires grad.*noGrad/);
+    kiln.noGrad(() => a.sub_(1));
+    expect(a.itemSync()).toBe(0);
+  });
+});
