@@ -13,3 +13,5 @@ export { manualSeed, Generator } from './runtime/random.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled } from './runtime/autograd/grad-mode.js';
 export * as autograd from './runtime/autograd/index.js';
 export { registerBackend, type Backend, type Storage, type View, type HostArray } from './runtime/backend.js';
+export * as nn from './runtime/nn/index.js';
+export * as optim from './runtime/optim/index.js';

@@ -1,21 +1,9 @@
 // Seed (d): a custom autograd Function, MyReLU, in the two-layer network (API.md §3).
 import * as kiln from 'kiln';
 import type { Tensor } from 'kiln';
+import { MyReLU } from '../models/my-relu.js';
 import { isMain } from './is-main.js';
 import type { StepInfo } from './numpy-style.js';
-
-export class MyReLU extends kiln.autograd.Function {
-  static override forward(ctx: kiln.autograd.Context, input: Tensor): Tensor {
-    ctx.saveForBackward(input);
-    return input.clamp({ min: 0 });
-  }
-  static override backward(ctx: kiln.autograd.Context, gradOutput: Tensor): Tensor {
-    const [input] = ctx.savedTensors;
-    const gradInput = gradOutput.clone();
-    gradInput.maskedFill_(input.lt(0), 0);
-    return gradInput;
-  }
-}
 
 export async function trainMyReLU(x: Tensor, y: Tensor, w1: Tensor, w2: Tensor, lr: number, steps: number, onStep: (t: number, s: StepInfo) => void) {
   for (let t = 0; t < steps; t++) {

@@ -2,6 +2,7 @@
 // concrete tensors (eager autograd); the compiler implements it on symbolic tensors (symbolic
 // differentiation). That is how one rule serves both modes.
 import type { DType } from './dtype.js';
+import type { FoldAttrs, UnfoldAttrs } from './ops/conv.js';
 import type { Shape } from './shape.js';
 
 export interface KilnOps<T> {
@@ -37,4 +38,7 @@ export interface KilnOps<T> {
   pad(x: T, lo: readonly number[], hi: readonly number[], interior: readonly number[], value: number): T;
   gather(x: T, dim: number, index: T): T;
   scatterAdd(base: T, dim: number, index: T, src: T): T;
+  /** im2col and col2im (ir/ops/conv.ts): each is the other's VJP. */
+  unfold(x: T, attrs: UnfoldAttrs): T;
+  fold(x: T, attrs: FoldAttrs): T;
 }

@@ -34,7 +34,7 @@ export type Lowering<A> =
   | { readonly kind: 'routine'; readonly routine: Routine };
 
 export type Reducer = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
-export type Routine = 'matmul' | 'cat' | 'pad' | 'gather' | 'scatterAdd' | 'full';
+export type Routine = 'matmul' | 'cat' | 'pad' | 'gather' | 'scatterAdd' | 'full' | 'unfold' | 'fold';
 
 /** What a VJP rule may read: the op's attributes, the types of its inputs and output, and the tensors the op saved. */
 export interface VjpContext<T, A> {

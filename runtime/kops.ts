@@ -1,5 +1,6 @@
 // KilnOps on concrete tensors: what VJP rules call during eager backward. Every entry is a public op.
-import type { KilnOps } from '../ir/index.js';
+import { OPS, type KilnOps } from '../ir/index.js';
+import { bind } from './dispatch.js';
 import { full } from './creation.js';
 import * as ops from './ops/index.js';
 import type { Tensor } from './tensor.js';
@@ -35,4 +36,6 @@ export const tensorOps: KilnOps<Tensor> = {
   pad: (x, lo, hi, interior, value) => ops.padGeneral(x, lo, hi, interior, value),
   gather: ops.gather,
   scatterAdd: ops.scatterAdd,
+  unfold: (x, attrs) => bind(OPS.unfold, [x], attrs),
+  fold: (x, attrs) => bind(OPS.fold, [x], attrs),
 };

@@ -1,5 +1,6 @@
 // The op table: every primitive op Kiln has, by name.
 import type { OpDef } from '../op.js';
+import * as conv from './conv.js';
 import * as creation from './creation.js';
 import * as elementwise from './elementwise.js';
 import * as indexing from './indexing.js';
@@ -7,7 +8,7 @@ import * as linalg from './linalg.js';
 import * as movement from './movement.js';
 import * as reduce from './reduce.js';
 
-export { creation, elementwise, indexing, linalg, movement, reduce };
+export { conv, creation, elementwise, indexing, linalg, movement, reduce };
 
 function collect(...modules: object[]): Record<string, OpDef> {
   const table: Record<string, OpDef> = {};
@@ -19,4 +20,4 @@ function collect(...modules: object[]): Record<string, OpDef> {
   return table;
 }
 
-export const OPS: Readonly<Record<string, OpDef>> = collect(creation, elementwise, indexing, linalg, movement, reduce);
+export const OPS: Readonly<Record<string, OpDef>> = collect(conv, creation, elementwise, indexing, linalg, movement, reduce);

@@ -1,10 +1,12 @@
 // The CPU backend: storages are typed arrays; kernels come from the op table's lowerings.
 import { E, type DType, type OpDef } from '../../ir/index.js';
+import type { FoldAttrs, UnfoldAttrs } from '../../ir/ops/conv.js';
 import type { FullAttrs } from '../../ir/ops/creation.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { ReduceAttrs } from '../../ir/ops/reduce.js';
 import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
+import { runFold, runUnfold } from './conv.js';
 import { runElementwise, type Operand } from './elementwise.js';
 import { runReduce } from './reduce.js';
 import { catRegions, padRegion, runFull, runGather, runMatmul, runScatterAdd } from './routines.js';
@@ -62,6 +64,8 @@ export const cpu: Backend = {
           case 'scatterAdd':
             cpu.copy(inputs[0], out);
             return runScatterAdd(inputs[2], inputs[1], out, (attrs as { dim: number }).dim, dataOf);
+          case 'unfold': return runUnfold(inputs[0], out, attrs as UnfoldAttrs, dataOf);
+          case 'fold': return runFold(inputs[0], out, attrs as FoldAttrs, dataOf);
         }
     }
   },

@@ -6,4 +6,5 @@ export * from './linalg.js';
 export * from './indexing.js';
 export * from './convert.js';
 export * from './inplace.js';
+export * from './special.js';
 export { lift, liftPair, scalarTensor, type Scalar, type TensorLike } from './lift.js';

@@ -1,0 +1,159 @@
+// Pooling over the unfold primitive: max-pooling takes the argmax of each window and gathers it (so
+// the gradient reaches only the first maximum, PyTorch's tie-break), average pooling sums each
+// window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
+import { fmtShape, numel } from '../../../ir/index.js';
+import { arange, ones, tensor } from '../../creation.js';
+import { argmax, div, expand, gather, matmul, pad, sum } from '../../ops/index.js';
+import type { Tensor } from '../../tensor.js';
+import { unfoldRaw } from './conv.js';
+import { batchify, ntuple, requireFloat, type IntOrTuple } from './utils.js';
+
+interface Geometry {
+  kernel: number[];
+  stride: number[];
+  padding: number[];
+  dilation: number[];
+  /** Output size per spatial dim. */
+  out: number[];
+  /** Padding added after the input so ceil-mode windows that run past it still fit. */
+  extra: number[];
+}
+
+/** PyTorch's pooling output size (pooling_output_shape), with its checks. */
+function geometry(spatial: readonly number[], kernelSize: IntOrTuple, o: { stride?: IntOrTuple | null; padding?: IntOrTuple; dilation?: IntOrTuple; ceilMode?: boolean }, op: string): Geometry {
+  const nd = spatial.length;
+  const kernel = ntuple(kernelSize, nd, 'kernelSize', op);
+  const stride = o.stride === undefined || o.stride === null || (Array.isArray(o.stride) && o.stride.length === 0) ? kernel : ntuple(o.stride, nd, 'stride', op);
+  const padding = ntuple(o.padding ?? 0, nd, 'padding', op);
+  const dilation = ntuple(o.dilation ?? 1, nd, 'dilation', op);
+  if ([...kernel, ...stride, ...dilation].some((v) => v < 1)) throw new Error(`${op}: kernelSize, stride and dilation must be positive, got ${JSON.stringify({ kernel, stride, dilation })}`);
+  if (padding.some((p, d) => p < 0 || p > kernel[d] / 2)) {
+    throw new Error(`${op}: pad should be at most half of kernel size, but got padding ${JSON.stringify(padding)} for kernel ${JSON.stringify(kernel)}`);
+  }
+  const out = spatial.map((n, d) => {
+    const span = n + 2 * padding[d] - dilation[d] * (kernel[d] - 1) - 1;
+    let size = Math.floor((span + (o.ceilMode ? stride[d] - 1 : 0)) / stride[d]) + 1;
+    // The last window must start inside the input or its left padding.
+    if (o.ceilMode && (size - 1) * stride[d] >= n + padding[d]) size--;
+    return size;
+  });
+  if (out.some((s) => s < 1)) throw new Error(`${op}: output size ${fmtShape(out)} is too small for input spatial size ${fmtShape(spatial)} with kernel ${fmtShape(kernel)}`);
+  const extra = out.map((s, d) => Math.max(0, (s - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1 - spatial[d] - 2 * padding[d]));
+  return { kernel, stride, padding, dilation, out, extra };
+}
+
+/** Pads the end of each spatial dim by g.extra (a no-op outside ceil mode). */
+const padEnd = (x: Tensor, g: Geometry, value: number): Tensor =>
+  g.extra.some((e) => e > 0) ? pad(x, [...g.extra].reverse().flatMap((e) => [0, e]), value) : x;
+
+/** [N, C, *spatial] -> [N, C, K, L]: each window's taps along dim 2. */
+function windows(x: Tensor, g: Geometry, padValue: number): Tensor {
+  const cols = unfoldRaw(padEnd(x, g, padValue), { kernel: g.kernel, stride: g.stride, padding: g.padding, dilation: g.dilation, padValue });
+  return cols.reshape([x.shape[0], x.shape[1], numel(g.kernel), cols.shape[2]]);
+}
+
+export interface MaxPoolOptions {
+  /** Defaults to kernelSize. */
+  stride?: IntOrTuple | null;
+  padding?: IntOrTuple;
+  dilation?: IntOrTuple;
+  ceilMode?: boolean;
+  returnIndices?: boolean;
+}
+
+export function maxPool1d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions & { returnIndices: true }): [Tensor, Tensor];
+export function maxPool1d(x: Tensor, kernelSize: IntOrTuple, opts?: MaxPoolOptions & { returnIndices?: false }): Tensor;
+export function maxPool1d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions = {}): Tensor | [Tensor, Tensor] {
+  return maxPoolNd(x, kernelSize, opts, 1, 'maxPool1d');
+}
+
+export function maxPool2d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions & { returnIndices: true }): [Tensor, Tensor];
+export function maxPool2d(x: Tensor, kernelSize: IntOrTuple, opts?: MaxPoolOptions & { returnIndices?: false }): Tensor;
+export function maxPool2d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions = {}): Tensor | [Tensor, Tensor] {
+  return maxPoolNd(x, kernelSize, opts, 2, 'maxPool2d');
+}
+
+function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, nd: number, op: string): Tensor | [Tensor, Tensor] {
+  requireFloat(input, op);
+  const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
+  const g = geometry(x.shape.slice(2), kernelSize, opts, op);
+  const w = windows(x, g, -Infinity); // [N, C, K, L]
+  const best = argmax(w, 2, true); // [N, C, 1, L]: first maximum of each window
+  const [n, c] = x.shape;
+  const out = undo(gather(w, 2, best).reshape([n, c, ...g.out]));
+  if (!opts.returnIndices) return out;
+  // Unfolding the flat positions 0..H*W-1 of one plane gives, for every tap, the index PyTorch reports.
+  const spatial = x.shape.slice(2);
+  const positions = windows(arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]), g, -1);
+  const indices = gather(expand(positions, w.shape), 2, best).reshape([n, c, ...g.out]);
+  return [out, undo(indices)];
+}
+
+export interface AvgPoolOptions {
+  /** Defaults to kernelSize. */
+  stride?: IntOrTuple | null;
+  padding?: IntOrTuple;
+  ceilMode?: boolean;
+  /** Count the zero padding in each window's divisor (default true, as PyTorch). */
+  countIncludePad?: boolean;
+}
+
+export const avgPool1d = (x: Tensor, kernelSize: IntOrTuple, opts: AvgPoolOptions = {}): Tensor => avgPoolNd(x, kernelSize, opts, 1, 'avgPool1d');
+export const avgPool2d = (x: Tensor, kernelSize: IntOrTuple, opts: AvgPoolOptions & { divisorOverride?: number | null } = {}): Tensor =>
+  avgPoolNd(x, kernelSize, opts, 2, 'avgPool2d');
+
+function avgPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: AvgPoolOptions & { divisorOverride?: number | null }, nd: number, op: string): Tensor {
+  requireFloat(input, op);
+  const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
+  const g = geometry(x.shape.slice(2), kernelSize, { ...opts, dilation: 1 }, op);
+  const sums = sum(windows(x, g, 0), 2); // [N, C, L]
+  const [n, c] = x.shape;
+  let divisor: Tensor | number;
+  if (opts.divisorOverride !== undefined && opts.divisorOverride !== null) divisor = opts.divisorOverride;
+  else {
+    // Count each window's taps inside the input (and inside the zero padding too if countIncludePad),
+    // as PyTorch does, by pooling a plane of ones; ceil-mode overhang never counts.
+    const spatial = x.shape.slice(2);
+    let plane = ones([1, 1, ...spatial], { dtype: x.dtype, device: x.device });
+    let g1 = g;
+    if (opts.countIncludePad ?? true) {
+      plane = pad(plane, [...g.padding].reverse().flatMap((p) => [p, p]), 1);
+      g1 = { ...g, padding: g.padding.map(() => 0) };
+    }
+    divisor = sum(windows(plane, g1, 0), 2);
+  }
+  return undo(div(sums, divisor).reshape([n, c, ...g.out]));
+}
+
+export const adaptiveAvgPool1d = (x: Tensor, outputSize: number | readonly [number | null]): Tensor => adaptiveAvgPoolNd(x, outputSize, 1, 'adaptiveAvgPool1d');
+export const adaptiveAvgPool2d = (x: Tensor, outputSize: number | null | readonly (number | null)[]): Tensor => adaptiveAvgPoolNd(x, outputSize, 2, 'adaptiveAvgPool2d');
+
+function adaptiveAvgPoolNd(input: Tensor, outputSize: number | null | readonly (number | null)[], nd: number, op: string): Tensor {
+  requireFloat(input, op);
+  const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
+  const spatial = x.shape.slice(2);
+  const sizes = typeof outputSize === 'number' || outputSize === null ? new Array(nd).fill(outputSize) : [...outputSize];
+  if (sizes.length !== nd) throw new Error(`${op}: outputSize must have ${nd} entries, got ${JSON.stringify(outputSize)}`);
+  const out = sizes.map((s, d) => (s === null ? spatial[d] : s));
+  if (out.some((s) => !Number.isInteger(s) || s < 1)) throw new Error(`${op}: outputSize must be positive integers, got ${JSON.stringify(outputSize)}`);
+  // Averaging over a box is separable: contract each spatial dim with an [out, in] averaging matrix.
+  let y = x;
+  for (let d = 0; d < nd; d++) {
+    const axis = 2 + d;
+    const m = averagingMatrix(spatial[d], out[d], x);
+    if (axis === x.ndim - 1) y = matmul(y, m.t());
+    else y = matmul(m, y.transpose(axis, -2)).transpose(axis, -2);
+  }
+  return undo(y);
+}
+
+/** Row i averages input positions floor(i*n/m) .. ceil((i+1)*n/m) - 1 (PyTorch's adaptive windows). */
+function averagingMatrix(n: number, m: number, like: Tensor): Tensor {
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) {
+    const start = Math.floor((i * n) / m);
+    const end = Math.ceil(((i + 1) * n) / m);
+    for (let j = start; j < end; j++) a[i * n + j] = 1 / (end - start);
+  }
+  return tensor(a, { dtype: like.dtype, device: like.device }).reshape([m, n]);
+}
