@@ -15,3 +15,5 @@ export * as autograd from './runtime/autograd/index.js';
 export { registerBackend, type Backend, type Storage, type View, type HostArray } from './runtime/backend.js';
 export * as nn from './runtime/nn/index.js';
 export * as optim from './runtime/optim/index.js';
+export { save, load, saveAsync, loadAsync } from './runtime/io/save-load.js';
+export { serializeSafetensors, parseSafetensors } from './runtime/io/safetensors.js';

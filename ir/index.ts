@@ -7,3 +7,4 @@ export * from './autodiff.js';
 export { OPS } from './ops/index.js';
 export * as ops from './ops/index.js';
 export { isContiguous } from './ops/movement.js';
+export * from './graph.js';

@@ -13,6 +13,8 @@ export interface Interpreter {
    * from the generator, which a tracer must treat as data that changes from call to call.
    */
   constant(values: HostArray, shape: readonly number[], dtype: DType, device: string, random: boolean): Tensor;
+  /** Makes `target` hold `value`'s values (the write of an in-place op; both already checked to fit). */
+  assign(target: Tensor, value: Tensor): void;
 }
 
 let current: Interpreter | undefined;
@@ -40,4 +42,8 @@ export function withInterpreter<R>(interp: Interpreter, fn: () => R): R {
 
 export function constant(values: HostArray, shape: readonly number[], dtype: DType, device: string, random = false): Tensor {
   return (current ?? eagerInterpreter!).constant(values, shape, dtype, device, random);
+}
+
+export function assign(target: Tensor, value: Tensor): void {
+  (current ?? eagerInterpreter!).assign(target, value);
 }

@@ -60,6 +60,15 @@ export const eager: Interpreter = {
     return record(op, inputs, attrs, out);
   },
 
+  assign(target, value) {
+    const dst = target.eagerView('assign');
+    let src = value;
+    // Writing a view of the target's own storage onto it could read values already overwritten.
+    if (src._view && src._view.storage === dst.storage && src !== target) src = eager.bind(OPS.copy, [src], {});
+    if (src !== target) backendFor(target.device).copy(src.eagerView('assign'), dst);
+    dst.storage.version++;
+  },
+
   constant(values: HostArray, shape, dtype, device) {
     if (values.length !== numel(shape)) throw new Error(`tensor: ${values.length} values cannot fill shape ${fmtShape(shape)}`);
     const storage = backendFor(device).upload(values, dtype);
@@ -68,7 +77,7 @@ export const eager: Interpreter = {
 };
 
 /** Attaches an autograd node to `out` when grad mode is on and an input requires grad. */
-function record(op: OpDef, inputs: readonly Tensor[], attrs: unknown, out: Tensor): Tensor {
+export function record(op: OpDef, inputs: readonly Tensor[], attrs: unknown, out: Tensor): Tensor {
   if (op.vjp && isFloating(out.dtype) && isGradEnabled() && inputs.some((t) => t.requiresGrad)) {
     out.gradFn = new OpNode(op, attrs, inputs, out);
     out._requiresGrad = true;

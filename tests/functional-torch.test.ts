@@ -1,6 +1,7 @@
 // nn.functional forward values and gradients against real PyTorch 1.13 (float64), from
 // fixtures/generated/functional.json (written by fixtures/generated/gen_functional.py, which the
 // tests never run). Each case: outputs, and the gradient of sum(out * grad_out) w.r.t. `grads`' keys.
+// Everything is float64, so the criterion is max|got-ref| <= 1e-10 * max|ref| (not the float32 1e-5).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';

@@ -10,3 +10,7 @@ export * from './layers/normalization.js';
 export * from './layers/misc.js';
 export * from './layers/loss.js';
 export * as functional from './functional/index.js';
+export * as init from './init.js';
+export * as utils from './utils.js';
+export * from './layers/recurrent.js';
+export * from './layers/attention.js';

@@ -3,16 +3,16 @@
 // autograd checks before it uses a saved tensor. Errors are raised before anything is written.
 import { broadcastShapes, canCast, fmtShape, shapesEqual } from '../../ir/index.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
-import { backendFor } from '../backend.js';
+import { assign } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
-import { clone, expand } from './shape.js';
+import { expand } from './shape.js';
 
 export function inPlace<T extends Tensor>(self: T, name: string, compute: () => Tensor): T {
-  const target = self.eagerView(name);
   const recording = isGradEnabled();
   if (recording && self.isLeaf && self.requiresGrad) {
     throw new Error(`${name}: a leaf tensor that requires grad is being used in an in-place operation; do the update inside kiln.noGrad(() => ...)`);
   }
+  if (self._symbol === undefined && self._view === undefined) throw new Error(`${name}: the tensor has no values`);
   if (recording && self._base && (self.requiresGrad || self._base.requiresGrad)) {
     throw new Error(`${name}: in-place modification of a view of a tensor that requires grad is not supported; clone() the view first`);
   }
@@ -29,10 +29,7 @@ export function inPlace<T extends Tensor>(self: T, name: string, compute: () => 
   if (!canCast(result.dtype, self.dtype)) {
     throw new TypeError(`${name}: result dtype ${result.dtype} can't be cast to the desired output dtype ${self.dtype}`);
   }
-  // Writing a view of our own storage onto itself could read values already overwritten.
-  if (result._view && result._view.storage === target.storage && result !== self) result = clone(result);
-  if (result !== self) backendFor(self.device).copy(result.eagerView(name), target);
-  target.storage.version++;
+  assign(self, result);
   if (recording && result.requiresGrad) {
     self.gradFn = result.gradFn;
     self._requiresGrad = true;

@@ -63,12 +63,14 @@ export interface MaxPoolOptions {
 
 export function maxPool1d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions & { returnIndices: true }): [Tensor, Tensor];
 export function maxPool1d(x: Tensor, kernelSize: IntOrTuple, opts?: MaxPoolOptions & { returnIndices?: false }): Tensor;
+export function maxPool1d(x: Tensor, kernelSize: IntOrTuple, opts?: MaxPoolOptions): Tensor | [Tensor, Tensor];
 export function maxPool1d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions = {}): Tensor | [Tensor, Tensor] {
   return maxPoolNd(x, kernelSize, opts, 1, 'maxPool1d');
 }
 
 export function maxPool2d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions & { returnIndices: true }): [Tensor, Tensor];
 export function maxPool2d(x: Tensor, kernelSize: IntOrTuple, opts?: MaxPoolOptions & { returnIndices?: false }): Tensor;
+export function maxPool2d(x: Tensor, kernelSize: IntOrTuple, opts?: MaxPoolOptions): Tensor | [Tensor, Tensor];
 export function maxPool2d(x: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions = {}): Tensor | [Tensor, Tensor] {
   return maxPoolNd(x, kernelSize, opts, 2, 'maxPool2d');
 }
