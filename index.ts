@@ -17,3 +17,5 @@ export * as nn from './runtime/nn/index.js';
 export * as optim from './runtime/optim/index.js';
 export { save, load, saveAsync, loadAsync } from './runtime/io/save-load.js';
 export { serializeSafetensors, parseSafetensors } from './runtime/io/safetensors.js';
+export { compile, compileTrainStep, type CompileOptions, type Compiled, type TrainStep } from './compiler/index.js';
+export { Graph, printGraph, verifyGraph } from './ir/index.js';

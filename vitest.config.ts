@@ -5,5 +5,5 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   resolve: { conditions: ['kiln-source'] },
   ssr: { resolve: { conditions: ['kiln-source'] } },
-  test: { include: ['tests/**/*.test.ts'], testTimeout: 60_000 },
+  test: { include: ['tests/**/*.test.ts'], testTimeout: 60_000, env: { KILN_VERIFY: '1' } },
 });

@@ -42,7 +42,8 @@ export interface Backend {
 
   /**
    * Runs one primitive op: reads `inputs` (views of this device's storages, already broadcast to
-   * the output shape for elementwise ops), writes every element of `out`, a fresh contiguous view.
+   * the output shape for elementwise ops), writes every element of `out`, a contiguous view whose
+   * memory may hold stale values (compiled plans reuse storage), so nothing may assume zeros.
    * `attrs` are the op's attributes, already checked by its shape rule.
    */
   run(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): void;

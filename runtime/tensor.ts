@@ -6,6 +6,7 @@ import { contiguousStrides, isContiguous, isFloating, normalizeDim, numel, type 
 import * as autograd from './autograd/engine.js';
 import type { Node } from './autograd/node.js';
 import { backendFor, type HostArray, type View } from './backend.js';
+import { DynamicTraceError } from './dynamic.js';
 import { formatTensor } from './format.js';
 import * as creation from './creation.js';
 import * as ops from './ops/index.js';
@@ -67,9 +68,7 @@ export class Tensor {
 
   /** The storage view; a symbolic tensor has none, and reading it names the op that needed values. */
   eagerView(what: string): View {
-    if (!this._view) {
-      throw new Error(`${what}() needs the values of a tensor, but this tensor is symbolic (it is being traced by kiln.compile); reading values makes a model dynamic`);
-    }
+    if (!this._view) throw new DynamicTraceError(`${what}() reads the values of a tensor being traced`);
     return this._view;
   }
 
@@ -131,7 +130,9 @@ export class Tensor {
   }
   /** The same values, cut from the autograd graph (shares storage). */
   detach(): Tensor {
-    return new Tensor(this.shape, this.dtype, this.device, this._view, this._base ?? this);
+    const d = new Tensor(this.shape, this.dtype, this.device, this._view, this._base ?? this);
+    d._symbol = this._symbol;
+    return d;
   }
   detach_(): this {
     this.gradFn = null;
@@ -270,6 +271,12 @@ export class Tensor {
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
+  }
+  /** `+t`, `t > 0.5`, `if (t.sum() > 5)`: a one-element tensor converts to its value (a branch on it is dynamic under tracing). */
+  [Symbol.toPrimitive](hint: string): number | string {
+    if (hint === 'string') return this.toString();
+    if (!this._view) throw new DynamicTraceError('converting a tensor to a number (a comparison, arithmetic or branch on its value)');
+    return this.itemSync();
   }
 }
 

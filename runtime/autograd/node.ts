@@ -30,9 +30,12 @@ export function addHook(node: Node, hook: TensorHook): { remove(): void } {
 export class SavedTensor {
   private tensor: Tensor | undefined;
   private readonly version: number;
+  /** Under tracing an in-place op rebinds a symbolic tensor's value instead of bumping a version. */
+  private readonly symbol: unknown;
   constructor(tensor: Tensor, private readonly owner: string, private readonly role: string) {
     this.tensor = tensor;
     this.version = tensor._view?.storage.version ?? 0;
+    this.symbol = tensor._symbol;
   }
   unpack(): Tensor {
     const t = this.tensor;
@@ -43,7 +46,7 @@ export class SavedTensor {
       );
     }
     const now = t._view?.storage.version ?? 0;
-    if (now !== this.version) {
+    if (now !== this.version || t._symbol !== this.symbol) {
       throw new Error(
         `one of the variables needed for gradient computation has been modified by an in-place operation: ` +
           `the ${t.dtype} tensor of shape [${t.shape.join(', ')}] saved as ${this.role} of ${this.owner} is at version ${now}; ` +

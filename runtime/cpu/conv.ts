@@ -54,7 +54,7 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
   }
 }
 
-/** out[n, c, position] = sum of the column entries whose tap lands there (out is fresh zeros, contiguous). */
+/** out[n, c, position] = sum of the column entries whose tap lands there (out is contiguous; it may hold stale values from a reused plan slot, so it is zeroed first). */
 export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
   const [n, ch] = out.shape;
   const outStrides = out.shape.slice(2).map((_, d, s) => s.slice(d + 1).reduce((p, v) => p * v, 1));
@@ -62,6 +62,7 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   const l = cols.shape[2];
   const taps = table.length / Math.max(l, 1);
   const cd = dataOf(cols), od = dataOf(out);
+  od.fill(0, out.offset, out.offset + out.shape.reduce((p, v) => p * v, 1));
   const [s0, s1, s2] = cols.strides;
   const plane = outStrides.length ? outStrides[0] * a.outputSize[0] : 1;
   for (let b = 0; b < n; b++) {

@@ -32,7 +32,16 @@ export function renderJs(expr: Expr, inputs: readonly DType[]): Rendered {
     lines.push(`const ${name} = ${code};`);
     return name;
   };
+  // A subexpression shared by object identity (a fused kernel's value used twice) is computed once.
+  const memo = new Map<Expr, [string, Kind]>();
   const go = (e: Expr): [string, Kind] => {
+    const known = memo.get(e);
+    if (known) return known;
+    const r = goFresh(e);
+    memo.set(e, r);
+    return r;
+  };
+  const goFresh = (e: Expr): [string, Kind] => {
     switch (e.k) {
       case 'input': return [`x${e.i}`, kindOf(inputs[e.i])];
       case 'const': return [literal(e.value), Number.isInteger(e.value) ? 'i' : 'f'];

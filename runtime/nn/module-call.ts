@@ -2,6 +2,7 @@
 // hooks (identity autograd Functions around the inputs and outputs, as PyTorch's BackwardHook).
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { Function, type Context } from '../autograd/function.js';
+import { moduleStack } from '../dynamic.js';
 import { Tensor } from '../tensor.js';
 import type { Module } from './module.js';
 
@@ -16,6 +17,15 @@ export interface HookRegistry {
 }
 
 let nextId = 0;
+
+/** Compiled forwards standing in for modules' own, while a dynamic model runs with its submodules compiled (a graph break). */
+let overrides: Map<Module, (...args: unknown[]) => unknown> | undefined;
+
+export function setModuleOverrides(map: Map<Module, (...args: unknown[]) => unknown> | undefined) {
+  const prev = overrides;
+  overrides = map;
+  return prev;
+}
 
 export function newHookRegistry(): HookRegistry {
   const reg = {
@@ -51,7 +61,14 @@ export function callModule(module: Module, args: unknown[]): unknown {
   }
   const backward = hooks.backward.size > 0 && isGradEnabled() ? wireBackwardHooks(module, args) : undefined;
   if (backward) args = backward.inputs;
-  let output = module.forward(...args);
+  moduleStack.push(module.constructor.name);
+  let output: unknown;
+  try {
+    const compiled = overrides?.get(module);
+    output = compiled ? compiled(...args) : module.forward(...args);
+  } finally {
+    moduleStack.pop();
+  }
   for (const hook of hooks.forward.values()) {
     const r = hook(module, args, output);
     if (r !== undefined) output = r;

@@ -1,5 +1,5 @@
 // Adam (torch.optim.Adam, PyTorch 1.13's single-tensor update), and the update AdamW shares.
-import { zerosLike } from '../creation.js';
+import { full, zerosLike } from '../creation.js';
 import { maximum } from '../ops/index.js';
 import type { Tensor } from '../tensor.js';
 import { checkOption, defined, Optimizer, type ParamGroup, type ParamGroupInput, type ParamState } from './optimizer.js';
@@ -30,14 +30,15 @@ export function adamOptions(options: Partial<AdamOptions>, weightDecay: number):
 export function adamUpdate(p: Tensor, grad: Tensor, state: ParamState, group: AdamOptions, decoupled: boolean): void {
   const { lr, betas: [b1, b2], eps, weightDecay, amsgrad, maximize } = group;
   if (Object.keys(state).length === 0) {
-    state.step = 0;
+    // A tensor, as in PyTorch 1.12+: a compiled training step then counts it inside the graph.
+    state.step = full([], 0, { dtype: 'float32', device: p.device });
     state.exp_avg = zerosLike(p);
     state.exp_avg_sq = zerosLike(p);
     if (amsgrad) state.max_exp_avg_sq = zerosLike(p);
   }
   let g = maximize ? grad.neg() : grad;
-  const step = (state.step as number) + 1;
-  state.step = step;
+  const stepT = state.step as Tensor;
+  stepT.add_(1);
   if (weightDecay !== 0) {
     if (decoupled) p.mul_(1 - lr * weightDecay);
     else g = g.add(p, { alpha: weightDecay });
@@ -46,16 +47,18 @@ export function adamUpdate(p: Tensor, grad: Tensor, state: ParamState, group: Ad
   const expAvgSq = state.exp_avg_sq as Tensor;
   expAvg.mul_(b1).add_(g, { alpha: 1 - b1 });
   expAvgSq.mul_(b2).addcmul_(g, g, { value: 1 - b2 });
-  const stepSize = lr / (1 - b1 ** step);
-  const bc2Sqrt = Math.sqrt(1 - b2 ** step);
+  // Bias corrections in float64 from the step tensor (PyTorch computes them in Python floats).
+  const step = stepT.double();
+  const stepSize = full([], b1, { dtype: 'float64', device: p.device }).pow(step).neg().add(1).reciprocal().mul(lr);
+  const bc2Sqrt = full([], b2, { dtype: 'float64', device: p.device }).pow(step).neg().add(1).sqrt();
   let second = expAvgSq;
   if (amsgrad) {
     const max = state.max_exp_avg_sq as Tensor;
     max.copy_(maximum(max, expAvgSq));
     second = max;
   }
-  const denom = second.sqrt().div(bc2Sqrt).add(eps);
-  p.addcdiv_(expAvg, denom, { value: -stepSize });
+  const denom = second.sqrt().div(bc2Sqrt.to(p.dtype)).add(eps);
+  p.sub_(expAvg.div(denom).mul(stepSize.to(p.dtype)));
 }
 
 export class Adam extends Optimizer<AdamOptions> {

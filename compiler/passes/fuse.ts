@@ -1,0 +1,87 @@
+// Elementwise fusion. The rules, each with its reason:
+//
+// 1. Elementwise ops fuse into the elementwise op that consumes them: one loop instead of several,
+//    and no intermediate array written and read back.
+// 2. A value joins its consumer's kernel only if every use of it is inside that kernel; a value
+//    used by two kernels (or returned, or written back to a parameter) is materialised, so nothing
+//    is computed twice across kernels.
+// 3. A producer fuses only if it has as many elements as the kernel's output: fusing a value that
+//    the consumer broadcasts would recompute it once per broadcast copy.
+// 4. Reductions, matmul, conv's unfold/fold and the other routines never absorb elementwise ops
+//    here, and movement ops stay views between kernels; they are kernel boundaries.
+//
+// A group becomes one 'fused' node whose expression is the members' scalar expressions composed
+// (ir/expr.ts), so every backend runs it with its ordinary elementwise code generator.
+import { E, numel, OPS, type Expr, type Graph, type Node } from '../../ir/index.js';
+import { usesOf } from './uses.js';
+
+const isElementwise = (n: Node) => n.op === 'fused' || OPS[n.op]?.lowering.kind === 'elementwise';
+
+export function fuse(g: Graph): Graph {
+  const { users, escaping } = usesOf(g);
+  const producer = new Map<number, number>(g.nodes.map((n, i) => [n.output, i]));
+  const group = new Array<number>(g.nodes.length).fill(-1); // node index -> index of its group's root
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i];
+    if (!isElementwise(n)) continue;
+    const us = users.get(n.output) ?? [];
+    const roots = new Set(us.map((u) => group[u]));
+    const root = [...roots][0];
+    const joins = us.length > 0 && !escaping.has(n.output) && roots.size === 1 && root !== -1 &&
+      numel(g.value(n.output).shape) === numel(g.value(g.nodes[root].output).shape);
+    group[i] = joins ? root : i;
+  }
+  const fusedAt = new Map<number, Node>();
+  group.forEach((root, i) => {
+    if (root !== i || !g.nodes.some((_, j) => j !== i && group[j] === i)) return;
+    fusedAt.set(i, buildFused(g, i, group, producer));
+  });
+  g.nodes = g.nodes.flatMap((n, i) => (fusedAt.has(i) ? [fusedAt.get(i)!] : group[i] !== -1 && group[i] !== i ? [] : [n]));
+  return g;
+}
+
+/** The fused node of the group rooted at node `root`: its external inputs and composed expression. */
+function buildFused(g: Graph, root: number, group: number[], producer: Map<number, number>): Node {
+  const inputs: number[] = [];
+  const exprOf = new Map<number, Expr>(); // value -> expression (shared objects, so renderers compute a shared value once)
+  const valueExpr = (v: number): Expr => {
+    const known = exprOf.get(v);
+    if (known) return known;
+    const p = producer.get(v);
+    let e: Expr;
+    if (p !== undefined && group[p] === root) {
+      const n = g.nodes[p];
+      const args = n.inputs.map(valueExpr);
+      e = n.op === 'fused' ? substituteInputs(n.expr!, args) : (OPS[n.op].lowering as { expr: (xs: Expr[], a: unknown) => Expr }).expr(args, n.attrs);
+    } else {
+      let k = inputs.indexOf(v);
+      if (k < 0) k = inputs.push(v) - 1;
+      e = E.input(k);
+    }
+    exprOf.set(v, e);
+    return e;
+  };
+  const n = g.nodes[root];
+  const expr = valueExpr(n.output);
+  return { op: 'fused', inputs, attrs: {}, output: n.output, expr };
+}
+
+function substituteInputs(e: Expr, args: readonly Expr[]): Expr {
+  const memo = new Map<Expr, Expr>();
+  const go = (x: Expr): Expr => {
+    const m = memo.get(x);
+    if (m) return m;
+    let r: Expr;
+    switch (x.k) {
+      case 'input': r = args[x.i]; break;
+      case 'const': r = x; break;
+      case 'unary': r = { ...x, a: go(x.a) }; break;
+      case 'binary': r = { ...x, a: go(x.a), b: go(x.b) }; break;
+      case 'select': r = { ...x, cond: go(x.cond), a: go(x.a), b: go(x.b) }; break;
+      case 'cast': r = { ...x, a: go(x.a) }; break;
+    }
+    memo.set(x, r);
+    return r;
+  };
+  return go(e);
+}

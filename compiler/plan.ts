@@ -1,0 +1,104 @@
+// The memory plan: turns an optimised graph into an executor Plan. Movement ops become views (no
+// kernel, no memory); every other value gets a storage slot; slots are reused once every value
+// living in them is dead (liveness over the node order), exact size for exact size, so a compiled
+// step needs a fixed arena allocated once.
+import { contiguousStrides, itemSize, numel, OPS, type DType, type Graph, type Layout } from '../ir/index.js';
+import type { Plan, PlanStep, PlanView } from '../runtime/executor.js';
+
+export function buildPlan(g: Graph, device: string): Plan {
+  const slots: { dtype: DType; length: number }[] = [];
+  const views: PlanView[] = [];
+  const viewOf = new Map<number, number>(); // graph value -> view index
+  const steps: PlanStep[] = [];
+  const newSlot = (dtype: DType, length: number) => slots.push({ dtype, length }) - 1;
+  const addView = (v: PlanView) => views.push(v) - 1;
+  const contiguousView = (slot: number, shape: readonly number[], dtype: DType) => addView({ slot, shape, strides: contiguousStrides(shape), offset: 0, dtype });
+
+  const inputSlots = g.inputs.map((inp) => {
+    const v = g.value(inp.value);
+    const slot = newSlot(v.dtype, numel(v.shape));
+    viewOf.set(inp.value, contiguousView(slot, v.shape, v.dtype));
+    return slot;
+  });
+  const constants = g.constants.map((c) => {
+    const v = g.value(c.value);
+    const slot = newSlot(v.dtype, numel(v.shape));
+    viewOf.set(c.value, contiguousView(slot, v.shape, v.dtype));
+    return { slot, data: c.data };
+  });
+  const fixed = slots.length;
+
+  // Pass 1: one virtual slot per materialised value; views alias their input's slot.
+  for (const n of g.nodes) {
+    const out = g.value(n.output);
+    const lowering = n.op === 'fused' ? ({ kind: 'elementwise' } as const) : OPS[n.op].lowering;
+    if (lowering.kind === 'view') {
+      let src = views[viewOf.get(n.inputs[0])!];
+      let layout = lowering.layout(src as Layout, n.attrs as never);
+      if (!layout) {
+        // Not expressible as a view of this layout: materialise a contiguous copy first.
+        const copy = contiguousView(newSlot(src.dtype, numel(src.shape)), src.shape, src.dtype);
+        steps.push({ op: 'copy', attrs: {}, inputs: [viewOf.get(n.inputs[0])!], out: copy });
+        src = views[copy];
+        layout = lowering.layout(src as Layout, n.attrs as never)!;
+      }
+      viewOf.set(n.output, addView({ slot: src.slot, shape: layout.shape, strides: layout.strides, offset: layout.offset, dtype: out.dtype }));
+      continue;
+    }
+    const outView = contiguousView(newSlot(out.dtype, numel(out.shape)), out.shape, out.dtype);
+    const inputs = n.inputs.map((i) => {
+      const vi = viewOf.get(i)!;
+      return lowering.kind === 'elementwise' ? broadcast(vi, out.shape) : vi;
+    });
+    viewOf.set(n.output, outView);
+    steps.push({ op: n.op, expr: n.expr, attrs: n.attrs, inputs, out: outView });
+  }
+
+  function broadcast(vi: number, shape: readonly number[]): number {
+    const v = views[vi];
+    if (v.shape.length === shape.length && v.shape.every((d, i) => d === shape[i])) return vi;
+    const lead = shape.length - v.shape.length;
+    const strides = shape.map((d, i) => (i < lead || v.shape[i - lead] !== d ? 0 : v.strides[i - lead]));
+    return addView({ ...v, shape, strides });
+  }
+
+  // Pass 2: liveness of virtual slots, then a greedy map onto reused physical slots.
+  const lastUse = new Map<number, number>();
+  steps.forEach((s, i) => {
+    for (const vi of [...s.inputs, s.out]) lastUse.set(views[vi].slot, i);
+  });
+  const live = Infinity;
+  for (const o of g.outputs) lastUse.set(views[viewOf.get(o)!].slot, live);
+  for (const u of g.updates) lastUse.set(views[viewOf.get(u.value)!].slot, live);
+  const physical = new Map<number, number>();
+  const finalSlots = slots.slice(0, fixed);
+  const free: number[] = [];
+  steps.forEach((s, i) => {
+    const v = views[s.out].slot;
+    if (v >= fixed && !physical.has(v)) {
+      const want = slots[v];
+      const k = free.findIndex((p) => finalSlots[p].dtype === want.dtype && finalSlots[p].length === want.length);
+      physical.set(v, k >= 0 ? free.splice(k, 1)[0] : finalSlots.push({ ...want }) - 1);
+    }
+    // Free the slots whose last use is this step (after it ran, so inputs are never clobbered by its output).
+    for (const vi of new Set([...s.inputs, s.out])) {
+      const slot = views[vi].slot;
+      if (slot >= fixed && lastUse.get(slot) === i && physical.has(slot)) free.push(physical.get(slot)!);
+    }
+  });
+  const remap = (slot: number) => (slot < fixed ? slot : physical.get(slot)!);
+  const finalViews = views.map((v) => ({ ...v, slot: remap(v.slot) }));
+  const peakBytes = finalSlots.slice(fixed).reduce((sum, s) => sum + s.length * itemSize(s.dtype), 0)
+    + constants.reduce((sum, c) => sum + slots[c.slot].length * itemSize(slots[c.slot].dtype), 0);
+  return {
+    device,
+    slots: finalSlots,
+    inputSlots,
+    constants,
+    views: finalViews,
+    steps,
+    outputs: g.outputs.map((o) => viewOf.get(o)!),
+    updates: g.updates.map((u) => ({ input: g.inputs.findIndex((i) => i.value === u.input), view: viewOf.get(u.value)! })),
+    peakBytes,
+  };
+}

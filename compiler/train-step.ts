@@ -1,0 +1,129 @@
+// kiln.compileTrainStep: forward, loss, backward (the same VJP rules as eager autograd, traced) and
+// the optimizer's in-place update, compiled into one plan. Parameters and optimizer state are
+// captured tensors that the plan updates in place; `.grad` is set from the plan's outputs.
+//
+// The first call runs eagerly: it creates the optimizer's state (SGD's momentum buffer starts as
+// the first gradient, Adam's moments start at zero), so the traced step is the same every call.
+import { DynamicTraceError } from '../runtime/dynamic.js';
+import { Executable } from '../runtime/executor.js';
+import { Module } from '../runtime/nn/module.js';
+import { Adagrad } from '../runtime/optim/adagrad.js';
+import type { Optimizer } from '../runtime/optim/optimizer.js';
+import { RMSprop } from '../runtime/optim/rmsprop.js';
+import { Tensor } from '../runtime/tensor.js';
+import type { CompileOptions } from './compile.js';
+import { optimize } from './passes/index.js';
+import { buildPlan } from './plan.js';
+import { traceFunction } from './trace-function.js';
+
+
+type LossFn = (output: any, target: any) => Tensor;
+
+export interface TrainStep<A extends unknown[]> {
+  (...args: A): Tensor;
+  /** Statistics of the compiled step for these arguments (after its first, eager, call). */
+  stats(...args: A): { tracedOps: number; kernels: number; peakBytes: number };
+}
+
+interface Entry {
+  exec: Executable;
+  captures: Tensor[];
+  gradParams: Tensor[];
+  tracedOps: number;
+}
+
+export function compileTrainStep(model: Module, lossFn: LossFn, optimizer: Optimizer<any>, opts?: CompileOptions): TrainStep<[Tensor, Tensor]>;
+export function compileTrainStep<A extends unknown[]>(fn: (...args: A) => Tensor, optimizer: Optimizer<any>, opts?: CompileOptions): TrainStep<A>;
+export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknown): TrainStep<unknown[]> {
+  const model = a instanceof Module ? a : undefined;
+  const optimizer = (model ? c : b) as Optimizer<any>;
+  const opts = ((model ? d : c) ?? {}) as CompileOptions;
+  const lossOf: (...args: unknown[]) => Tensor = model ? (x, y) => (b as LossFn)(model(x), y) : (a as (...args: unknown[]) => Tensor);
+  const name = model ? `${model.constructor.name} training step` : 'training step';
+  const log = opts.log ?? ((m: string) => console.warn(m));
+  const cacheSize = opts.cacheSize ?? 8;
+  if (optimizer instanceof Adagrad || optimizer instanceof RMSprop) {
+    throw new Error(`kiln.compileTrainStep: ${optimizer.constructor.name} keeps its step count as a number outside the graph; compiled steps support SGD, Adam and AdamW`);
+  }
+  const stepBody = (...args: unknown[]): Tensor => {
+    optimizer.zeroGrad();
+    const loss = lossOf(...args);
+    loss.backward();
+    optimizer.step();
+    return loss;
+  };
+  const params = () => optimizer.paramGroups.flatMap((g) => g.params);
+  const cache = new Map<string, Entry>();
+  let calls = 0;
+  let dynamic = false;
+
+  const keyOf = (args: unknown[]) => {
+    const hyper = optimizer.paramGroups.map(({ params: _p, ...rest }) => rest);
+    const argText = args.map((x) => (x instanceof Tensor ? `${x.dtype}[${x.shape.join(',')}]@${x.device}` : JSON.stringify(x)));
+    return `${argText.join('|')}|${JSON.stringify(hyper)}|${model?.training ?? ''}`;
+  };
+
+  const build = (args: unknown[]): Entry => {
+    const ps = params();
+    const savedGrads = ps.map((p) => p.grad);
+    const names: [Tensor, string][] = model ? [...model.namedParameters(), ...model.namedBuffers()].map(([n, t]) => [t, n]) : [];
+    let gradParams: Tensor[] = [];
+    try {
+      const trace = traceFunction(stepBody, args, {
+        names,
+        body: (_tracer, loss) => {
+          gradParams = ps.filter((p) => p.grad && p.grad._symbol !== undefined);
+          return [loss, ...gradParams.map((p) => p.grad)];
+        },
+      });
+      for (const [p, state] of optimizer.state) {
+        for (const [k, v] of Object.entries(state)) {
+          if (v instanceof Tensor && v._symbol !== undefined) {
+            throw new Error(`kiln.compileTrainStep: ${optimizer.constructor.name} replaced its state '${k}' of a parameter of shape [${p.shape.join(', ')}] during the step instead of updating it in place`);
+          }
+        }
+      }
+      const g = optimize(trace.graph, { fuse: opts.fuse });
+      const device = ps[0]?.device ?? 'cpu';
+      return { exec: new Executable(buildPlan(g, device)), captures: trace.tracer.captures, gradParams, tracedOps: trace.graph.nodes.length };
+    } finally {
+      ps.forEach((p, k) => (p.grad = savedGrads[k]));
+    }
+  };
+
+  const entryFor = (args: unknown[]): Entry => {
+    const key = keyOf(args);
+    let entry = cache.get(key);
+    if (!entry) {
+      if (cache.size >= cacheSize) throw new Error(`kiln.compileTrainStep: ${name} is already compiled for ${cache.size} signatures (cacheSize ${cacheSize}); refusing a new one. Pass { cacheSize } to allow more.`);
+      if (cache.size > 0) log(`kiln.compileTrainStep: recompiling ${name} (new arguments or optimizer settings: ${key})`);
+      entry = build(args);
+      cache.set(key, entry);
+    }
+    return entry;
+  };
+
+  const step = ((...args: unknown[]) => {
+    calls++;
+    if (calls === 1 || dynamic) return stepBody(...args).detach();
+    let entry: Entry;
+    try {
+      entry = entryFor(args);
+    } catch (e) {
+      if (!(e instanceof DynamicTraceError)) throw e;
+      if (opts.fullgraph) throw new Error(`kiln.compileTrainStep(fullgraph): ${name} cannot be compiled to one graph: it is dynamic (${e.message})`);
+      dynamic = true;
+      log(`kiln.compileTrainStep: ${name} is dynamic (${e.message}); running it eagerly`);
+      return stepBody(...args).detach();
+    }
+    const argTensors = args.filter((x): x is Tensor => x instanceof Tensor);
+    const [loss, ...grads] = entry.exec.run([...argTensors, ...entry.captures]);
+    entry.gradParams.forEach((p, k) => (p.grad = grads[k]));
+    return loss;
+  }) as TrainStep<unknown[]>;
+  step.stats = (...args) => {
+    const e = entryFor(args);
+    return { tracedOps: e.tracedOps, kernels: e.exec.kernelCount, peakBytes: e.exec.plan.peakBytes };
+  };
+  return step;
+}

@@ -1,0 +1,116 @@
+// The executor of compiled plans: every storage a plan needs is allocated once, every view and
+// kernel argument built once, so running a plan allocates nothing but its output tensors. A plan is
+// plain data (compiler/plan.ts makes it; a bundle can carry it as JSON).
+import { OPS, type DType, type Expr, type OpDef } from '../ir/index.js';
+import { backendFor, type Backend, type Storage, type View } from './backend.js';
+import { toHostArray } from './host.js';
+import { Tensor } from './tensor.js';
+
+export interface PlanView {
+  readonly slot: number;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+}
+
+export interface PlanStep {
+  /** An op of the op table, or 'fused' (an elementwise kernel running `expr`). */
+  readonly op: string;
+  readonly expr?: Expr;
+  readonly attrs: unknown;
+  readonly inputs: readonly number[];
+  readonly out: number;
+}
+
+export interface Plan {
+  readonly device: string;
+  readonly slots: readonly { readonly dtype: DType; readonly length: number }[];
+  /** The slot of each graph input (bound to the caller's tensors at each run). */
+  readonly inputSlots: readonly number[];
+  readonly constants: readonly { readonly slot: number; readonly data: ArrayLike<number> }[];
+  readonly views: readonly PlanView[];
+  readonly steps: readonly PlanStep[];
+  readonly outputs: readonly number[];
+  /** After the steps: graph input `input` (a captured tensor) is overwritten with view `view`. */
+  readonly updates: readonly { readonly input: number; readonly view: number }[];
+  /** Bytes of all non-input storages: the plan's memory footprint. */
+  readonly peakBytes: number;
+}
+
+type MutableView = { -readonly [K in keyof View]: View[K] };
+
+function fusedOp(expr: Expr): OpDef {
+  return { name: 'fused', arity: -1, infer: () => { throw new Error('fused kernels are typed by the compiler'); }, lowering: { kind: 'elementwise', expr: () => expr } };
+}
+
+export class Executable {
+  private readonly backend: Backend;
+  private readonly storages: (Storage | undefined)[];
+  private readonly views: MutableView[];
+  private readonly ops: OpDef[];
+  private readonly stepViews: { inputs: View[]; out: View }[];
+  private readonly boundByInput: number[][];
+
+  constructor(readonly plan: Plan) {
+    this.backend = backendFor(plan.device);
+    const isInput = new Set(plan.inputSlots);
+    this.storages = plan.slots.map((s, i) => (isInput.has(i) ? undefined : this.backend.alloc(s.dtype, s.length)));
+    for (const c of plan.constants) this.storages[c.slot] = this.backend.upload(toHostArray(c.data, plan.slots[c.slot].dtype), plan.slots[c.slot].dtype);
+    this.views = plan.views.map((v) => ({ storage: this.storages[v.slot]!, shape: v.shape, strides: v.strides, offset: v.offset, dtype: v.dtype }));
+    this.boundByInput = plan.inputSlots.map((slot) => plan.views.flatMap((v, i) => (v.slot === slot ? [i] : [])));
+    this.ops = plan.steps.map((s) => (s.op === 'fused' ? fusedOp(s.expr!) : OPS[s.op]));
+    this.stepViews = plan.steps.map((s) => ({ inputs: s.inputs.map((i) => this.views[i]), out: this.views[s.out] }));
+  }
+
+  get kernelCount(): number {
+    return this.plan.steps.length;
+  }
+
+  /** Runs the plan on `inputs` (one tensor per graph input), returning fresh output tensors. */
+  run(inputs: readonly Tensor[]): Tensor[] {
+    const plan = this.plan;
+    inputs.forEach((t, k) => {
+      const storage = wholeStorage(t);
+      for (const i of this.boundByInput[k]) this.views[i].storage = storage;
+    });
+    for (let i = 0; i < plan.steps.length; i++) {
+      const s = plan.steps[i];
+      const v = this.stepViews[i];
+      this.backend.run(this.ops[i], v.inputs, s.attrs, v.out);
+    }
+    const outputs = plan.outputs.map((i) => {
+      const src = this.views[i];
+      const storage = this.backend.alloc(src.dtype, src.shape.reduce((a, b) => a * b, 1));
+      const dst: View = { storage, shape: src.shape, strides: contiguous(src.shape), offset: 0, dtype: src.dtype };
+      this.backend.copy(src, dst);
+      return new Tensor(src.shape, src.dtype, plan.device, dst);
+    });
+    for (const u of plan.updates) {
+      const target = inputs[u.input];
+      this.backend.copy(this.views[u.view], target._view!);
+      target._view!.storage.version++;
+    }
+    return outputs;
+  }
+}
+
+function contiguous(shape: readonly number[]): number[] {
+  const s: number[] = [];
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  return s;
+}
+
+/** The storage of a tensor laid out exactly as a plan input (contiguous from offset 0); anything else is copied first. */
+function wholeStorage(t: Tensor): Storage {
+  const v = t.eagerView('compiled call');
+  const n = t.numel();
+  const plain = v.offset === 0 && v.storage.length === n && v.strides.every((s, i) => t.shape[i] === 1 || s === contiguous(t.shape)[i]);
+  if (plain) return v.storage;
+  const b = backendFor(t.device);
+  const storage = b.alloc(t.dtype, n);
+  b.copy(v, { storage, shape: t.shape, strides: contiguous(t.shape), offset: 0, dtype: t.dtype });
+  return storage;
+}
+
