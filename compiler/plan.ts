@@ -32,6 +32,13 @@ export function buildPlan(g: Graph, device: string): Plan {
   for (const n of g.nodes) {
     const out = g.value(n.output);
     const lowering = n.op === 'fused' ? ({ kind: 'elementwise' } as const) : OPS[n.op].lowering;
+    // Fused reductions read their prologue's inputs broadcast to the pre-reduction shape; a matmul
+    // epilogue's extra inputs are broadcast to the output shape.
+    const broadcastTo = (k: number): readonly number[] | undefined =>
+      lowering.kind === 'elementwise' ? out.shape
+        : lowering.kind === 'reduce' && n.expr ? (n.attrs as { shape: number[] }).shape
+        : n.op === 'matmul' && n.expr && k >= 2 ? out.shape
+        : undefined;
     if (lowering.kind === 'view') {
       let src = views[viewOf.get(n.inputs[0])!];
       let layout = lowering.layout(src as Layout, n.attrs as never);
@@ -46,9 +53,10 @@ export function buildPlan(g: Graph, device: string): Plan {
       continue;
     }
     const outView = contiguousView(newSlot(out.dtype, numel(out.shape)), out.shape, out.dtype);
-    const inputs = n.inputs.map((i) => {
+    const inputs = n.inputs.map((i, k) => {
       const vi = viewOf.get(i)!;
-      return lowering.kind === 'elementwise' ? broadcast(vi, out.shape) : vi;
+      const to = broadcastTo(k);
+      return to ? broadcast(vi, to) : vi;
     });
     viewOf.set(n.output, outView);
     steps.push({ op: n.op, expr: n.expr, attrs: n.attrs, inputs, out: outView });

@@ -84,18 +84,20 @@ export class Graph {
     return printGraph(this);
   }
 
+  /** Plain JSON (for bundles); infinities and NaN, which JSON cannot hold, are written as `{ "$num": "-Infinity" }`. */
   toJSON(): object {
-    return {
+    return encodeNumbers({
       values: this.values.map((v) => [v.shape, v.dtype]),
       inputs: this.inputs,
       constants: this.constants.map((c) => ({ value: c.value, data: Array.from(c.data) })),
       nodes: this.nodes,
       outputs: this.outputs,
       updates: this.updates,
-    };
+    }) as object;
   }
 
-  static fromJSON(json: any): Graph {
+  static fromJSON(text: string | object): Graph {
+    const json = decodeNumbers(typeof text === 'string' ? JSON.parse(text) : text) as any;
     const g = new Graph();
     for (const [shape, dtype] of json.values) g.newValue(shape, dtype);
     g.inputs.push(...json.inputs);
@@ -107,12 +109,29 @@ export class Graph {
   }
 }
 
+function encodeNumbers(x: unknown): unknown {
+  if (typeof x === 'number' && !Number.isFinite(x)) return { $num: String(x) };
+  if (Array.isArray(x)) return x.map(encodeNumbers);
+  if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, encodeNumbers(v)]));
+  return x;
+}
+
+function decodeNumbers(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(decodeNumbers);
+  if (x && typeof x === 'object') {
+    if ('$num' in x && Object.keys(x).length === 1) return Number((x as { $num: string }).$num);
+    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, decodeNumbers(v)]));
+  }
+  return x;
+}
+
 const typeOf = (v: Value) => `${v.dtype}${fmtShape(v.shape)}`;
 
 function attrText(attrs: unknown): string {
   if (attrs === undefined || attrs === null) return '';
   const entries = Object.entries(attrs as Record<string, unknown>);
-  return entries.length ? ` {${entries.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}}` : '';
+  const show = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
+  return entries.length ? ` {${entries.map(([k, v]) => `${k}=${show(v)}`).join(', ')}}` : '';
 }
 
 export function printGraph(g: Graph): string {
@@ -153,7 +172,7 @@ export function verifyGraph(g: Graph): void {
   for (const n of g.nodes) {
     for (const i of n.inputs) if (!defined.has(i)) throw new Error(`verify: ${n.op} uses %${i} before it is defined`);
     const out = g.value(n.output);
-    if (n.op !== 'fused') {
+    if (n.expr === undefined) {
       const op = OPS[n.op];
       if (!op) throw new Error(`verify: unknown op ${n.op}`);
       const meta = op.infer(n.inputs.map((i) => g.value(i)), n.attrs as never);

@@ -26,12 +26,16 @@ export interface Layout {
  * - `view`: a movement op that only re-strides its input (`layout` returns null when it cannot,
  *   and the input is made contiguous first).
  * - `routine`: a named kernel with its own template (matmul, gather, ...).
+ *
+ * The compiler's fusion adds two hooks: a reduction's `prologue` (the elementwise expression whose
+ * values are reduced, over inputs broadcast to the pre-reduction shape) and matmul's `epilogue`
+ * (an expression of the product `$0` and extra inputs broadcast to the output shape).
  */
 export type Lowering<A> =
   | { readonly kind: 'elementwise'; readonly expr: (inputs: readonly Expr[], attrs: A) => Expr }
-  | { readonly kind: 'reduce'; readonly reducer: Reducer }
+  | { readonly kind: 'reduce'; readonly reducer: Reducer; readonly prologue?: Expr }
   | { readonly kind: 'view'; readonly layout: (input: Layout, attrs: A) => Layout | null }
-  | { readonly kind: 'routine'; readonly routine: Routine };
+  | { readonly kind: 'routine'; readonly routine: Routine; readonly epilogue?: Expr };
 
 export type Reducer = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 export type Routine = 'matmul' | 'cat' | 'pad' | 'gather' | 'scatterAdd' | 'full' | 'unfold' | 'fold';

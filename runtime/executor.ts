@@ -44,6 +44,16 @@ function fusedOp(expr: Expr): OpDef {
   return { name: 'fused', arity: -1, infer: () => { throw new Error('fused kernels are typed by the compiler'); }, lowering: { kind: 'elementwise', expr: () => expr } };
 }
 
+/** The op a step runs: an op of the table, a fused elementwise kernel, or a routine/reduction with its fused prologue/epilogue. */
+function opOf(s: PlanStep): OpDef {
+  if (!s.expr) return OPS[s.op];
+  if (s.op === 'fused') return fusedOp(s.expr);
+  const base = OPS[s.op];
+  if (base.lowering.kind === 'reduce') return { ...base, lowering: { ...base.lowering, prologue: s.expr } };
+  if (base.lowering.kind === 'routine') return { ...base, lowering: { ...base.lowering, epilogue: s.expr } };
+  throw new Error(`executor: ${s.op} cannot carry a fused expression`);
+}
+
 export class Executable {
   private readonly backend: Backend;
   private readonly storages: (Storage | undefined)[];
@@ -59,7 +69,7 @@ export class Executable {
     for (const c of plan.constants) this.storages[c.slot] = this.backend.upload(toHostArray(c.data, plan.slots[c.slot].dtype), plan.slots[c.slot].dtype);
     this.views = plan.views.map((v) => ({ storage: this.storages[v.slot]!, shape: v.shape, strides: v.strides, offset: v.offset, dtype: v.dtype }));
     this.boundByInput = plan.inputSlots.map((slot) => plan.views.flatMap((v, i) => (v.slot === slot ? [i] : [])));
-    this.ops = plan.steps.map((s) => (s.op === 'fused' ? fusedOp(s.expr!) : OPS[s.op]));
+    this.ops = plan.steps.map(opOf);
     this.stepViews = plan.steps.map((s) => ({ inputs: s.inputs.map((i) => this.views[i]), out: this.views[s.out] }));
   }
 

@@ -7,8 +7,13 @@
 //    is computed twice across kernels.
 // 3. A producer fuses only if it has as many elements as the kernel's output: fusing a value that
 //    the consumer broadcasts would recompute it once per broadcast copy.
-// 4. Reductions, matmul, conv's unfold/fold and the other routines never absorb elementwise ops
-//    here, and movement ops stay views between kernels; they are kernel boundaries.
+// 4. A reduction absorbs the elementwise kernel that produces its input (its prologue) when it is
+//    that kernel's only user: `sum((a - b)^2)` reads a and b once and never writes the square.
+// 5. Matmul absorbs the elementwise kernel that consumes its product (its epilogue: bias, ReLU,
+//    residual add) when that kernel is the product's only user and has the product's shape: the
+//    epilogue runs on each panel of the product while it is still in cache.
+// 6. Otherwise routines (matmul, conv's unfold/fold, gather, ...) and reductions are kernel
+//    boundaries, and movement ops stay views between kernels.
 //
 // A group becomes one 'fused' node whose expression is the members' scalar expressions composed
 // (ir/expr.ts), so every backend runs it with its ordinary elementwise code generator.
@@ -37,7 +42,46 @@ export function fuse(g: Graph): Graph {
     fusedAt.set(i, buildFused(g, i, group, producer));
   });
   g.nodes = g.nodes.flatMap((n, i) => (fusedAt.has(i) ? [fusedAt.get(i)!] : group[i] !== -1 && group[i] !== i ? [] : [n]));
+  absorbIntoRoutines(g);
   return g;
+}
+
+/** An elementwise node's expression over its own inputs. */
+function exprOfNode(n: Node): Expr {
+  if (n.op === 'fused') return n.expr!;
+  return (OPS[n.op].lowering as { expr: (xs: Expr[], a: unknown) => Expr }).expr(n.inputs.map((_, k) => E.input(k)), n.attrs);
+}
+
+const FUSABLE_REDUCERS = new Set(['sum', 'max', 'min']);
+
+/** Rules 4 and 5: reduction prologues and matmul epilogues. */
+function absorbIntoRoutines(g: Graph): void {
+  const { users, escaping } = usesOf(g);
+  const producer = new Map<number, Node>(g.nodes.map((n) => [n.output, n]));
+  const soleUser = (v: number, n: Node) => !escaping.has(v) && (users.get(v) ?? []).length === 1 && g.nodes[(users.get(v) ?? [])[0]] === n;
+  const removed = new Set<Node>();
+  const replaced = new Map<Node, Node>();
+  for (const n of g.nodes) {
+    if (FUSABLE_REDUCERS.has(n.op) && !n.expr) {
+      const p = producer.get(n.inputs[0]);
+      if (p && isElementwise(p) && soleUser(p.output, n)) {
+        replaced.set(n, { ...n, inputs: p.inputs, expr: exprOfNode(p), attrs: { ...(n.attrs as object), shape: g.value(p.output).shape } });
+        removed.add(p);
+      }
+    } else if (isElementwise(n)) {
+      const k = n.inputs.findIndex((v) => {
+        const p = producer.get(v);
+        return p && p.op === 'matmul' && !p.expr && soleUser(v, n) && numel(g.value(v).shape) === numel(g.value(n.output).shape) && g.value(v).shape.length === g.value(n.output).shape.length;
+      });
+      if (k < 0) continue;
+      const mm = producer.get(n.inputs[k])!;
+      const extras = n.inputs.filter((_, j) => j !== k);
+      const args = n.inputs.map((_, j) => (j === k ? E.input(0) : E.input(1 + extras.indexOf(n.inputs[j]))));
+      replaced.set(n, { op: 'matmul', inputs: [...mm.inputs, ...extras], attrs: {}, output: n.output, expr: substituteInputs(exprOfNode(n), args) });
+      removed.add(mm);
+    }
+  }
+  g.nodes = g.nodes.filter((n) => !removed.has(n)).map((n) => replaced.get(n) ?? n);
 }
 
 /** The fused node of the group rooted at node `root`: its external inputs and composed expression. */

@@ -1,5 +1,5 @@
 // Algebraic simplification: rewrites that remove work without changing a value.
-import { shapesEqual, type Graph } from '../../ir/index.js';
+import { OPS, shapesEqual, type Graph } from '../../ir/index.js';
 import { replaceAllUses } from './uses.js';
 
 /** The single value every element of a constant holds, if it holds one. */
@@ -11,7 +11,15 @@ function uniformConstant(g: Graph, id: number): number | undefined {
   return first;
 }
 
+/** Values that are graph inputs or views of one (external memory the plan does not own). */
+function externalValues(g: Graph): Set<number> {
+  const ext = new Set(g.inputs.map((i) => i.value));
+  for (const n of g.nodes) if (OPS[n.op]?.lowering.kind === 'view' && ext.has(n.inputs[0])) ext.add(n.output);
+  return ext;
+}
+
 export function simplify(g: Graph): Graph {
+  const external = externalValues(g);
   for (const n of [...g.nodes]) {
     const out = g.value(n.output);
     const same = (id: number) => shapesEqual(g.value(id).shape, out.shape) && g.value(id).dtype === out.dtype;
@@ -25,6 +33,9 @@ export function simplify(g: Graph): Graph {
     // Movement ops that do not move: reshape/expand to the same shape, the identity permutation.
     else if ((n.op === 'reshape' || n.op === 'expand') && same(a)) replacement = a;
     else if (n.op === 'permute' && (n.attrs as { perm: number[] }).perm.every((p, i) => p === i)) replacement = a;
+    // copy(x) is x in SSA form (the plan materialises layouts itself); copies of inputs stay, so an
+    // update that overwrites an input never changes a value read after it.
+    else if (n.op === 'copy' && !external.has(a)) replacement = a;
     if (replacement !== undefined) replaceAllUses(g, n.output, replacement);
   }
   return g;

@@ -9,6 +9,7 @@ import { newHostArray } from '../host.js';
 import { runFold, runUnfold } from './conv.js';
 import { runElementwise, type Operand } from './elementwise.js';
 import { runReduce } from './reduce.js';
+import { runFusedReduce } from './reduce-fused.js';
 import { catRegions, padRegion, runFull, runGather, runMatmul, runScatterAdd } from './routines.js';
 
 export class CpuStorage implements Storage {
@@ -47,17 +48,21 @@ export const cpu: Backend = {
       case 'elementwise':
         return runElementwise(lowering.expr(inputs.map((_, i) => E.input(i)), attrs), out.shape, operand(out), inputs.map(operand));
       case 'reduce':
-        return runReduce(lowering.reducer, { ...operand(inputs[0]), shape: inputs[0].shape }, (attrs as ReduceAttrs).dims, dataOf(out));
+        if (lowering.prologue) {
+          const a = attrs as ReduceAttrs & { shape: number[] };
+          return runFusedReduce(lowering.reducer, lowering.prologue, a.shape, a.dims, inputs.map(operand), dataOf(out), out.offset);
+        }
+        return runReduce(lowering.reducer, { ...operand(inputs[0]), shape: inputs[0].shape }, (attrs as ReduceAttrs).dims, dataOf(out), out.offset);
       case 'view':
         throw new Error(`cpu: ${op.name} is a view and never runs as a kernel`);
       case 'routine':
         switch (lowering.routine) {
-          case 'matmul': return runMatmul(inputs[0], inputs[1], out, dataOf);
-          case 'full': return runFull(dataOf(out), attrs as FullAttrs);
+          case 'matmul': return runMatmul(inputs[0], inputs[1], out, dataOf, lowering.epilogue, inputs.slice(2));
+          case 'full': return runFull(dataOf(out), attrs as FullAttrs, out.offset, out.shape.reduce((p, d) => p * d, 1));
           case 'cat': return catRegions(inputs, out, (attrs as { dim: number }).dim).forEach((r, i) => cpu.copy(inputs[i], r));
           case 'pad': {
             const a = attrs as PadAttrs;
-            runFull(dataOf(out), { value: a.value, dtype: out.dtype } as FullAttrs);
+            runFull(dataOf(out), { value: a.value, dtype: out.dtype } as FullAttrs, out.offset, out.shape.reduce((p, d) => p * d, 1));
             return cpu.copy(inputs[0], padRegion(out, inputs[0], a));
           }
           case 'gather': return runGather(inputs[0], inputs[1], out, (attrs as { dim: number }).dim, dataOf);

@@ -15,7 +15,7 @@ export interface ReduceInput {
  * argmax/argmin give the row-major index within the reduced dims of the first extreme value;
  * NaN counts as the extreme, as in PyTorch.
  */
-export function runReduce(reducer: Reducer, x: ReduceInput, dims: readonly number[], out: HostArray): void {
+export function runReduce(reducer: Reducer, x: ReduceInput, dims: readonly number[], out: HostArray, outOffset = 0): void {
   const keptShape: number[] = [];
   const keptStrides: number[] = [];
   const redShape: number[] = [];
@@ -34,7 +34,7 @@ export function runReduce(reducer: Reducer, x: ReduceInput, dims: readonly numbe
   const outerShape = rShape.slice(0, -1);
   const outerStrides = rStrides.slice(0, -1);
   const data = x.data;
-  let o = 0;
+  let o = outOffset;
   forEachIndex(keptShape, [x.offset], [keptStrides], ([base]) => {
     let acc = reducer === 'sum' ? 0 : reducer === 'max' || reducer === 'argmax' ? -Infinity : Infinity;
     let best = -1;

@@ -5,11 +5,20 @@ import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { HostArray, View } from '../backend.js';
 import { matmul, type MatArray } from './matmul.js';
 import { forEachIndex } from './strided.js';
+import { runElementwise, type Operand } from './elementwise.js';
+import type { Expr } from '../../ir/index.js';
 
 export type DataOf = (v: View) => HostArray;
 
-/** [..., M, K] @ [..., K, N] with broadcast batch dims; out is contiguous. */
-export function runMatmul(a: View, b: View, out: View, dataOf: DataOf): void {
+/** Rows of the output per epilogue pass: small enough that a panel is still in cache when the epilogue reads it. */
+const EPILOGUE_ROWS = 64;
+
+/**
+ * [..., M, K] @ [..., K, N] with broadcast batch dims; out is contiguous. With an `epilogue` (an
+ * expression of the product `$0` and `extras` broadcast to the output shape), the product is
+ * computed a panel of rows at a time and the epilogue applied to each panel while it is in cache.
+ */
+export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?: Expr, extras: readonly View[] = []): void {
   const [m, k] = a.shape.slice(-2);
   const n = b.shape[b.shape.length - 1];
   const batch = out.shape.slice(0, -2);
@@ -21,12 +30,28 @@ export function runMatmul(a: View, b: View, out: View, dataOf: DataOf): void {
   const outData = dataOf(out) as MatArray;
   const aData = dataOf(a) as MatArray;
   const bData = dataOf(b) as MatArray;
+  const [ars, acs] = a.strides.slice(-2);
+  const [brs, bcs] = b.strides.slice(-2);
+  const extraData = extras.map(dataOf);
+  const extraBatch = extras.map((e) => e.strides.slice(0, -2));
   let o = out.offset;
-  forEachIndex(batch, [a.offset, b.offset], [batchStrides(a), batchStrides(b)], ([ao, bo]) => {
-    matmul(m, n, k,
-      { data: aData, offset: ao, rowStride: a.strides[a.strides.length - 2], colStride: a.strides[a.strides.length - 1] },
-      { data: bData, offset: bo, rowStride: b.strides[b.strides.length - 2], colStride: b.strides[b.strides.length - 1] },
-      outData, o);
+  forEachIndex(batch, [a.offset, b.offset, ...extras.map((e) => e.offset)], [batchStrides(a), batchStrides(b), ...extraBatch], ([ao, bo, ...eo]) => {
+    const bOp = { data: bData, offset: bo, rowStride: brs, colStride: bcs };
+    if (!epilogue) {
+      matmul(m, n, k, { data: aData, offset: ao, rowStride: ars, colStride: acs }, bOp, outData, o);
+    } else {
+      for (let r0 = 0; r0 < m; r0 += EPILOGUE_ROWS) {
+        const rows = Math.min(EPILOGUE_ROWS, m - r0);
+        const po = o + r0 * n;
+        matmul(rows, n, k, { data: aData, offset: ao + r0 * ars, rowStride: ars, colStride: acs }, bOp, outData, po);
+        const panel: Operand = { data: outData, offset: po, strides: [n, 1], dtype: out.dtype };
+        const extraOps = extras.map((e, j): Operand => {
+          const [rs, cs] = e.strides.slice(-2);
+          return { data: extraData[j], offset: eo[j] + r0 * rs, strides: [rs, cs], dtype: e.dtype };
+        });
+        runElementwise(epilogue, [rows, n], panel, [panel, ...extraOps]);
+      }
+    }
     o += m * n;
   });
 }
@@ -55,8 +80,8 @@ export function padRegion(out: View, x: View, a: PadAttrs): View {
   return regionOf(out, a.lo, a.interior.map((p) => p + 1), x.shape);
 }
 
-export function runFull(out: HostArray, a: FullAttrs): void {
-  out.fill(a.dtype === 'bool' ? (a.value ? 1 : 0) : a.value);
+export function runFull(out: HostArray, a: FullAttrs, offset = 0, length = out.length - offset): void {
+  out.fill(a.dtype === 'bool' ? (a.value ? 1 : 0) : a.value, offset, offset + length);
 }
 
 function checkIndex(i: number, size: number, op: string, dim: number): void {

@@ -1,0 +1,70 @@
+// A reduction with an elementwise prologue, as one generated loop nest: the compiler fuses
+// `sum((a - b)^2)` into a kernel that never writes `(a - b)^2` to memory.
+import { exprToString, type DType, type Expr, type Reducer } from '../../ir/index.js';
+import type { HostArray } from '../backend.js';
+import type { Operand } from './elementwise.js';
+import { renderJs } from './render-js.js';
+import { coalesce } from './strided.js';
+
+type Kernel = (out: HostArray, oo: number, kept: readonly number[], red: readonly number[], ...ins: unknown[]) => void;
+const cache = new Map<string, Kernel>();
+
+const INIT: Record<string, string> = { sum: '0', max: '-Infinity', min: 'Infinity' };
+const COMBINE: Record<string, (acc: string, v: string) => string> = {
+  sum: (acc, v) => `${acc} += ${v};`,
+  max: (acc, v) => `if (${v} > ${acc} || ${v} !== ${v}) ${acc} = ${v};`,
+  min: (acc, v) => `if (${v} < ${acc} || ${v} !== ${v}) ${acc} = ${v};`,
+};
+
+/**
+ * out (contiguous, kept dims in order) = reduce over `dims` of expr(inputs), where every input is
+ * a strided view of the pre-reduction `shape`.
+ */
+export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly number[], dims: readonly number[], inputs: readonly Operand[], out: HostArray, outOffset: number): void {
+  if (!(reducer in INIT)) throw new Error(`fused reduction: ${reducer} has no fused kernel`);
+  const keptDims = shape.map((_, i) => i).filter((i) => !dims.includes(i));
+  const kept = coalesce(keptDims.map((d) => shape[d]), inputs.map((x) => keptDims.map((d) => x.strides[d])));
+  const red = coalesce(dims.map((d) => shape[d]), inputs.map((x) => dims.map((d) => x.strides[d])));
+  const key = `${reducer}|${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}|${kept.shape.length}|${red.shape.length}`;
+  let kernel = cache.get(key);
+  if (!kernel) {
+    kernel = compile(reducer, expr, inputs.map((x) => x.dtype), kept.shape.length, red.shape.length);
+    cache.set(key, kernel);
+  }
+  const args: unknown[] = [];
+  inputs.forEach((x, j) => args.push(x.data, x.offset, kept.strides[j], red.strides[j]));
+  kernel(out, outOffset, kept.shape, red.shape, ...args);
+}
+
+function compile(reducer: string, expr: Expr, dtypes: readonly DType[], nk: number, nr: number): Kernel {
+  const { body, result } = renderJs(expr, dtypes);
+  const n = dtypes.length;
+  const params = ['out', 'oo', 'kept', 'red', ...dtypes.flatMap((_, j) => [`a${j}`, `o${j}`, `sk${j}`, `sr${j}`])];
+  const decl: string[] = [];
+  for (let d = 0; d < nk; d++) {
+    decl.push(`const nk_${d} = kept[${d}];`);
+    for (let j = 0; j < n; j++) decl.push(`const sk${j}_${d} = sk${j}[${d}];`);
+  }
+  for (let d = 0; d < nr; d++) {
+    decl.push(`const nr_${d} = red[${d}];`);
+    for (let j = 0; j < n; j++) decl.push(`const sr${j}_${d} = sr${j}[${d}];`);
+  }
+  const loads = dtypes.map((_, j) => `const x${j} = a${j}[q${j}_${nr}];`).join('\n');
+  // Reduced loops: pointers q{j}_{d}, starting at the kept position p{j}_{nk}.
+  let inner = `${loads}\n${body}\n${COMBINE[reducer]('acc', result)}`;
+  for (let d = nr - 1; d >= 0; d--) {
+    const init = dtypes.map((_, j) => `q${j}_${d + 1} = q${j}_${d}`).join(', ');
+    const step = dtypes.map((_, j) => `q${j}_${d + 1} += sr${j}_${d}`).join(', ');
+    inner = `for (let r${d} = 0${init ? `, ${init}` : ''}; r${d} < nr_${d}; r${d}++${step ? `, ${step}` : ''}) {\n${inner}\n}`;
+  }
+  const startQ = dtypes.map((_, j) => `q${j}_0 = p${j}_${nk}`).join(', ');
+  let outer = `let acc = ${INIT[reducer]};\n${startQ ? `let ${startQ};` : ''}\n${inner}\nout[oo++] = acc;`;
+  for (let d = nk - 1; d >= 0; d--) {
+    const init = dtypes.map((_, j) => `p${j}_${d + 1} = p${j}_${d}`).join(', ');
+    const step = dtypes.map((_, j) => `p${j}_${d + 1} += sk${j}_${d}`).join(', ');
+    outer = `for (let k${d} = 0${init ? `, ${init}` : ''}; k${d} < nk_${d}; k${d}++${step ? `, ${step}` : ''}) {\n${outer}\n}`;
+  }
+  const start = dtypes.map((_, j) => `p${j}_0 = o${j}`).join(', ');
+  const code = `${decl.join('\n')}\n${start ? `let ${start};` : ''}\n${outer}`;
+  return new Function(...params, code) as Kernel;
+}
