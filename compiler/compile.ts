@@ -7,7 +7,7 @@
 import type { Graph } from '../ir/index.js';
 import { grad as autogradGrad } from '../runtime/autograd/engine.js';
 import { isGradEnabled } from '../runtime/autograd/grad-mode.js';
-import { DynamicTraceError, moduleStack } from '../runtime/dynamic.js';
+import { DynamicTraceError, moduleStack, noteModulePath } from '../runtime/dynamic.js';
 import { Executable, type Plan } from '../runtime/executor.js';
 import { Module } from '../runtime/nn/module.js';
 import { setModuleOverrides } from '../runtime/nn/module-call.js';
@@ -66,6 +66,9 @@ export function compile<F extends (...args: any[]) => any>(target: F | Module, o
     moduleStack.push(module.constructor.name);
     try {
       return module.forward(...args);
+    } catch (e) {
+      noteModulePath(e);
+      throw e;
     } finally {
       moduleStack.pop();
     }

@@ -65,6 +65,8 @@ export function traceFunction(
       const r = fn(...callArgs);
       return opts.body ? opts.body(tracer, r, symArgs) : r;
     });
+  } catch (e) {
+    throw tracer.located(e as Error);
   } finally {
     Math.random = random;
   }

@@ -122,8 +122,10 @@ export class Tracer implements Interpreter {
 
   /** Adds the module and the user's source line to an error raised while tracing. */
   located(e: Error): Error {
+    if (e instanceof TraceError || e instanceof DynamicTraceError) return e;
     const where = userSourceLine(e.stack) || userSourceLine(new Error().stack);
-    const mod = moduleStack.length ? `${moduleStack[moduleStack.length - 1]}.forward` : 'the traced function';
+    const path = (e as { kilnModules?: string[] }).kilnModules ?? moduleStack;
+    const mod = path.length ? `${path.join(' > ')}.forward` : 'the traced function';
     return new TraceError(`${e.message} (in ${mod}${where ? ` at ${where}` : ''})`, where);
   }
 

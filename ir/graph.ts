@@ -146,7 +146,8 @@ export function printGraph(g: Graph): string {
   for (const n of g.nodes) {
     const v = g.value(n.output);
     const args = n.inputs.map((i) => `%${i}`).join(', ');
-    const body = n.expr ? ` ${JSON.stringify(n.expr).length < 200 ? exprToString(n.expr) : '...'}` : '';
+    const text = n.expr ? exprToString(n.expr) : '';
+    const body = n.expr ? ` ${text.length <= 160 ? text : `${text.slice(0, 157)}...`}` : '';
     lines.push(`  %${v.id}: ${typeOf(v)} = ${n.op}(${args})${attrText(n.attrs)}${body}`);
   }
   for (const u of g.updates) lines.push(`  %${u.input} <- %${u.value}`);

@@ -13,17 +13,26 @@ export class DynamicTraceError extends Error {
   }
 }
 
-// Frames inside Kiln itself (and Node's internals) are skipped to find the user's line.
-const INTERNAL = /[\\/](ir|runtime|compiler)[\\/][^\\/]+\.(ts|js)|[\\/]node_modules[\\/]|node:internal|\(native\)|[\\/]dist[\\/]/;
+// Frames inside Kiln itself (its ir/, runtime/ and compiler/ folders, wherever the package lives)
+// and Node's internals are skipped to find the user's line.
+const KILN_ROOT = new URL('..', import.meta.url).pathname;
+const KILN_DIRS = ['ir/', 'runtime/', 'compiler/'].map((d) => KILN_ROOT + d);
+const isInternal = (file: string) => KILN_DIRS.some((d) => file.startsWith(d)) || /node:internal|[\\/]node_modules[\\/]|\(native\)/.test(file);
 
 /** `file:line:col` of the first stack frame outside Kiln: the model code that called in. */
 export function userSourceLine(stack: string | undefined): string {
   for (const line of (stack ?? '').split('\n').slice(1)) {
     const m = line.match(/\(?((?:file:\/\/)?[^()\s]+:\d+:\d+)\)?\s*$/);
-    if (m && !INTERNAL.test(m[1])) return m[1].replace(/^file:\/\//, '');
+    const file = m?.[1].replace(/^file:\/\//, '');
+    if (file && !isInternal(file)) return file;
   }
   return '';
 }
 
 /** The module whose forward is running (innermost first), kept by module-call.ts for error messages. */
 export const moduleStack: string[] = [];
+
+/** Records, on an error escaping a module's forward, which modules it passed through (innermost last). */
+export function noteModulePath(e: unknown): void {
+  if (e && typeof e === 'object' && !('kilnModules' in e)) Object.defineProperty(e, 'kilnModules', { value: [...moduleStack], enumerable: false });
+}

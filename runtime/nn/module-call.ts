@@ -2,7 +2,7 @@
 // hooks (identity autograd Functions around the inputs and outputs, as PyTorch's BackwardHook).
 import { isGradEnabled } from '../autograd/grad-mode.js';
 import { Function, type Context } from '../autograd/function.js';
-import { moduleStack } from '../dynamic.js';
+import { moduleStack, noteModulePath } from '../dynamic.js';
 import { Tensor } from '../tensor.js';
 import type { Module } from './module.js';
 
@@ -66,6 +66,9 @@ export function callModule(module: Module, args: unknown[]): unknown {
   try {
     const compiled = overrides?.get(module);
     output = compiled ? compiled(...args) : module.forward(...args);
+  } catch (e) {
+    noteModulePath(e);
+    throw e;
   } finally {
     moduleStack.pop();
   }

@@ -1,0 +1,161 @@
+// Dynamic models are never replayed along one traced path; bad input gets clear errors that name
+// the module and the source line; fusion is real (exact kernel counts); the IR prints, verifies
+// and round-trips through JSON.
+import { describe, expect, it } from 'vitest';
+import * as kiln from 'kiln';
+import { nn, optim, type Tensor } from 'kiln';
+import { DynamicNet } from '../models/dynamic-net.js';
+import { MNISTConvNet } from '../models/mnist-convnet.js';
+import { TwoLayerNet } from '../models/two-layer-net.js';
+import { trainDynamicNet } from '../examples/dynamic-net.js';
+import { expectClose, type FixtureTensor, fromFixture, loadFixture } from './helpers.js';
+
+/** Math.random replaced by a sequence that makes `Math.floor(Math.random() * 4)` give `depths`. */
+function withDepths<R>(depths: number[], fn: () => Promise<R>): Promise<R> {
+  const random = Math.random;
+  const queue = [...depths];
+  Math.random = () => {
+    if (!queue.length) throw new Error('the test ran out of depths');
+    return (queue.shift()! + 0.5) / 4;
+  };
+  return fn().finally(() => (Math.random = random));
+}
+
+describe('dynamic models', () => {
+  it('compiled DynamicNet breaks the graph, says why once, and follows the fixture depth sequence', async () => {
+    const fx = loadFixture('h_dynamicnet_sgd_momentum');
+    const { D_in, H, D_out } = fx.config;
+    const model = new DynamicNet(D_in, H, D_out);
+    const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    model.loadStateDict(Object.fromEntries(Object.entries(fx.params_init as Record<string, FixtureTensor>).map(([k, v]) => [camel(k), fromFixture(v)])));
+    const messages: string[] = [];
+    const fast = kiln.compile(model, { log: (m) => messages.push(m) });
+    const losses: number[] = [];
+    // Train through the compiled forward: the training loop of the seed, with `fast` as the model.
+    await withDepths(fx.hyper.depths, async () => {
+      const criterion = new nn.MSELoss({ reduction: 'sum' });
+      const optimizer = new optim.SGD(model.parameters(), { lr: fx.hyper.lr, momentum: 0.9 });
+      const x = fromFixture(fx.inputs.x);
+      const y = fromFixture(fx.inputs.y);
+      for (let t = 0; t < fx.hyper.steps; t++) {
+        const loss = criterion(fast(x), y);
+        optimizer.zeroGrad();
+        loss.backward();
+        losses.push(loss.itemSync());
+        optimizer.step();
+      }
+    });
+    expectClose(losses, fx.outputs.losses_set_to_none_true);
+    for (const [k, v] of Object.entries(fx.outputs.params_after_set_to_none_true as Record<string, FixtureTensor>)) expectClose(model.stateDict()[camel(k)], v);
+    expect(messages.filter((m) => m.includes('dynamic'))).toHaveLength(1);
+    expect(messages[0]).toMatch(/DynamicNet\.forward is dynamic \(Math\.random\(\) called while tracing at .*models[\\/]dynamic-net\.ts:\d+:\d+\); running it eagerly and compiling the submodules it calls \(a graph break\)/);
+  });
+
+  it('the same loop run eagerly gives the same result (the compiled one is not a replay)', async () => {
+    const fx = loadFixture('h_dynamicnet_sgd_momentum');
+    const model = new DynamicNet(fx.config.D_in, fx.config.H, fx.config.D_out);
+    const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    model.loadStateDict(Object.fromEntries(Object.entries(fx.params_init as Record<string, FixtureTensor>).map(([k, v]) => [camel(k), fromFixture(v)])));
+    const losses: number[] = [];
+    await withDepths(fx.hyper.depths, () => trainDynamicNet(model, fromFixture(fx.inputs.x), fromFixture(fx.inputs.y), fx.hyper.lr, fx.hyper.steps, (_t, s) => losses.push(s.loss)));
+    expectClose(losses, fx.outputs.losses_set_to_none_true);
+  });
+
+  it('fullgraph refuses a dynamic model with the reason and the line', () => {
+    const fast = kiln.compile(new DynamicNet(4, 3, 2), { fullgraph: true, log: () => {} });
+    expect(() => fast(kiln.randn(2, 4))).toThrow(/kiln\.compile\(fullgraph\): DynamicNet\.forward cannot be compiled to one graph: it is dynamic \(Math\.random\(\) called while tracing at .*dynamic-net\.ts:\d+:\d+\)/);
+  });
+
+  it('reading a value or branching on a tensor makes a trace dynamic', () => {
+    const messages: string[] = [];
+    const branchy = kiln.compile((x: Tensor) => (x.sum() > 0 ? x.mul(2) : x.mul(-1)), { log: (m) => messages.push(m) });
+    expect(branchy(kiln.tensor([1, 2])).tolistSync()).toEqual([2, 4]);
+    expect(branchy(kiln.tensor([-1, -2])).tolistSync()).toEqual([1, 2]);
+    expect(messages[0]).toMatch(/is dynamic \(converting a tensor to a number/);
+    const reads = kiln.compile((x: Tensor) => x.mul(x.sum().itemSync()), { fullgraph: true, log: () => {} });
+    expect(() => reads(kiln.tensor([1, 2]))).toThrow(/reads the values of a tensor being traced at .*compile-dynamic\.test\.ts/);
+    const random = kiln.compile((x: Tensor) => x.add(kiln.randn(2)), { fullgraph: true, log: () => {} });
+    expect(() => random(kiln.tensor([1, 2]))).toThrow(/drawing random numbers/);
+  });
+});
+
+describe('clear errors', () => {
+  it('a shape error at compile time names the module and the source line', () => {
+    const fast = kiln.compile(new TwoLayerNet(50, 20, 5), { log: () => {} });
+    expect(() => fast(kiln.randn(16, 40))).toThrow(/linear: input \[16, 40\] has 40 features but weight \[20, 50\] expects 50 \(in_features\) \(in TwoLayerNet > Linear\.forward at .*two-layer-net\.ts:\d+:\d+\)/);
+  });
+  it('a wrong dtype at call time names both dtypes and the module', () => {
+    const fast = kiln.compile(new TwoLayerNet(5, 4, 3), { log: () => {} });
+    fast(kiln.randn(2, 5));
+    expect(() => fast(kiln.randn([2, 5], { dtype: 'float64' }))).toThrow(/linear: input dtype float64 and weight dtype float32 differ; cast one of them \(in TwoLayerNet > Linear\.forward at .*two-layer-net\.ts/);
+  });
+  it('a new input signature beyond the cache bound is refused; recompiles are logged with the reason', () => {
+    const messages: string[] = [];
+    const fast = kiln.compile(new TwoLayerNet(5, 4, 3), { cacheSize: 2, log: (m) => messages.push(m) });
+    kiln.noGrad(() => {
+      fast(kiln.randn(2, 5));
+      fast(kiln.randn(3, 5));
+      fast(kiln.randn(2, 5));
+      expect(() => fast(kiln.randn(4, 5))).toThrow(/already compiled for 2 input signatures \(cacheSize 2\); refusing a new one \(float32\[4,5\]@cpu/);
+    });
+    expect(messages).toEqual(['kiln.compile: recompiling TwoLayerNet.forward: arg0 float32[2,5]@cpu -> float32[3,5]@cpu']);
+  });
+});
+
+describe('fusion is real', () => {
+  const counts = (f: { stats: (...a: any[]) => { tracedOps: number; kernels: number; backwardKernels: number } }, ...args: unknown[]) => kiln.noGrad(() => f.stats(...args));
+  it('TwoLayerNet: forward 2 kernels (matmul + bias + clamp epilogue, matmul + bias), training step 15', () => {
+    const model = new TwoLayerNet(50, 20, 5);
+    const x = kiln.randn(16, 50);
+    const y = kiln.randn(16, 5);
+    const fwd = counts(kiln.compile(model, { log: () => {} }), x);
+    expect(fwd.kernels).toBe(2);
+    expect(fwd.tracedOps).toBe(10);
+    const step = kiln.compileTrainStep(model, new nn.MSELoss({ reduction: 'sum' }), new optim.SGD(model.parameters(), { lr: 1e-4 }), { log: () => {} });
+    step(x, y);
+    const s = step.stats(x, y);
+    expect(s.kernels).toBe(15);
+    expect(s.tracedOps).toBe(24);
+    const unfused = kiln.compileTrainStep(new TwoLayerNet(50, 20, 5), new nn.MSELoss({ reduction: 'sum' }), new optim.SGD(model.parameters(), { lr: 1e-4 }), { log: () => {}, fuse: false });
+    unfused(x, y);
+    expect(unfused.stats(x, y).kernels).toBeGreaterThan(s.kernels);
+  });
+  it('MNISTConvNet: forward 14 kernels from 35 traced ops, training step 62 from 110', () => {
+    const net = new MNISTConvNet();
+    const x = kiln.randn(4, 1, 28, 28);
+    const fwd = counts(kiln.compile(net, { log: () => {} }), x);
+    expect(fwd.kernels).toBe(14);
+    expect(fwd.tracedOps).toBe(35);
+    const step = kiln.compileTrainStep(net, new nn.CrossEntropyLoss(), new optim.SGD(net.parameters(), { lr: 0.01 }), { log: () => {} });
+    const y = kiln.tensor([1, 2, 3, 4], { dtype: 'int32' });
+    step(x, y);
+    const s = step.stats(x, y);
+    expect(s.kernels).toBe(62);
+    expect(s.tracedOps).toBe(110);
+  });
+});
+
+describe('the IR', () => {
+  it('prints readably, verifies, and round-trips through JSON', () => {
+    const fast = kiln.compile(new TwoLayerNet(4, 3, 2), { log: () => {} });
+    const x = kiln.randn(2, 4);
+    const g = kiln.noGrad(() => fast.graph(x));
+    const text = g.toString();
+    expect(text).toContain('graph(%0: float32[2, 4] arg0, %1: float32[3, 4] <linear1.weight>');
+    expect(text).toMatch(/matmul\(%0, %\d+, %\d+, %\d+\) select\(lt\(add\(\$0, \$1\), \$2\), \$2, add\(\$0, \$1\)\)/);
+    kiln.verifyGraph(g);
+    const back = kiln.Graph.fromJSON(JSON.stringify(g));
+    expect(back.toString()).toBe(text);
+    kiln.verifyGraph(back);
+  });
+  it('the verifier catches a broken graph', () => {
+    const g = new kiln.Graph();
+    const a = g.addInput([2], 'float32', 'arg', 'a');
+    g.addNode('add', [a.id, 99], {}, [2], 'float32');
+    expect(() => kiln.verifyGraph(g)).toThrow('verify: add uses %99 before it is defined');
+    const h = new kiln.Graph();
+    const b = h.addInput([2], 'float32', 'arg', 'b');
+    h.addNode('sum', [b.id], { dims: [0], keepdim: false }, [2], 'float32');
+    expect(() => kiln.verifyGraph(h)).toThrow(/sum -> %1 is float32\[2\] but its shape rule gives float32\[\]/);
+  });
+});
