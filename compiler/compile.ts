@@ -45,6 +45,8 @@ export interface Compiled<F extends (...args: any[]) => any> {
   (...args: Parameters<F>): ReturnType<F>;
   /** The optimised IR for these arguments (compiling if needed); `toString()` prints it. */
   graph(...args: Parameters<F>): Graph;
+  /** The optimised backward IR for these arguments, when gradients are needed (undefined otherwise). */
+  backwardGraph(...args: Parameters<F>): Graph | undefined;
   /** Statistics of the plan for these arguments. */
   stats(...args: Parameters<F>): { tracedOps: number; kernels: number; backwardKernels: number; peakBytes: number };
 }
@@ -207,6 +209,7 @@ export function compile<F extends (...args: any[]) => any>(target: F | Module, o
     }
   }) as unknown as Compiled<F>;
   compiled.graph = (...args) => entryFor(args).forwardGraph;
+  compiled.backwardGraph = (...args) => entryFor(args).backward?.graph;
   compiled.stats = (...args) => {
     const e = entryFor(args);
     return { tracedOps: e.tracedOps, kernels: e.forward.kernelCount, backwardKernels: e.backward?.exec.kernelCount ?? 0, peakBytes: e.forward.plan.peakBytes + (e.backward?.exec.plan.peakBytes ?? 0) };

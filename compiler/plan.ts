@@ -89,8 +89,8 @@ export function buildPlan(g: Graph, device: string): Plan {
       physical.set(v, k >= 0 ? free.splice(k, 1)[0] : finalSlots.push({ ...want }) - 1);
     }
     // Free the slots whose last use is this step (after it ran, so inputs are never clobbered by its output).
-    for (const vi of new Set([...s.inputs, s.out])) {
-      const slot = views[vi].slot;
+    // By slot, not by view: two views of one slot (slices of the same tensor) free it once.
+    for (const slot of new Set([...s.inputs, s.out].map((vi) => views[vi].slot))) {
       if (slot >= fixed && lastUse.get(slot) === i && physical.has(slot)) free.push(physical.get(slot)!);
     }
   });

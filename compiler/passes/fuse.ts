@@ -62,9 +62,11 @@ function absorbIntoRoutines(g: Graph): void {
   const removed = new Set<Node>();
   const replaced = new Map<Node, Node>();
   for (const n of g.nodes) {
+    if (removed.has(n)) continue;
     if (FUSABLE_REDUCERS.has(n.op) && !n.expr) {
       const p = producer.get(n.inputs[0]);
-      if (p && isElementwise(p) && soleUser(p.output, n)) {
+      // A producer that already absorbed a matmul (rule 5) stays a matmul kernel.
+      if (p && isElementwise(p) && !replaced.has(p) && soleUser(p.output, n)) {
         replaced.set(n, { ...n, inputs: p.inputs, expr: exprOfNode(p), attrs: { ...(n.attrs as object), shape: g.value(p.output).shape } });
         removed.add(p);
       }
@@ -74,9 +76,11 @@ function absorbIntoRoutines(g: Graph): void {
         return p && p.op === 'matmul' && !p.expr && soleUser(v, n) && numel(g.value(v).shape) === numel(g.value(n.output).shape) && g.value(v).shape.length === g.value(n.output).shape.length;
       });
       if (k < 0) continue;
-      const mm = producer.get(n.inputs[k])!;
-      const extras = n.inputs.filter((_, j) => j !== k);
-      const args = n.inputs.map((_, j) => (j === k ? E.input(0) : E.input(1 + extras.indexOf(n.inputs[j]))));
+      const product = n.inputs[k];
+      const mm = producer.get(product)!;
+      // The product may appear more than once (`add(mm, mm)`): every occurrence reads $0.
+      const extras = [...new Set(n.inputs.filter((v) => v !== product))];
+      const args = n.inputs.map((v) => (v === product ? E.input(0) : E.input(1 + extras.indexOf(v))));
       replaced.set(n, { op: 'matmul', inputs: [...mm.inputs, ...extras], attrs: {}, output: n.output, expr: substituteInputs(exprOfNode(n), args) });
       removed.add(mm);
     }

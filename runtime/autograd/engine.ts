@@ -55,7 +55,8 @@ function run(roots: Node[], rootGrads: Tensor[], opts: RunOptions): void {
   // Count, for every reachable node, how many edges lead into it.
   const deps = new Map<Node, number>();
   const seen = new Set<Node>(roots);
-  const stack = [...roots];
+  // The same output listed twice is one node: walk it once, or its inputs would wait forever.
+  const stack = [...seen];
   while (stack.length) {
     const n = stack.pop()!;
     for (const m of n.next) {
