@@ -70,6 +70,26 @@ export function buildPlan(g: Graph, device: string): Plan {
     return addView({ ...v, shape, strides });
   }
 
+  // In-place updates: an elementwise step that computes a parameter's (or optimizer state's) new
+  // value writes it straight into that tensor's memory, when nothing after it reads the old value
+  // and it reads the old value element for element. The update then needs no copy and no slot.
+  const inPlace = new Set<number>();
+  g.updates.forEach((u, k) => {
+    const target = views[viewOf.get(u.input)!];
+    const vi = viewOf.get(u.value)!;
+    const at = steps.findIndex((st) => st.out === vi);
+    if (at < 0) return;
+    const step = steps[at];
+    const elementwise = step.op === 'fused' || (!step.expr && OPS[step.op].lowering.kind === 'elementwise');
+    const sameLayout = (x: PlanView) => x.offset === 0 && x.shape.join() === target.shape.join() && x.strides.join() === contiguousStrides(x.shape).join();
+    const readsLater = steps.slice(at + 1).some((st) => st.inputs.some((i) => views[i].slot === target.slot));
+    const readsSafely = step.inputs.every((i) => views[i].slot !== target.slot || sameLayout(views[i]));
+    if (!elementwise || readsLater || !readsSafely || !sameLayout(views[vi])) return;
+    const virtual = views[vi].slot;
+    views.forEach((v, i) => { if (v.slot === virtual) views[i] = { ...v, slot: target.slot }; });
+    inPlace.add(k);
+  });
+
   // Pass 2: liveness of virtual slots, then a greedy map onto reused physical slots.
   const lastUse = new Map<number, number>();
   steps.forEach((s, i) => {
@@ -106,7 +126,7 @@ export function buildPlan(g: Graph, device: string): Plan {
     views: finalViews,
     steps,
     outputs: g.outputs.map((o) => viewOf.get(o)!),
-    updates: g.updates.map((u) => ({ input: g.inputs.findIndex((i) => i.value === u.input), view: viewOf.get(u.value)! })),
+    updates: g.updates.map((u, k) => ({ input: g.inputs.findIndex((i) => i.value === u.input), view: viewOf.get(u.value)!, inPlace: inPlace.has(k) })),
     peakBytes,
   };
 }

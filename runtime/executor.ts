@@ -33,7 +33,7 @@ export interface Plan {
   readonly steps: readonly PlanStep[];
   readonly outputs: readonly number[];
   /** After the steps: graph input `input` (a captured tensor) is overwritten with view `view`. */
-  readonly updates: readonly { readonly input: number; readonly view: number }[];
+  readonly updates: readonly { readonly input: number; readonly view: number; readonly inPlace?: boolean }[];
   /** Bytes of all non-input storages: the plan's memory footprint. */
   readonly peakBytes: number;
 }
@@ -77,20 +77,30 @@ export class Executable {
     return this.plan.steps.length;
   }
 
-  /** Runs the plan on `inputs` (one tensor per graph input), returning fresh output tensors. */
-  run(inputs: readonly Tensor[]): Tensor[] {
+  /**
+   * Runs the plan on `inputs` (one tensor per graph input). Output k is written into `into[k]`
+   * when given (a contiguous tensor of its type, reused from call to call), else into a fresh tensor.
+   */
+  run(inputs: readonly Tensor[], into: readonly (Tensor | undefined)[] = []): Tensor[] {
     const plan = this.plan;
-    inputs.forEach((t, k) => {
+    const bound = inputs.map((t, k) => {
       const storage = wholeStorage(t);
       for (const i of this.boundByInput[k]) this.views[i].storage = storage;
+      return storage;
     });
     for (let i = 0; i < plan.steps.length; i++) {
       const s = plan.steps[i];
       const v = this.stepViews[i];
       this.backend.run(this.ops[i], v.inputs, s.attrs, v.out);
     }
-    const outputs = plan.outputs.map((i) => {
+    const outputs = plan.outputs.map((i, k) => {
       const src = this.views[i];
+      const reuse = into[k];
+      if (reuse) {
+        this.backend.copy(src, reuse.eagerView('compiled output'));
+        reuse._view!.storage.version++;
+        return reuse;
+      }
       const storage = this.backend.alloc(src.dtype, src.shape.reduce((a, b) => a * b, 1));
       const dst: View = { storage, shape: src.shape, strides: contiguous(src.shape), offset: 0, dtype: src.dtype };
       this.backend.copy(src, dst);
@@ -98,7 +108,9 @@ export class Executable {
     });
     for (const u of plan.updates) {
       const target = inputs[u.input];
-      this.backend.copy(this.views[u.view], target._view!);
+      // An in-place update was written by its kernel straight into the target (bound as the input's storage).
+      // (Unless the target was not laid out plainly and ran from a copy: then copy the result back.)
+      if (!u.inPlace || bound[u.input] !== target._view!.storage) this.backend.copy(this.views[u.view], target._view!);
       target._view!.storage.version++;
     }
     return outputs;

@@ -4,14 +4,15 @@
 // 1e-9·max(1, max|ref|) (fusion computes in double, so float64 must agree closely), the input
 // gradients of sum(out²) do too, every third seed is also checked in float32 with the project's
 // 1e-5·max|ref|, and the plan never has more kernels than the trace has ops. A failure names the
-// seed and prints the program; KILN_PROPERTY_SEEDS=3,17 runs only those seeds.
+// seed and prints the program; KILN_PROPERTY_SEEDS=3,17 runs only those seeds, KILN_PROPERTY_CASES=2000
+// runs seeds 1..2000.
 import { describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
 import type { Tensor } from 'kiln';
 import { expectClose } from './helpers.js';
 import { generateProgram, makeInputs, type Program } from './random-graphs.js';
 
-const CASES = 150;
+const CASES = Number(process.env.KILN_PROPERTY_CASES ?? 150);
 const FLOAT32_EVERY = 3;
 const quiet = { log: () => {} };
 
