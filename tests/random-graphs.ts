@@ -217,12 +217,14 @@ export function generateProgram(seed: number): Program {
       case 'minimum': return push(`minimum(${x}, ${y})`, [a, b], shape, Math.max(ba, bb), ([s, t]) => s.minimum(t));
       case 'where': {
         const cmp = rng.pick(['lt', 'gt'] as const);
-        const form = rng.int(0, 3);
+        const form = rng.int(0, 4);
         const c = rng.pick(CONSTS);
         const bound = Math.max(ba, bb, Math.abs(c));
         if (form === 0) return push(`where(${x} ${cmp} ${y}, ${x}, ${y})`, [a, b], shape, bound, ([s, t]) => kiln.where(s[cmp](t), s, t));
         if (form === 1) return push(`where(${x} ${cmp} ${y}, ${y}, ${c})`, [a, b], shape, bound, ([s, t]) => kiln.where(s[cmp](t), t, c));
         if (form === 2) return push(`where(${x} ${cmp} ${c}, ${y}, ${x})`, [a, b], shape, bound, ([s, t]) => kiln.where(s[cmp](c), t, s));
+        // The condition alone reads y (a bool kernel of y's shape, which may be smaller than the result's).
+        if (form === 3) return push(`where(${y} ${cmp} ${c}, ${x}, 0)`, [a, b], shape, ba, ([s, t]) => kiln.where(t[cmp](c), s, 0));
         return push(`where(${y} ${cmp} 0, ${c}, ${x}*${y})`, [a, b], shape, Math.max(ba * bb, Math.abs(c)), ([s, t]) => kiln.where(t[cmp](0), c, s.mul(t)));
       }
     }

@@ -10,8 +10,9 @@
 // 4. A reduction absorbs the elementwise kernel that produces its input (its prologue) when it is
 //    that kernel's only user: `sum((a - b)^2)` reads a and b once and never writes the square.
 // 5. Matmul absorbs the elementwise kernel that consumes its product (its epilogue: bias, ReLU,
-//    residual add) when that kernel is the product's only user and has the product's shape: the
-//    epilogue runs on each panel of the product while it is still in cache.
+//    residual add) when that kernel is the product's only user and has the product's shape and
+//    dtype: the epilogue runs on each panel of the product, in the output's memory, while it is
+//    still in cache.
 // 6. Otherwise routines (matmul, conv's unfold/fold, gather, ...) and reductions are kernel
 //    boundaries, and movement ops stay views between kernels.
 //
@@ -73,7 +74,9 @@ function absorbIntoRoutines(g: Graph): void {
     } else if (isElementwise(n)) {
       const k = n.inputs.findIndex((v) => {
         const p = producer.get(v);
-        return p && p.op === 'matmul' && !p.expr && soleUser(v, n) && numel(g.value(v).shape) === numel(g.value(n.output).shape) && g.value(v).shape.length === g.value(n.output).shape.length;
+        // The product is computed in the output's memory, so the epilogue must keep its dtype.
+        return p && p.op === 'matmul' && !p.expr && soleUser(v, n) && numel(g.value(v).shape) === numel(g.value(n.output).shape) &&
+          g.value(v).shape.length === g.value(n.output).shape.length && g.value(v).dtype === g.value(n.output).dtype;
       });
       if (k < 0) continue;
       const product = n.inputs[k];

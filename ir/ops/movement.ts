@@ -21,10 +21,44 @@ export const reshape = defineOp<{ shape: readonly number[] }>({
   },
   lowering: {
     kind: 'view',
-    layout: (x, a) => (isContiguous(x) ? { shape: a.shape, strides: contiguousStrides(a.shape), offset: x.offset } : null),
+    layout: (x, a) => {
+      const strides = viewStrides(x.shape, x.strides, a.shape);
+      return strides ? { shape: a.shape, strides, offset: x.offset } : null;
+    },
   },
   vjp: (g, c, K) => [() => K.reshape(g, c.inputs[0].shape)],
 });
+
+/**
+ * Strides that show a tensor of `shape`/`strides` as `newShape` without copying, or null when no
+ * such view exists (PyTorch's computeStride): each run of input dims that is contiguous in memory
+ * (a "chunk") may be split or merged freely; dims are never moved across chunks.
+ */
+export function viewStrides(shape: readonly number[], strides: readonly number[], newShape: readonly number[]): number[] | null {
+  if (shape.length === 0 || numel(shape) === 0) return contiguousStrides(newShape);
+  const out = new Array<number>(newShape.length).fill(0);
+  let viewD = newShape.length - 1;
+  let chunkBase = strides[strides.length - 1];
+  let tensorNumel = 1;
+  let viewNumel = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    tensorNumel *= shape[d];
+    const chunkEnds = d === 0 || (shape[d - 1] !== 1 && strides[d - 1] !== tensorNumel * chunkBase);
+    if (!chunkEnds) continue;
+    while (viewD >= 0 && (viewNumel < tensorNumel || newShape[viewD] === 1)) {
+      out[viewD] = viewNumel * chunkBase;
+      viewNumel *= newShape[viewD];
+      viewD--;
+    }
+    if (viewNumel !== tensorNumel) return null;
+    if (d > 0) {
+      chunkBase = strides[d - 1];
+      tensorNumel = 1;
+      viewNumel = 1;
+    }
+  }
+  return viewD === -1 ? out : null;
+}
 
 export const permute = defineOp<{ perm: readonly number[] }>({
   name: 'permute',
