@@ -4,6 +4,7 @@
 // step needs a fixed arena allocated once.
 import { contiguousStrides, itemSize, numel, OPS, type DType, type Graph, type Layout } from '../ir/index.js';
 import type { Plan, PlanStep, PlanView } from '../runtime/executor.js';
+import { viewStrides } from '../ir/ops/movement.js';
 
 export function buildPlan(g: Graph, device: string): Plan {
   const slots: { dtype: DType; length: number }[] = [];
@@ -52,14 +53,35 @@ export function buildPlan(g: Graph, device: string): Plan {
       viewOf.set(n.output, addView({ slot: src.slot, shape: layout.shape, strides: layout.strides, offset: layout.offset, dtype: out.dtype }));
       continue;
     }
-    const outView = contiguousView(newSlot(out.dtype, numel(out.shape)), out.shape, out.dtype);
+    const slot = newSlot(out.dtype, numel(out.shape));
+    const outView = contiguousView(slot, out.shape, out.dtype);
+    // A matmul whose epilogue was fused through a reshape (conv) computes in the product's shape.
+    const productShape = n.op === 'matmul' && n.expr ? (n.attrs as { productShape?: number[] }).productShape : undefined;
+    const stepOut = productShape ? contiguousView(slot, productShape, out.dtype) : outView;
     const inputs = n.inputs.map((i, k) => {
       const vi = viewOf.get(i)!;
       const to = broadcastTo(k);
-      return to ? broadcast(vi, to) : vi;
+      const b = to ? broadcast(vi, to) : vi;
+      if (!productShape || k < 2) return b;
+      // An extra input that cannot be re-viewed in the product's shape (a transposed view) is
+      // made contiguous first; the fusion rule checked that a contiguous one can be.
+      return reView(b, productShape) ?? reView(broadcast(copyContiguous(vi), to!), productShape)!;
     });
     viewOf.set(n.output, outView);
-    steps.push({ op: n.op, expr: n.expr, attrs: n.attrs, inputs, out: outView });
+    steps.push({ op: n.op, expr: n.expr, attrs: n.attrs, inputs, out: stepOut });
+  }
+
+  function reView(vi: number, shape: readonly number[]): number | undefined {
+    const v = views[vi];
+    const strides = viewStrides(v.shape, v.strides, shape);
+    return strides ? addView({ ...v, shape, strides }) : undefined;
+  }
+
+  function copyContiguous(vi: number): number {
+    const v = views[vi];
+    const copy = contiguousView(newSlot(v.dtype, numel(v.shape)), v.shape, v.dtype);
+    steps.push({ op: 'copy', attrs: {}, inputs: [vi], out: copy });
+    return copy;
   }
 
   function broadcast(vi: number, shape: readonly number[]): number {

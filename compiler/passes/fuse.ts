@@ -18,7 +18,8 @@
 //
 // A group becomes one 'fused' node whose expression is the members' scalar expressions composed
 // (ir/expr.ts), so every backend runs it with its ordinary elementwise code generator.
-import { E, numel, OPS, type Expr, type Graph, type Node } from '../../ir/index.js';
+import { contiguousStrides, E, numel, OPS, type Expr, type Graph, type Node } from '../../ir/index.js';
+import { viewStrides } from '../../ir/ops/movement.js';
 import { usesOf } from './uses.js';
 
 const isElementwise = (n: Node) => n.op === 'fused' || OPS[n.op]?.lowering.kind === 'elementwise';
@@ -55,6 +56,16 @@ function exprOfNode(n: Node): Expr {
 
 const FUSABLE_REDUCERS = new Set(['sum', 'max', 'min']);
 
+const sameSize = (g: Graph, a: number, b: number) => numel(g.value(a).shape) === numel(g.value(b).shape) && g.value(a).shape.length === g.value(b).shape.length;
+
+/** Can an input of `shape`, broadcast to `outShape`, be re-viewed (without a copy) in `productShape`? */
+function extraViewable(shape: readonly number[], outShape: readonly number[], productShape: readonly number[]): boolean {
+  const lead = outShape.length - shape.length;
+  const own = contiguousStrides(shape);
+  const strides = outShape.map((d, i) => (i < lead || shape[i - lead] !== d ? 0 : own[i - lead]));
+  return viewStrides(outShape, strides, productShape) !== null;
+}
+
 /** Rules 4 and 5: reduction prologues and matmul epilogues. */
 function absorbIntoRoutines(g: Graph): void {
   const { users, escaping } = usesOf(g);
@@ -72,20 +83,33 @@ function absorbIntoRoutines(g: Graph): void {
         removed.add(p);
       }
     } else if (isElementwise(n)) {
-      const k = n.inputs.findIndex((v) => {
+      const out = g.value(n.output);
+      let product = -1;
+      let through: Node | undefined;
+      for (const v of n.inputs) {
         const p = producer.get(v);
-        // The product is computed in the output's memory, so the epilogue must keep its dtype.
-        return p && p.op === 'matmul' && !p.expr && soleUser(v, n) && numel(g.value(v).shape) === numel(g.value(n.output).shape) &&
-          g.value(v).shape.length === g.value(n.output).shape.length && g.value(v).dtype === g.value(n.output).dtype;
-      });
-      if (k < 0) continue;
-      const product = n.inputs[k];
-      const mm = producer.get(product)!;
+        if (!p || !soleUser(v, n) || removed.has(p)) continue;
+        // The product's dtype must survive the epilogue: it is computed in the output's memory.
+        if (p.op === 'matmul' && !p.expr && sameSize(g, v, n.output) && g.value(v).dtype === out.dtype) { product = v; break; }
+        // Conv is matmul then a reshape to NCHW: look through the reshape when the epilogue's other
+        // inputs can be viewed in the product's shape.
+        const mm = p.op === 'reshape' ? producer.get(p.inputs[0]) : undefined;
+        if (mm && mm.op === 'matmul' && !mm.expr && soleUser(p.inputs[0], p) && g.value(v).dtype === out.dtype && sameSize(g, v, n.output) &&
+          n.inputs.every((x) => x === v || extraViewable(g.value(x).shape, out.shape, g.value(mm.output).shape))) {
+          product = v;
+          through = p;
+          break;
+        }
+      }
+      if (product < 0) continue;
+      const mm = through ? producer.get(through.inputs[0])! : producer.get(product)!;
       // The product may appear more than once (`add(mm, mm)`): every occurrence reads $0.
       const extras = [...new Set(n.inputs.filter((v) => v !== product))];
       const args = n.inputs.map((v) => (v === product ? E.input(0) : E.input(1 + extras.indexOf(v))));
-      replaced.set(n, { op: 'matmul', inputs: [...mm.inputs, ...extras], attrs: {}, output: n.output, expr: substituteInputs(exprOfNode(n), args) });
+      const attrs = through ? { productShape: g.value(mm.output).shape } : {};
+      replaced.set(n, { op: 'matmul', inputs: [...mm.inputs, ...extras], attrs, output: n.output, expr: substituteInputs(exprOfNode(n), args) });
       removed.add(mm);
+      if (through) removed.add(through);
     }
   }
   g.nodes = g.nodes.filter((n) => !removed.has(n)).map((n) => replaced.get(n) ?? n);
