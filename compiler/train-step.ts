@@ -85,9 +85,10 @@ export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknow
           }
         }
       }
+      const tracedOps = trace.graph.nodes.length;
       const g = optimize(trace.graph, { fuse: opts.fuse });
       const device = ps[0]?.device ?? 'cpu';
-      return { exec: new Executable(buildPlan(g, device)), captures: trace.tracer.captures, gradParams, tracedOps: trace.graph.nodes.length };
+      return { exec: new Executable(buildPlan(g, device)), captures: trace.tracer.captures, gradParams, tracedOps };
     } finally {
       ps.forEach((p, k) => (p.grad = savedGrads[k]));
     }
