@@ -19,3 +19,5 @@ export { save, load, saveAsync, loadAsync } from './runtime/io/save-load.js';
 export { serializeSafetensors, parseSafetensors } from './runtime/io/safetensors.js';
 export { compile, compileTrainStep, type CompileOptions, type Compiled, type TrainStep } from './compiler/index.js';
 export { Graph, printGraph, verifyGraph } from './ir/index.js';
+export { initWebGPU, WebGPUBackend } from './runtime/webgpu/index.js';
+export { tidy, memory } from './runtime/memory.js';

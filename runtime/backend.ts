@@ -13,6 +13,9 @@ export interface Storage {
   readonly length: number;
   /** Bumped by every in-place write; autograd compares it with the version it saved (shared by all views). */
   version: number;
+  /** Device memory that is not garbage collected (WebGPU) is reference-counted by the tensors viewing it. */
+  retain?(): void;
+  release?(): void;
 }
 
 /** A strided window onto a storage: what every kernel reads and writes. */
@@ -65,6 +68,6 @@ export function backendFor(device: string): Backend {
   const b = backends.get(device);
   if (b) return b;
   const known = [...backends.keys()].join(', ');
-  const hint = device === 'webgpu' ? ' (the WebGPU backend is not part of this build yet)' : '';
+  const hint = device === 'webgpu' ? " (call 'await kiln.initWebGPU()' first)" : '';
   throw new Error(`unknown device '${device}'${hint}; available devices: ${known}`);
 }

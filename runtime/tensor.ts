@@ -44,6 +44,18 @@ export class Tensor {
   ) {
     this._view = view;
     this._base = base;
+    if (view?.storage.retain) trackStorage(this, view.storage);
+  }
+
+  /** Releases this tensor's hold on device memory now (WebGPU), rather than when it is garbage collected. */
+  dispose(): void {
+    if (!this._view || disposed.has(this)) return;
+    disposed.add(this);
+    registry.unregister(this);
+    this._view.storage.release?.();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   // ---- type and layout ----
@@ -278,6 +290,19 @@ export class Tensor {
     if (!this._view) throw new DynamicTraceError('converting a tensor to a number (a comparison, arithmetic or branch on its value)');
     return this.itemSync();
   }
+}
+
+// Device memory held by tensors: each tensor viewing a reference-counted storage holds one
+// reference, released by dispose(), by kiln.tidy, or (as a backstop) when the tensor is collected.
+const disposed = new WeakSet<Tensor>();
+const registry = new FinalizationRegistry<{ release?(): void }>((storage) => storage.release?.());
+/** Tensors created inside the innermost kiln.tidy scope. */
+export const tidyScopes: Tensor[][] = [];
+
+function trackStorage(t: Tensor, storage: { retain?(): void; release?(): void }): void {
+  storage.retain!();
+  registry.register(t, storage, t);
+  tidyScopes[tidyScopes.length - 1]?.push(t);
 }
 
 function flatArgs(args: number[] | [readonly number[]]): number[] {

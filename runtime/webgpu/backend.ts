@@ -1,0 +1,280 @@
+// The WebGPU backend. Storages are GPUBuffers from an exact-size pool (bool and int32 take 4 bytes
+// like float32), reference-counted by the tensors viewing them. Kernels are WGSL generated from
+// the op table's lowerings (kernels.ts, render-wgsl.ts); pipelines are cached by source, shapes
+// travel in a metadata buffer, and dispatches are recorded into one command encoder until a
+// readback or an explicit flush submits them.
+import { E, exprToString, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
+import type { FullAttrs } from '../../ir/ops/creation.js';
+import type { PadAttrs } from '../../ir/ops/movement.js';
+import type { ReduceAttrs } from '../../ir/ops/reduce.js';
+import type { Backend, HostArray, Storage, View } from '../backend.js';
+import { newHostArray } from '../host.js';
+import { catRegions, padRegion } from '../cpu/routines.js';
+import { elementwiseKernel, elementwiseMeta, matmulKernel, reduceKernel, TILE, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
+
+const BYTES = 4;
+const IDENTITY = E.input(0);
+
+export class GpuStorage implements Storage {
+  readonly device = 'webgpu';
+  version = 0;
+  refs = 0;
+  constructor(readonly dtype: DType, readonly length: number, readonly buffer: GPUBuffer, private readonly owner: WebGPUBackend) {}
+  retain(): void {
+    this.refs++;
+  }
+  release(): void {
+    if (--this.refs === 0) this.owner.recycle(this);
+  }
+}
+
+function contiguousStrides(shape: readonly number[]): number[] {
+  const s: number[] = [];
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
+  return s;
+}
+const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+export class WebGPUBackend implements Backend {
+  readonly device = 'webgpu';
+  private readonly pool = new Map<number, GPUBuffer[]>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | undefined;
+  private pendingMeta: GPUBuffer[] = [];
+  private live = new Set<GpuStorage>();
+  /** Dispatches and submits since creation (tests assert them for compiled steps). */
+  readonly counters = { dispatches: 0, submits: 0 };
+
+  constructor(readonly gpu: GPUDevice) {}
+
+  supports(dtype: DType): boolean {
+    return dtype === 'float32' || dtype === 'int32' || dtype === 'bool';
+  }
+
+  alloc(dtype: DType, length: number): Storage {
+    const size = Math.max(BYTES, length * BYTES);
+    const pooled = this.pool.get(size)?.pop();
+    const buffer = pooled ?? this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    if (pooled) this.commands().clearBuffer(buffer);
+    const s = new GpuStorage(dtype, length, buffer, this);
+    this.live.add(s);
+    return s;
+  }
+
+  upload(values: HostArray, dtype: DType): Storage {
+    const size = Math.max(BYTES, values.length * BYTES);
+    const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
+    const mapped = buffer.getMappedRange();
+    if (dtype === 'float32') new Float32Array(mapped).set(values);
+    else if (dtype === 'int32') new Int32Array(mapped).set(values);
+    else if (dtype === 'bool') new Uint32Array(mapped).set(values);
+    else throw new TypeError(`webgpu: dtype ${dtype} is not supported`);
+    buffer.unmap();
+    const s = new GpuStorage(dtype, values.length, buffer, this);
+    this.live.add(s);
+    return s;
+  }
+
+  async read(view: View): Promise<HostArray> {
+    const n = numelOf(view.shape);
+    let src = view;
+    const plain = view.offset === 0 && view.strides.every((s, i) => view.shape[i] === 1 || s === contiguousStrides(view.shape)[i]);
+    if (!plain) {
+      const tmp = this.alloc(view.dtype, n);
+      src = { storage: tmp, shape: view.shape, strides: contiguousStrides(view.shape), offset: 0, dtype: view.dtype };
+      this.copy(view, src);
+    }
+    const size = Math.max(BYTES, n * BYTES);
+    const staging = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.commands().copyBufferToBuffer((src.storage as GpuStorage).buffer, 0, staging, 0, size);
+    this.flush();
+    await staging.mapAsync(GPUMapMode.READ);
+    const raw = staging.getMappedRange();
+    const out = newHostArray(view.dtype, n);
+    if (view.dtype === 'float32') out.set(new Float32Array(raw, 0, n));
+    else if (view.dtype === 'int32') out.set(new Int32Array(raw, 0, n));
+    else out.set(new Uint32Array(raw, 0, n));
+    staging.unmap();
+    staging.destroy();
+    if (src !== view) this.free(src.storage);
+    return out;
+  }
+
+  readSync(): HostArray {
+    throw new Error("webgpu tensors cannot be read synchronously: use 'await t.data()', 'await t.item()' or 'await t.tolist()'");
+  }
+
+  run(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): void {
+    const lowering = op.lowering;
+    switch (lowering.kind) {
+      case 'elementwise':
+        return this.elementwise(lowering.expr(inputs.map((_, i) => E.input(i)), attrs), inputs, out);
+      case 'reduce':
+        return this.reduce(lowering.reducer, lowering.prologue, attrs as ReduceAttrs & { shape?: number[] }, inputs, out);
+      case 'view':
+        throw new Error(`webgpu: ${op.name} is a view and never runs as a kernel`);
+      case 'routine':
+        switch (lowering.routine) {
+          case 'matmul': return this.matmul(inputs[0], inputs[1], out, lowering.epilogue, inputs.slice(2));
+          case 'full': {
+            const a = attrs as FullAttrs;
+            return this.elementwise(E.const(a.dtype === 'bool' ? Number(!!a.value) : a.value), [], out);
+          }
+          case 'cat': return catRegions(inputs, out, (attrs as { dim: number }).dim).forEach((r, i) => this.copy(inputs[i], r));
+          case 'pad': {
+            const a = attrs as PadAttrs;
+            this.elementwise(E.const(a.value), [], out);
+            return this.copy(inputs[0], padRegion(out, inputs[0], a));
+          }
+          default:
+            throw new Error(`webgpu: the ${lowering.routine} routine is not implemented on WebGPU yet`);
+        }
+    }
+  }
+
+  copy(src: View, dst: View): void {
+    this.elementwise(src.dtype === dst.dtype ? IDENTITY : E.cast(dst.dtype, IDENTITY), [src], dst);
+  }
+
+  free(storage: Storage): void {
+    const s = storage as GpuStorage;
+    if (s.refs > 0) s.refs = 1;
+    s.release();
+  }
+
+  /** Returns a storage's buffer to the pool once no tensor views it. */
+  recycle(s: GpuStorage): void {
+    if (!this.live.delete(s)) return;
+    const size = s.buffer.size;
+    const list = this.pool.get(size) ?? [];
+    list.push(s.buffer);
+    this.pool.set(size, list);
+  }
+
+  /** Bytes and buffers held by live storages (what `kiln.memory()` reports). */
+  memory(): { bytes: number; buffers: number; pooledBuffers: number } {
+    let bytes = 0;
+    for (const s of this.live) bytes += s.buffer.size;
+    let pooled = 0;
+    for (const list of this.pool.values()) pooled += list.length;
+    return { bytes, buffers: this.live.size, pooledBuffers: pooled };
+  }
+
+  /** Submits the recorded dispatches. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.gpu.queue.submit([this.encoder.finish()]);
+    this.counters.submits++;
+    this.encoder = undefined;
+    for (const b of this.pendingMeta) b.destroy();
+    this.pendingMeta = [];
+  }
+
+  private commands(): GPUCommandEncoder {
+    return (this.encoder ??= this.gpu.createCommandEncoder());
+  }
+
+  private pipeline(spec: KernelSpec): GPUComputePipeline {
+    let p = this.pipelines.get(spec.key);
+    if (!p) {
+      p = this.gpu.createComputePipeline({ layout: 'auto', compute: { module: this.gpu.createShaderModule({ code: spec.code }), entryPoint: 'main' } });
+      this.pipelines.set(spec.key, p);
+    }
+    return p;
+  }
+
+  private meta(data: Uint32Array): GPUBuffer {
+    const b = this.gpu.createBuffer({ size: Math.max(4, data.byteLength), usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+    new Uint32Array(b.getMappedRange()).set(data);
+    b.unmap();
+    this.pendingMeta.push(b);
+    return b;
+  }
+
+  /** Records one dispatch: binding 0 = out, 1 = metadata, 2.. = the inputs not aliased to out. */
+  private dispatch(spec: KernelSpec, out: GPUBuffer, meta: Uint32Array, inputs: readonly (GPUBuffer | undefined)[], grid: [number, number, number]): void {
+    const pipeline = this.pipeline(spec);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: out } }, { binding: 1, resource: { buffer: this.meta(meta) } }];
+    inputs.forEach((b, j) => b && entries.push({ binding: 2 + j, resource: { buffer: b } }));
+    const bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.commands().beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...grid);
+    pass.end();
+    this.counters.dispatches++;
+  }
+
+  private grid(threads: number): [number, number, number] {
+    const groups = Math.max(1, Math.ceil(threads / WORKGROUP));
+    const x = Math.min(groups, 65535);
+    return [x, Math.ceil(groups / x), 1];
+  }
+
+  private operands(inputs: readonly View[], out: View): Operand[] {
+    const outBuf = (out.storage as GpuStorage).buffer;
+    return inputs.map((v) => ({ dtype: v.dtype, aliasOut: (v.storage as GpuStorage).buffer === outBuf }));
+  }
+
+  private elementwise(expr: Expr, inputs: readonly View[], out: View): void {
+    const n = numelOf(out.shape);
+    if (n === 0) return;
+    const ops = this.operands(inputs, out);
+    const spec = elementwiseKernel(expr, exprToString(expr), ops, out.dtype, out.shape.length);
+    const meta = elementwiseMeta(n, out.shape, out, inputs);
+    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+  }
+
+  private reduce(reducer: Reducer, prologue: Expr | undefined, attrs: ReduceAttrs & { shape?: number[] }, inputs: readonly View[], out: View): void {
+    const shape = attrs.shape ?? inputs[0].shape;
+    const nOut = numelOf(out.shape);
+    if (nOut === 0) return;
+    const kept = shape.map((_, i) => i).filter((i) => !attrs.dims.includes(i));
+    const red = [...attrs.dims];
+    const nRed = numelOf(red.map((d) => shape[d]));
+    const expr = prologue ?? IDENTITY;
+    const ops = this.operands(inputs, out);
+    const intAcc = inputs.every((v) => v.dtype !== 'float32') && reducer === 'sum';
+    const spec = reduceKernel(reducer, expr, exprToString(expr), ops, out.dtype, kept.length, red.length, intAcc ? 'i32' : 'f32');
+    const meta = Uint32Array.from([nOut, nRed, ...kept.map((d) => shape[d]), ...red.map((d) => shape[d]), ...inputs.flatMap((v) => [...kept.map((d) => v.strides[d]), ...red.map((d) => v.strides[d]), v.offset])]);
+    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(nOut));
+  }
+
+  private matmul(a: View, b: View, out: View, epilogue: Expr | undefined, extras: readonly View[]): void {
+    const [m, k] = a.shape.slice(-2);
+    const n = b.shape[b.shape.length - 1];
+    const batch = out.shape.slice(0, -2);
+    const nb = batch.length;
+    const batches = numelOf(batch);
+    if (m * n * batches === 0) return;
+    const batchStrides = (v: View) => batch.map((d, i) => {
+      const j = i - (nb - (v.shape.length - 2));
+      return j < 0 || v.shape[j] === 1 ? 0 : v.strides[j];
+    });
+    const exOps = extras.map((v) => ({ dtype: v.dtype, aliasOut: false }));
+    const spec = matmulKernel(a.dtype, nb, epilogue, epilogue ? exprToString(epilogue) : '', exOps);
+    const [ars, acs] = a.strides.slice(-2);
+    const [brs, bcs] = b.strides.slice(-2);
+    const meta = Uint32Array.from([
+      m, n, k, batches, ...batch, ...batchStrides(a), ...batchStrides(b), ars, acs, brs, bcs, a.offset, b.offset,
+      ...extras.flatMap((e) => [...e.strides.slice(-2), ...batchStrides(e), e.offset]),
+    ]);
+    // The matmul kernel binds A and B at 2 and 3, and epilogue extras from 4.
+    const pipeline = this.pipeline(spec);
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: (out.storage as GpuStorage).buffer } },
+      { binding: 1, resource: { buffer: this.meta(meta) } },
+      { binding: 2, resource: { buffer: (a.storage as GpuStorage).buffer } },
+      { binding: 3, resource: { buffer: (b.storage as GpuStorage).buffer } },
+      ...extras.map((e, j) => ({ binding: 4 + j, resource: { buffer: (e.storage as GpuStorage).buffer } })),
+    ];
+    const bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.commands().beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(Math.ceil(n / TILE), Math.ceil(m / TILE), batches);
+    pass.end();
+    this.counters.dispatches++;
+  }
+}
