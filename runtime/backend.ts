@@ -56,6 +56,9 @@ export interface Backend {
 
   /** Releases a storage's memory now (a no-op where the garbage collector does it). */
   free(storage: Storage): void;
+
+  /** Submits work recorded so far (devices that batch commands: WebGPU); optional. */
+  flush?(): void;
 }
 
 const backends = new Map<string, Backend>();

@@ -113,6 +113,8 @@ export class Executable {
       if (!u.inPlace || bound[u.input] !== target._view!.storage) this.backend.copy(this.views[u.view], target._view!);
       target._view!.storage.version++;
     }
+    // One command buffer per run on devices that batch (WebGPU).
+    this.backend.flush?.();
     return outputs;
   }
 }

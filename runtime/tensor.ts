@@ -299,6 +299,15 @@ const registry = new FinalizationRegistry<{ release?(): void }>((storage) => sto
 /** Tensors created inside the innermost kiln.tidy scope. */
 export const tidyScopes: Tensor[][] = [];
 
+/** Takes a tensor out of every enclosing kiln.tidy scope, so it outlives them (gradients, optimizer state). */
+export function keep<T extends Tensor>(t: T): T {
+  for (const scope of tidyScopes) {
+    const i = scope.indexOf(t);
+    if (i >= 0) scope.splice(i, 1);
+  }
+  return t;
+}
+
 function trackStorage(t: Tensor, storage: { retain?(): void; release?(): void }): void {
   storage.retain!();
   registry.register(t, storage, t);

@@ -5,7 +5,7 @@ import { fmtShape, shapesEqual } from '../../ir/index.js';
 import { full } from '../creation.js';
 import { add } from '../ops/elementwise.js';
 import { clone } from '../ops/shape.js';
-import type { Tensor } from '../tensor.js';
+import { keep, type Tensor } from '../tensor.js';
 import { enableGrad, noGrad } from './grad-mode.js';
 import { AccumulateGrad, addHook, type Node, type TensorHook } from './node.js';
 import { accumulatorOf, gradEdge } from './op-node.js';
@@ -117,9 +117,23 @@ function usefulNodes(roots: Node[], capture: Map<Node, Tensor | null> | undefine
   return (n) => memo.get(n) ?? reaches(n);
 }
 
+/** Gradient tensors the engine created for `.grad`: zeroGrad may release their device memory. */
+const engineGrads = new WeakSet<Tensor>();
+
+/** Drops a `.grad` the engine made, releasing its device memory now (WebGPU; a no-op on the CPU). */
+export function releaseGrad(t: Tensor): void {
+  const g = t.grad;
+  t.grad = null;
+  if (g && engineGrads.has(g)) g.dispose();
+}
+
 /** `.grad` accumulation: the first gradient is copied (so no two tensors share it), later ones are added in place. */
 function storeGrad(t: Tensor, g: Tensor, createGraph: boolean): void {
-  if (!t.grad) t.grad = createGraph ? g : noGrad(() => clone(g)).detach();
+  if (!t.grad) {
+    t.grad = createGraph ? g : noGrad(() => clone(g)).detach();
+    engineGrads.add(t.grad);
+    keep(t.grad);
+  }
   else if (createGraph) t.grad = add(t.grad, g);
   else noGrad(() => t.grad!.add_(g));
 }

@@ -2,6 +2,7 @@
 // registered name) a buffer to a module's attribute registers it, as in PyTorch; modules are
 // callable (`model(x)`), running hooks around `forward` (module-call.ts).
 import { DTYPES, fmtShape, shapesEqual, type DType } from '../../ir/index.js';
+import { releaseGrad } from '../autograd/engine.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { Tensor } from '../tensor.js';
 import { callModule, type HookRegistry, newHookRegistry } from './module-call.js';
@@ -266,7 +267,7 @@ export class Module {
     const setToNone = typeof opts === 'boolean' ? opts : opts.setToNone ?? true;
     for (const p of this.parameters()) {
       if (!p.grad) continue;
-      if (setToNone) p.grad = null;
+      if (setToNone) releaseGrad(p);
       else noGrad(() => p.grad!.zero_());
     }
   }

@@ -1,4 +1,5 @@
 // Adam (torch.optim.Adam, PyTorch 1.13's single-tensor update), and the update AdamW shares.
+import { backendFor } from '../backend.js';
 import { full, zerosLike } from '../creation.js';
 import { maximum } from '../ops/index.js';
 import type { Tensor } from '../tensor.js';
@@ -47,10 +48,12 @@ export function adamUpdate(p: Tensor, grad: Tensor, state: ParamState, group: Ad
   const expAvgSq = state.exp_avg_sq as Tensor;
   expAvg.mul_(b1).add_(g, { alpha: 1 - b1 });
   expAvgSq.mul_(b2).addcmul_(g, g, { value: 1 - b2 });
-  // Bias corrections in float64 from the step tensor (PyTorch computes them in Python floats).
-  const step = stepT.double();
-  const stepSize = full([], b1, { dtype: 'float64', device: p.device }).pow(step).neg().add(1).reciprocal().mul(lr);
-  const bc2Sqrt = full([], b2, { dtype: 'float64', device: p.device }).pow(step).neg().add(1).sqrt();
+  // Bias corrections in float64 from the step tensor (PyTorch computes them in Python floats),
+  // or float32 on devices without float64 (WebGPU).
+  const hp = backendFor(p.device).supports('float64') ? 'float64' : 'float32';
+  const step = stepT.to(hp);
+  const stepSize = full([], b1, { dtype: hp, device: p.device }).pow(step).neg().add(1).reciprocal().mul(lr);
+  const bc2Sqrt = full([], b2, { dtype: hp, device: p.device }).pow(step).neg().add(1).sqrt();
   let second = expAvgSq;
   if (amsgrad) {
     const max = state.max_exp_avg_sq as Tensor;

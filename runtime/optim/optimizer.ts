@@ -3,7 +3,8 @@
 // parameters are named by their position across all groups.
 import { isFloating, shapesEqual, fmtShape } from '../../ir/index.js';
 import { enableGrad, noGrad } from '../autograd/grad-mode.js';
-import { Tensor } from '../tensor.js';
+import { releaseGrad } from '../autograd/engine.js';
+import { keep, Tensor } from '../tensor.js';
 
 /** What an optimizer keeps per parameter (PyTorch's key names: `step`, `exp_avg`, `momentum_buffer`, ...). */
 export type StateValue = Tensor | number | boolean | null;
@@ -70,7 +71,7 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
         const g = p.grad;
         if (g === null) continue;
         if (setToNone) {
-          p.grad = null;
+          releaseGrad(p);
           continue;
         }
         if (g.gradFn) g.detach_();
@@ -93,6 +94,8 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
     noGrad(() => {
       for (const group of this.paramGroups) this.updateGroup(group);
     });
+    // State created during the step (moments, momentum buffers) outlives any kiln.tidy around it.
+    for (const state of this.state.values()) for (const v of Object.values(state)) if (v instanceof Tensor) keep(v);
     return loss;
   }
 

@@ -7,10 +7,12 @@ import { E, exprToString, type DType, type Expr, type OpDef, type Reducer } from
 import type { FullAttrs } from '../../ir/ops/creation.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { ReduceAttrs } from '../../ir/ops/reduce.js';
+import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../../ir/ops/conv.js';
 import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
 import { catRegions, padRegion } from '../cpu/routines.js';
 import { elementwiseKernel, elementwiseMeta, matmulKernel, reduceKernel, TILE, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
+import { foldKernel, gatherKernel, gatherMeta, scatterAddKernel, scatterAddMeta, unfoldKernel } from './kernels.js';
 
 const BYTES = 4;
 const IDENTITY = E.input(0);
@@ -19,7 +21,11 @@ export class GpuStorage implements Storage {
   readonly device = 'webgpu';
   version = 0;
   refs = 0;
-  constructor(readonly dtype: DType, readonly length: number, readonly buffer: GPUBuffer, private readonly owner: WebGPUBackend) {}
+  /** Creation order, so a test can count the storages a loop leaves alive. */
+  readonly serial: number;
+  constructor(readonly dtype: DType, readonly length: number, readonly buffer: GPUBuffer, private readonly owner: WebGPUBackend) {
+    this.serial = owner.nextSerial++;
+  }
   retain(): void {
     this.refs++;
   }
@@ -43,6 +49,7 @@ export class WebGPUBackend implements Backend {
   private encoder: GPUCommandEncoder | undefined;
   private pendingMeta: GPUBuffer[] = [];
   private live = new Set<GpuStorage>();
+  nextSerial = 0;
   /** Dispatches and submits since creation (tests assert them for compiled steps). */
   readonly counters = { dispatches: 0, submits: 0 };
 
@@ -128,6 +135,12 @@ export class WebGPUBackend implements Backend {
             return this.copy(inputs[0], padRegion(out, inputs[0], a));
           }
           default:
+            switch (lowering.routine) {
+              case 'gather': return this.gather(inputs[0], inputs[1], out, (attrs as { dim: number }).dim);
+              case 'scatterAdd': return this.scatterAdd(inputs[0], inputs[1], inputs[2], out, (attrs as { dim: number }).dim);
+              case 'unfold': return this.unfold(inputs[0], out, attrs as UnfoldAttrs);
+              case 'fold': return this.fold(inputs[0], out, attrs as FoldAttrs);
+            }
             throw new Error(`webgpu: the ${lowering.routine} routine is not implemented on WebGPU yet`);
         }
     }
@@ -159,6 +172,13 @@ export class WebGPUBackend implements Backend {
     let pooled = 0;
     for (const list of this.pool.values()) pooled += list.length;
     return { bytes, buffers: this.live.size, pooledBuffers: pooled };
+  }
+
+  /** Live storages created at or after `serial` (see GpuStorage.serial). */
+  liveSince(serial: number): number {
+    let n = 0;
+    for (const s of this.live) if (s.serial >= serial) n++;
+    return n;
   }
 
   /** Submits the recorded dispatches. */
@@ -276,5 +296,60 @@ export class WebGPUBackend implements Backend {
     pass.dispatchWorkgroups(Math.ceil(n / TILE), Math.ceil(m / TILE), batches);
     pass.end();
     this.counters.dispatches++;
+  }
+
+  /** Binds the inputs not aliased to `out` and dispatches one thread per output element. */
+  private routine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
+    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+  }
+
+  /** Out-of-range indices give undefined values on WebGPU (the CPU raises an error; checking here would need a synchronous read). */
+  private gather(x: View, index: View, out: View, dim: number): void {
+    const n = numelOf(out.shape);
+    if (n === 0) return;
+    const ops = this.operands([x, index], out);
+    const spec = gatherKernel(ops[0], ops[1], out.shape.length);
+    this.routine(spec, ops, [x, index], out, gatherMeta(n, out.shape, out, x, index, dim, x.shape[dim]), n);
+  }
+
+  /** A gather over the sources (no float atomics in WGSL); out-of-range indices give undefined values, as for gather. */
+  private scatterAdd(base: View, index: View, src: View, out: View, dim: number): void {
+    const n = numelOf(out.shape);
+    if (n === 0) return;
+    const ops = this.operands([base, index, src], out);
+    const spec = scatterAddKernel(ops[0], ops[1], ops[2], out.shape.length);
+    this.routine(spec, ops, [base, index, src], out, scatterAddMeta(n, out.shape, out, base, index, src, dim), n);
+  }
+
+  private unfold(x: View, out: View, a: UnfoldAttrs): void {
+    const n = numelOf(out.shape);
+    if (n === 0) return;
+    const spatial = x.shape.slice(2);
+    const counts = windowCounts(spatial, a);
+    const taps = numelOf(a.kernel);
+    // The pad value as the output's storage word, converted as the CPU's typed arrays convert it (-Infinity is 0 in an int32 tensor).
+    const word = new Uint32Array(1);
+    if (out.dtype === 'float32') new Float32Array(word.buffer)[0] = a.padValue;
+    else if (out.dtype === 'int32') new Int32Array(word.buffer)[0] = a.padValue;
+    else word[0] = new Uint8Array([a.padValue])[0];
+    const meta = Uint32Array.from([
+      n, x.shape[1] * taps, taps, numelOf(counts), word[0], out.offset, x.strides[0], x.strides[1], x.offset,
+      ...spatial.flatMap((s, d) => [s, a.kernel[d], a.stride[d], a.padding[d], a.dilation[d], counts[d], x.strides[2 + d]]),
+    ]);
+    const ops = this.operands([x], out);
+    this.routine(unfoldKernel(ops[0], spatial.length), ops, [x], out, meta, n);
+  }
+
+  private fold(cols: View, out: View, a: FoldAttrs): void {
+    const n = numelOf(out.shape);
+    if (n === 0) return;
+    const counts = windowCounts(a.outputSize, a);
+    const taps = numelOf(a.kernel);
+    const meta = Uint32Array.from([
+      n, out.shape[1], taps, cols.shape[2], numelOf(a.outputSize), out.offset, ...cols.strides, cols.offset,
+      ...a.outputSize.flatMap((s, d) => [s, a.kernel[d], a.stride[d], a.padding[d], a.dilation[d], counts[d]]),
+    ]);
+    const ops = this.operands([cols], out);
+    this.routine(foldKernel(ops[0], a.outputSize.length), ops, [cols], out, meta, n);
   }
 }

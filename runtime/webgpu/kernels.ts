@@ -201,3 +201,190 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 }`;
   return { key: `mm|${dtype}|${nb}|${exprKey}|${extras.map((x) => x.dtype).join(',')}`, code };
 }
+
+// ---- Indexing and sliding-window routines (gather, scatterAdd, unfold, fold) ----
+// These move values without arithmetic on them (scatterAdd and fold add), so inputs are read in
+// their storage type: bools stay u32 words. WGSL has no float atomics, so the two scattering
+// routines are written as gathers: each output element sums, in the CPU's order, every source
+// element that lands on it. Out-of-range indices cannot raise an error on the GPU (checking them
+// would need a synchronous read): on WebGPU they give undefined values (the CPU backend throws).
+
+/** Reads operand j (binding 2 + j, or the output's binding when aliased) at `p` in its storage type. */
+const raw = (j: number, x: Operand, p: string) => `${x.aliasOut ? 'out' : `in${j}`}[${p}]`;
+
+/**
+ * out[c] = x[c with c[dim] = index[c]] over the index's `nd`-d shape. Metadata: [n, size of x
+ * along dim, x's stride along dim, shape(nd), out strides(nd), out offset, x strides(nd) with dim's
+ * zeroed, x offset, index strides(nd), index offset]. Negative indices count from the end.
+ */
+export function gatherKernel(x: Operand, index: Operand, nd: number): KernelSpec {
+  const os = 3 + nd, xs = 3 + 2 * nd + 1, is = 3 + 3 * nd + 2;
+  const code = `${bindings(x.dtype, [x, index])}
+${HEADER('md[0]')}
+  var rem = i;
+  var po = md[${os + nd}];
+  var px = md[${xs + nd}];
+  var pi = md[${is + nd}];
+  ${dimLoop(nd, `
+  for (var k = 0u; k < ${nd}u; k++) {
+    let d = ${nd - 1}u - k;
+    let s = md[3u + d];
+    let c = rem % s;
+    rem = rem / s;
+    po += c * md[${os}u + d];
+    px += c * md[${xs}u + d];
+    pi += c * md[${is}u + d];
+  }`)}
+  // An index outside [-size, size) reads an undefined value (no error can be raised here).
+  var q = ${raw(1, index, 'pi')};
+  if (q < 0) { q += i32(md[1]); }
+  out[po] = ${raw(0, x, 'px + u32(q) * md[2]')};
+}`;
+  return { key: `gather|${x.dtype}${x.aliasOut ? '@' : ''}|${index.aliasOut ? '@' : ''}|${nd}`, code };
+}
+
+export function gatherMeta(n: number, shape: readonly number[], out: StridedOperand, x: StridedOperand, index: StridedOperand, dim: number, size: number): Uint32Array {
+  return Uint32Array.from([n, size, x.strides[dim], ...shape, ...out.strides, out.offset, ...x.strides.map((s, d) => (d === dim ? 0 : s)), x.offset, ...index.strides, index.offset]);
+}
+
+/** A view's placement in its buffer, as the metadata builders read it. */
+export interface StridedOperand {
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/**
+ * out[c] = base[c] + sum over p < index.shape[dim] (ascending, the CPU's order) of src[c'] where
+ * c' = c with c'[dim] = p lies inside the index's shape and index[c'] (negative counts from the
+ * end) equals c[dim]. One thread per output element, no atomics. Metadata: [n, size of out along
+ * dim, index extent along dim, index stride along dim, src stride along dim, out shape(nd), out
+ * strides(nd), out offset, base strides(nd), base offset, index shape(nd) with dim's = 0xffffffff,
+ * index strides(nd) with dim's zeroed, index offset, src strides(nd) with dim's zeroed, src offset].
+ */
+export function scatterAddKernel(base: Operand, index: Operand, src: Operand, nd: number): KernelSpec {
+  const acc = storageType(base.dtype);
+  const sh = 5, os = sh + nd, bs = os + nd + 1, ish = bs + nd + 1, is = ish + nd, ss = is + nd + 1;
+  const code = `${bindings(base.dtype, [base, index, src])}
+${HEADER('md[0]')}
+  var rem = i;
+  var po = md[${os + nd}];
+  var pb = md[${bs + nd}];
+  var pi = md[${is + nd}];
+  var ps = md[${ss + nd}];
+  var j = 0u;
+  var inside = true;
+  ${dimLoop(nd, `
+  for (var k = 0u; k < ${nd}u; k++) {
+    let d = ${nd - 1}u - k;
+    let s = md[${sh}u + d];
+    let c = rem % s;
+    rem = rem / s;
+    if (d == md[${ss + nd + 1}]) { j = c; }
+    inside = inside && c < md[${ish}u + d];
+    po += c * md[${os}u + d];
+    pb += c * md[${bs}u + d];
+    pi += c * md[${is}u + d];
+    ps += c * md[${ss}u + d];
+  }`)}
+  var acc: ${acc} = ${raw(0, base, 'pb')};
+  if (inside) {
+    let size = i32(md[1]);
+    for (var p = 0u; p < md[2]; p++) {
+      // An index outside [-size, size) matches no element or the wrong one (no error can be raised here).
+      var q = ${raw(1, index, 'pi + p * md[3]')};
+      if (q < 0) { q += size; }
+      if (q == i32(j)) { acc = acc + ${raw(2, src, 'ps + p * md[4]')}; }
+    }
+  }
+  out[po] = acc;
+}`;
+  return { key: `scatterAdd|${base.dtype}|${[base, index, src].map((x) => (x.aliasOut ? '@' : '')).join(',')}|${nd}`, code };
+}
+
+export function scatterAddMeta(n: number, shape: readonly number[], out: StridedOperand, base: StridedOperand, index: StridedOperand & { shape: readonly number[] }, src: StridedOperand, dim: number): Uint32Array {
+  const zeroDim = (v: readonly number[]) => v.map((s, d) => (d === dim ? 0 : s));
+  return Uint32Array.from([
+    n, shape[dim], index.shape[dim], index.strides[dim], src.strides[dim],
+    ...shape, ...out.strides, out.offset, ...base.strides, base.offset,
+    ...index.shape.map((s, d) => (d === dim ? 0xffffffff : s)), ...zeroDim(index.strides), index.offset,
+    ...zeroDim(src.strides), src.offset, dim,
+  ]);
+}
+
+/** Per spatial dim, the window geometry the unfold and fold kernels read: size, kernel, stride, padding, dilation, count. */
+const WINDOW_FIELDS = 6;
+
+/**
+ * im2col: out[b, c*K + k, l] = x[b, c, window l's tap k], or the pad value (its bits, in the
+ * metadata) in the padding. Metadata: [n, C*K, K, L, pad value bits, out offset, x strides (batch,
+ * channel), x offset, per spatial dim: size, kernel, stride, padding, dilation, count, x stride].
+ */
+export function unfoldKernel(x: Operand, ns: number): KernelSpec {
+  const g = 9;
+  const code = `${bindings(x.dtype, [x])}
+${HEADER('md[0]')}
+  let l0 = i % md[3];
+  let row = (i / md[3]) % md[1];
+  let b = i / (md[3] * md[1]);
+  var k = row % md[2];
+  var l = l0;
+  var px = md[8] + b * md[6] + (row / md[2]) * md[7];
+  var padded = false;
+  ${dimLoop(ns, `
+  for (var e = 0u; e < ${ns}u; e++) {
+    let f = ${g}u + (${ns - 1}u - e) * ${WINDOW_FIELDS + 1}u;
+    let kd = k % md[f + 1u];
+    k = k / md[f + 1u];
+    let od = l % md[f + 5u];
+    l = l / md[f + 5u];
+    let pos = i32(od * md[f + 2u] + kd * md[f + 4u]) - i32(md[f + 3u]);
+    if (pos < 0 || pos >= i32(md[f])) { padded = true; }
+    px += u32(pos) * md[f + 6u];
+  }`)}
+  let pad = bitcast<${storageType(x.dtype)}>(md[4]);
+  out[md[5] + i] = select(${raw(0, x, 'select(px, 0u, padded)')}, pad, padded);
+}`;
+  return { key: `unfold|${x.dtype}${x.aliasOut ? '@' : ''}|${ns}`, code };
+}
+
+/**
+ * col2im: out[b, c, position] = sum over taps t (ascending, the CPU's order) of cols[b, c*K + t, l]
+ * for the window l whose tap t lands on the position. Metadata: [n, C, K, L, plane (prod of
+ * output size), out offset, cols strides (3), cols offset, per spatial dim: output size, kernel,
+ * stride, padding, dilation, count].
+ */
+export function foldKernel(cols: Operand, ns: number): KernelSpec {
+  const g = 10;
+  const acc = storageType(cols.dtype);
+  const code = `${bindings(cols.dtype, [cols])}
+${HEADER('md[0]')}
+  let plane = md[4];
+  let c = (i / plane) % md[1];
+  let b = i / (plane * md[1]);
+  let rowBase = md[9] + b * md[6] + c * md[2] * md[7];
+  var acc: ${acc} = ${acc}(0);
+  for (var t = 0u; t < md[2]; t++) {
+    var tt = t;
+    var pp = i % plane;
+    var l = 0u;
+    var lstride = 1u;
+    var hit = true;
+    ${dimLoop(ns, `
+    for (var e = 0u; e < ${ns}u; e++) {
+      let f = ${g}u + (${ns - 1}u - e) * ${WINDOW_FIELDS}u;
+      let kd = tt % md[f + 1u];
+      tt = tt / md[f + 1u];
+      let pd = pp % md[f];
+      pp = pp / md[f];
+      let o = i32(pd + md[f + 3u]) - i32(kd * md[f + 4u]);
+      let st = i32(md[f + 2u]);
+      if (o < 0 || o % st != 0 || o / st >= i32(md[f + 5u])) { hit = false; }
+      l += u32(max(o, 0) / st) * lstride;
+      lstride *= md[f + 5u];
+    }`)}
+    if (hit) { acc = acc + ${raw(0, cols, 'rowBase + t * md[7] + l * md[8]')}; }
+  }
+  out[md[5] + i] = acc;
+}`;
+  return { key: `fold|${cols.dtype}${cols.aliasOut ? '@' : ''}|${ns}`, code };
+}
