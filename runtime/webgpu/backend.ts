@@ -11,6 +11,7 @@ import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../../ir/ops/con
 import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
 import { catRegions, padRegion } from '../cpu/routines.js';
+import { throwIfDeviceFailed } from './device.js';
 import { elementwiseKernel, elementwiseMeta, matmulKernel, reduceKernel, TILE, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
 import { foldKernel, gatherKernel, gatherMeta, scatterAddKernel, scatterAddMeta, unfoldKernel } from './kernels.js';
 
@@ -97,6 +98,8 @@ export class WebGPUBackend implements Backend {
     this.commands().copyBufferToBuffer((src.storage as GpuStorage).buffer, 0, staging, 0, size);
     this.flush();
     await staging.mapAsync(GPUMapMode.READ);
+    // A validation error, out-of-memory or lost device since the last read surfaces here as an error.
+    throwIfDeviceFailed();
     const raw = staging.getMappedRange();
     const out = newHostArray(view.dtype, n);
     if (view.dtype === 'float32') out.set(new Float32Array(raw, 0, n));
@@ -204,20 +207,51 @@ export class WebGPUBackend implements Backend {
     return p;
   }
 
-  private meta(data: Uint32Array): GPUBuffer {
-    const b = this.gpu.createBuffer({ size: Math.max(4, data.byteLength), usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
-    new Uint32Array(b.getMappedRange()).set(data);
-    b.unmap();
-    this.pendingMeta.push(b);
-    return b;
+  // Metadata buffers and bind groups are cached by content, so a compiled plan, which dispatches the
+  // same kernels on the same buffers every call, creates them once. Both caches are bounded; an
+  // evicted metadata buffer is destroyed after the next submit (pending commands may still use it).
+  private readonly metaCache = new Map<string, GPUBuffer>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
+  private static readonly CACHE_LIMIT = 4096;
+
+  private meta(data: Uint32Array): [GPUBuffer, string] {
+    const key = data.join(',');
+    let b = this.metaCache.get(key);
+    if (!b) {
+      b = this.gpu.createBuffer({ size: Math.max(4, data.byteLength), usage: GPUBufferUsage.STORAGE, mappedAtCreation: true });
+      new Uint32Array(b.getMappedRange()).set(data);
+      b.unmap();
+      if (this.metaCache.size >= WebGPUBackend.CACHE_LIMIT) {
+        for (const old of this.metaCache.values()) this.pendingMeta.push(old);
+        this.metaCache.clear();
+        this.bindGroups.clear();
+      }
+      this.metaCache.set(key, b);
+    }
+    return [b, key];
   }
 
-  /** Records one dispatch: binding 0 = out, 1 = metadata, 2.. = the inputs not aliased to out. */
+  private idOf(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
+  }
+
+  /** Records one dispatch: binding 0 = out, 1 = metadata, 2.. = the inputs (undefined: aliased to out, not bound). */
   private dispatch(spec: KernelSpec, out: GPUBuffer, meta: Uint32Array, inputs: readonly (GPUBuffer | undefined)[], grid: [number, number, number]): void {
     const pipeline = this.pipeline(spec);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: out } }, { binding: 1, resource: { buffer: this.meta(meta) } }];
-    inputs.forEach((b, j) => b && entries.push({ binding: 2 + j, resource: { buffer: b } }));
-    const bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const [metaBuffer, metaKey] = this.meta(meta);
+    const key = `${spec.key}|${metaKey}|${this.idOf(out)}|${inputs.map((b) => (b ? this.idOf(b) : '-')).join(',')}`;
+    let bindGroup = this.bindGroups.get(key);
+    if (!bindGroup) {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: out } }, { binding: 1, resource: { buffer: metaBuffer } }];
+      inputs.forEach((b, j) => b && entries.push({ binding: 2 + j, resource: { buffer: b } }));
+      bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      if (this.bindGroups.size >= WebGPUBackend.CACHE_LIMIT) this.bindGroups.clear();
+      this.bindGroups.set(key, bindGroup);
+    }
     const pass = this.commands().beginComputePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -280,22 +314,9 @@ export class WebGPUBackend implements Backend {
       m, n, k, batches, ...batch, ...batchStrides(a), ...batchStrides(b), ars, acs, brs, bcs, a.offset, b.offset,
       ...extras.flatMap((e) => [...e.strides.slice(-2), ...batchStrides(e), e.offset]),
     ]);
-    // The matmul kernel binds A and B at 2 and 3, and epilogue extras from 4.
-    const pipeline = this.pipeline(spec);
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: (out.storage as GpuStorage).buffer } },
-      { binding: 1, resource: { buffer: this.meta(meta) } },
-      { binding: 2, resource: { buffer: (a.storage as GpuStorage).buffer } },
-      { binding: 3, resource: { buffer: (b.storage as GpuStorage).buffer } },
-      ...extras.map((e, j) => ({ binding: 4 + j, resource: { buffer: (e.storage as GpuStorage).buffer } })),
-    ];
-    const bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const pass = this.commands().beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(Math.ceil(n / TILE), Math.ceil(m / TILE), batches);
-    pass.end();
-    this.counters.dispatches++;
+    // A and B bind at 2 and 3, the epilogue's extra inputs from 4: the dispatcher's convention.
+    const buffers = [a, b, ...extras].map((v) => (v.storage as GpuStorage).buffer);
+    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, buffers, [Math.ceil(n / TILE), Math.ceil(m / TILE), batches]);
   }
 
   /** Binds the inputs not aliased to `out` and dispatches one thread per output element. */

@@ -145,7 +145,8 @@ function binary(fn: BinaryFn, a: string, ka: Kind, b: string, kb: Kind): [string
     case 'sub': return [`(${x} - ${y})`, k];
     case 'mul': return [`(${x} * ${y})`, k];
     case 'div': return [`(${convert(a, ka, 'f32')} / ${convert(b, kb, 'f32')})`, 'f32'];
-    case 'pow': return k === 'f32' ? [`kiln_pow(${x}, ${y})`, 'f32'] : [`i32(kiln_pow(f32(${x}), f32(${y})))`, 'i32'];
+    // Integer powers are computed in f32 (exp2(y * log2(x)) on most GPUs, e.g. 7999.999 for 20^3): round, don't truncate.
+    case 'pow': return k === 'f32' ? [`kiln_pow(${x}, ${y})`, 'f32'] : [`i32(round(kiln_pow(f32(${x}), f32(${y}))))`, 'i32'];
     case 'max': return [`max(${x}, ${y})`, k];
     case 'min': return [`min(${x}, ${y})`, k];
     case 'lt': return [`(${x} < ${y})`, 'bool'];
