@@ -263,3 +263,10 @@ describe('creation', () => {
     expect(r.amax().itemSync()).toBe(6);
   });
 });
+
+describe('scatterAdd with src larger than index', () => {
+  it('gives the unscattered part of src a zero gradient (gradcheck)', () => {
+    const idx = kiln.tensor([[0], [2]], { dtype: 'int32' });
+    check((a, s) => a.scatterAdd(1, idx, s), rnd([2, 3]), rnd([2, 2]));
+  });
+});

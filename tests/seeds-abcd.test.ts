@@ -1,5 +1,5 @@
 // Seeds (a)-(d) against the PyTorch golden outputs (fixtures/abcd_manual_backprop.json).
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Tensor } from 'kiln';
 import { trainAutograd } from '../examples/autograd.js';
 import { trainMyReLU } from '../examples/custom-function.js';
@@ -41,4 +41,15 @@ describe('seeds (a)-(d) match PyTorch', () => {
       expectClose(w2, fx.outputs.params_after.w2);
     });
   }
+});
+
+describe("Kiln's main job", () => {
+  it('trains the seed TwoLayerNet with a compiled step: the loss falls by orders of magnitude', async () => {
+    const { trainCompiled } = await import('../examples/compiled-training.js');
+    const lines: string[] = [];
+    const { loss } = await trainCompiled({ steps: 200, log: (l) => lines.push(l) });
+    expect(Number(lines[0].split(' ')[1])).toBeGreaterThan(100);
+    expect(loss).toBeLessThan(1);
+    expect(lines[lines.length - 1]).toMatch(/^200 compiled steps on cpu in /);
+  });
 });

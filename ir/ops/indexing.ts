@@ -30,5 +30,11 @@ export const scatterAdd = defineOp<{ dim: number }>({
   },
   lowering: { kind: 'routine', routine: 'scatterAdd' },
   saves: { inputs: [1] },
-  vjp: (g, c, K) => [() => g, null, () => K.gather(g, c.attrs.dim, c.x(1))],
+  // src may be larger than index (its extra elements are never scattered): their gradient is zero.
+  vjp: (g, c, K) => [() => g, null, () => {
+    const picked = K.gather(g, c.attrs.dim, c.x(1));
+    const src = c.inputs[2].shape;
+    const idx = c.inputs[1].shape;
+    return src.every((d, i) => d === idx[i]) ? picked : K.pad(picked, src.map(() => 0), src.map((d, i) => d - idx[i]), src.map(() => 0), 0);
+  }],
 });

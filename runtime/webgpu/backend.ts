@@ -12,6 +12,7 @@ import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
 import { catRegions, padRegion } from '../cpu/routines.js';
 import { throwIfDeviceFailed } from './device.js';
+import { resultKind } from './render-wgsl.js';
 import { elementwiseKernel, elementwiseMeta, matmulKernel, reduceKernel, TILE, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
 import { foldKernel, gatherKernel, gatherMeta, scatterAddKernel, scatterAddMeta, unfoldKernel } from './kernels.js';
 
@@ -289,7 +290,8 @@ export class WebGPUBackend implements Backend {
     const nRed = numelOf(red.map((d) => shape[d]));
     const expr = prologue ?? IDENTITY;
     const ops = this.operands(inputs, out);
-    const intAcc = inputs.every((v) => v.dtype !== 'float32') && reducer === 'sum';
+    // Accumulate in the kind of value the prologue produces: integers stay exact in i32.
+    const intAcc = resultKind(expr, inputs.map((v) => v.dtype)) !== 'f32';
     const spec = reduceKernel(reducer, expr, exprToString(expr), ops, out.dtype, kept.length, red.length, intAcc ? 'i32' : 'f32');
     const meta = Uint32Array.from([nOut, nRed, ...kept.map((d) => shape[d]), ...red.map((d) => shape[d]), ...inputs.flatMap((v) => [...kept.map((d) => v.strides[d]), ...red.map((d) => v.strides[d]), v.offset])]);
     this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(nOut));

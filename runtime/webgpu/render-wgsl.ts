@@ -159,3 +159,27 @@ function binary(fn: BinaryFn, a: string, ka: Kind, b: string, kb: Kind): [string
     case 'or': return [`(${convert(a, ka, 'bool')} || ${convert(b, kb, 'bool')})`, 'bool'];
   }
 }
+
+/** The kind an expression's value has before it is stored (what a reduction must accumulate in). */
+export function resultKind(expr: Expr, inputs: readonly DType[]): Kind {
+  const go = (e: Expr): Kind => {
+    switch (e.k) {
+      case 'input': return kindOf(inputs[e.i]);
+      case 'const': return Number.isInteger(e.value) ? 'i32' : 'f32';
+      case 'cast': return kindOf(e.to === 'float64' || e.to === 'float16' ? 'float32' : e.to);
+      case 'select': { const a = go(e.a), b = go(e.b); return a === 'f32' || b === 'f32' ? 'f32' : a === 'i32' || b === 'i32' ? 'i32' : 'bool'; }
+      case 'unary': {
+        const a = go(e.a);
+        if (['exp', 'log', 'sqrt', 'tanh', 'sin', 'cos', 'sigmoid'].includes(e.fn)) return 'f32';
+        if (e.fn === 'not' || e.fn === 'isnan') return 'bool';
+        return a === 'bool' ? 'i32' : a;
+      }
+      case 'binary': {
+        if (['lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or'].includes(e.fn)) return 'bool';
+        if (e.fn === 'div') return 'f32';
+        return go(e.a) === 'f32' || go(e.b) === 'f32' ? 'f32' : 'i32';
+      }
+    }
+  };
+  return go(expr);
+}

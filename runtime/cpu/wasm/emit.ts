@@ -1,0 +1,201 @@
+// A small WebAssembly binary emitter: just what Kiln's hand-written kernels need.
+//
+// `FuncBuilder` appends instructions to one function body (typed helpers for the opcodes we use,
+// SIMD ones included); `emitModule` wraps functions into a module with one linear memory (its own,
+// exported as "memory") and exports every function by name. Opcode numbers follow the WebAssembly
+// core spec (binary format, section 5.4) and the SIMD (0xfd prefix, LEB128 sub-opcode) and relaxed
+// SIMD proposals.
+
+/** Value types (binary encoding). */
+export const I32 = 0x7f;
+export const F32 = 0x7d;
+export const V128 = 0x7b;
+export type ValType = typeof I32 | typeof F32 | typeof V128;
+
+/** Unsigned LEB128. */
+export function uleb(n: number): number[] {
+  if (n < 0 || !Number.isInteger(n)) throw new Error(`uleb: ${n} is not a non-negative integer`);
+  const out: number[] = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (n !== 0);
+  return out;
+}
+
+/** Signed LEB128 (for i32.const). */
+export function sleb(n: number): number[] {
+  if (!Number.isInteger(n)) throw new Error(`sleb: ${n} is not an integer`);
+  n |= 0;
+  const out: number[] = [];
+  for (;;) {
+    const byte = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0)) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+function utf8(s: string): number[] {
+  const bytes = [...new TextEncoder().encode(s)];
+  return [...uleb(bytes.length), ...bytes];
+}
+
+/** A vector of items: its count, then the items. */
+function vec(items: number[][]): number[] {
+  return [...uleb(items.length), ...items.flat()];
+}
+
+function section(id: number, body: number[]): number[] {
+  return [id, ...uleb(body.length), ...body];
+}
+
+// Core opcodes.
+const OP = {
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  else: 0x05,
+  end: 0x0b,
+  br: 0x0c,
+  br_if: 0x0d,
+  return: 0x0f,
+  local_get: 0x20,
+  local_set: 0x21,
+  local_tee: 0x22,
+  f32_load: 0x2a,
+  f32_store: 0x38,
+  i32_const: 0x41,
+  i32_eqz: 0x45,
+  i32_ne: 0x47,
+  i32_lt_s: 0x48,
+  i32_gt_s: 0x4a,
+  i32_add: 0x6a,
+  i32_sub: 0x6b,
+  i32_mul: 0x6c,
+} as const;
+
+// SIMD opcodes (after the 0xfd prefix, as LEB128).
+const SIMD = {
+  v128_load: 0x00,
+  v128_load32_splat: 0x09,
+  v128_store: 0x0b,
+  v128_const: 0x0c,
+  f32x4_splat: 0x13,
+  f32x4_add: 0xe4,
+  f32x4_mul: 0xe6,
+  f32x4_relaxed_madd: 0x105, // relaxed SIMD: a * b + c, fused or not
+} as const;
+
+const BLOCK_VOID = 0x40;
+
+/** Instructions of one function body. Locals are numbered params first, then `local()`s in order. */
+export class FuncBuilder {
+  readonly bytes: number[] = [];
+  private readonly locals: ValType[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly params: ValType[],
+    readonly results: ValType[] = [],
+  ) {}
+
+  /** Declares a new local and returns its index. */
+  local(type: ValType): number {
+    this.locals.push(type);
+    return this.params.length + this.locals.length - 1;
+  }
+
+  private op(...b: number[]): this {
+    this.bytes.push(...b);
+    return this;
+  }
+  private simd(op: number, ...imm: number[]): this {
+    return this.op(0xfd, ...uleb(op), ...imm);
+  }
+  /** memarg: alignment as log2 of bytes, then a constant byte offset added to the address. */
+  private mem(alignLog2: number, offset: number): number[] {
+    return [...uleb(alignLog2), ...uleb(offset)];
+  }
+
+  // Control. Every block/loop/if is void-typed (results go through locals).
+  block(): this { return this.op(OP.block, BLOCK_VOID); }
+  loop(): this { return this.op(OP.loop, BLOCK_VOID); }
+  if(): this { return this.op(OP.if, BLOCK_VOID); }
+  else(): this { return this.op(OP.else); }
+  end(): this { return this.op(OP.end); }
+  /** Branch to the enclosing label `depth` levels out (0 = innermost; a loop's label is its start). */
+  br(depth: number): this { return this.op(OP.br, ...uleb(depth)); }
+  brIf(depth: number): this { return this.op(OP.br_if, ...uleb(depth)); }
+  return(): this { return this.op(OP.return); }
+
+  // Locals.
+  get(i: number): this { return this.op(OP.local_get, ...uleb(i)); }
+  set(i: number): this { return this.op(OP.local_set, ...uleb(i)); }
+  tee(i: number): this { return this.op(OP.local_tee, ...uleb(i)); }
+
+  // i32 arithmetic.
+  i32Const(n: number): this { return this.op(OP.i32_const, ...sleb(n)); }
+  i32Add(): this { return this.op(OP.i32_add); }
+  i32Sub(): this { return this.op(OP.i32_sub); }
+  i32Mul(): this { return this.op(OP.i32_mul); }
+  i32Eqz(): this { return this.op(OP.i32_eqz); }
+  i32Ne(): this { return this.op(OP.i32_ne); }
+  i32LtS(): this { return this.op(OP.i32_lt_s); }
+  i32GtS(): this { return this.op(OP.i32_gt_s); }
+  /** local[i] += n */
+  incr(i: number, n: number): this { return this.get(i).i32Const(n).i32Add().set(i); }
+
+  // Scalar f32 memory.
+  f32Load(offset = 0): this { return this.op(OP.f32_load, ...this.mem(2, offset)); }
+  f32Store(offset = 0): this { return this.op(OP.f32_store, ...this.mem(2, offset)); }
+
+  // SIMD.
+  v128Load(offset = 0): this { return this.simd(SIMD.v128_load, ...this.mem(4, offset)); }
+  v128Store(offset = 0): this { return this.simd(SIMD.v128_store, ...this.mem(4, offset)); }
+  /** Loads one 32-bit value and copies it to all four lanes. */
+  v128Load32Splat(offset = 0): this { return this.simd(SIMD.v128_load32_splat, ...this.mem(2, offset)); }
+  /** A v128 with all sixteen bytes zero. */
+  v128Zero(): this { return this.simd(SIMD.v128_const, ...new Array<number>(16).fill(0)); }
+  f32x4Splat(): this { return this.simd(SIMD.f32x4_splat); }
+  f32x4Add(): this { return this.simd(SIMD.f32x4_add); }
+  f32x4Mul(): this { return this.simd(SIMD.f32x4_mul); }
+  /** [a, b, c] -> a * b + c (relaxed SIMD: fused or not, the engine decides). */
+  f32x4RelaxedMadd(): this { return this.simd(SIMD.f32x4_relaxed_madd); }
+
+  /** The code-section entry: locals (grouped in runs of one type), body, end. */
+  encode(): number[] {
+    const groups: number[][] = [];
+    for (let i = 0; i < this.locals.length; ) {
+      let j = i;
+      while (j < this.locals.length && this.locals[j] === this.locals[i]) j++;
+      groups.push([...uleb(j - i), this.locals[i]]);
+      i = j;
+    }
+    const body = [...vec(groups), ...this.bytes, OP.end];
+    return [...uleb(body.length), ...body];
+  }
+}
+
+/**
+ * A module of `funcs` (each exported under its name) and one linear memory of `minPages` 64 KiB
+ * pages, owned by the module and exported as "memory" (growable from JS with memory.grow).
+ */
+export function emitModule(funcs: FuncBuilder[], minPages: number): Uint8Array {
+  const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec(f.results.map((t) => [t]))]);
+  const bytes = [
+    0x00, 0x61, 0x73, 0x6d, // "\0asm"
+    0x01, 0x00, 0x00, 0x00, // version 1
+    ...section(1, vec(types)), // type: one signature per function
+    ...section(3, vec(funcs.map((_, i) => uleb(i)))), // function: its type index
+    ...section(5, vec([[0x00, ...uleb(minPages)]])), // memory: min pages, no max
+    ...section(7, vec([[...utf8('memory'), 0x02, 0x00], ...funcs.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)])])), // export
+    ...section(10, vec(funcs.map((f) => f.encode()))), // code
+  ];
+  return new Uint8Array(bytes);
+}
