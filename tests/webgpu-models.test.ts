@@ -3,6 +3,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
 import { nn, optim, type Tensor } from 'kiln';
+import { DynamicNet } from '../models/dynamic-net.js';
+import { MNISTConvNet } from '../models/mnist-convnet.js';
 import { RNN } from '../models/rnn.js';
 import { TwoLayerNet } from '../models/two-layer-net.js';
 import { makeSequential } from '../examples/nn-sequential.js';
@@ -99,6 +101,56 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
       for (const [k, v] of Object.entries(fx.outputs.params_after)) await expectCloseAsync(rnn.stateDict()[k], v as FixtureTensor);
     });
   }
+
+  it('(i) MNISTConvNet, eager: output, loss, what the conv2 hooks see, gradients, one SGD step', async () => {
+    const fx = loadFixture('i_mnist_convnet');
+    const net = new MNISTConvNet();
+    net.loadStateDict(stateOf(fx.params_init));
+    net.to('webgpu');
+    let conv2Out: Tensor | undefined;
+    let gradIn: Tensor | null = null;
+    let gradOut: Tensor | null = null;
+    net.conv2.registerForwardHook((_m, _inputs, output) => { conv2Out ??= output; });
+    net.conv2.registerFullBackwardHook((_m, gin, gout) => { gradIn = gin[0]; gradOut = gout[0]; });
+    const lossFn = new nn.CrossEntropyLoss();
+    const out = net(toGpu(fx.inputs.input));
+    const loss = lossFn(out, toGpu(fx.inputs.target));
+    loss.backward();
+    await expectCloseAsync(out, fx.outputs.out);
+    await expectCloseAsync([await loss.item()], fx.outputs.loss);
+    await expectCloseAsync(conv2Out!, fx.outputs.conv2_output);
+    await expectCloseAsync(gradOut!, fx.outputs.conv2_grad_output);
+    await expectCloseAsync(gradIn!, fx.outputs.conv2_grad_input);
+    for (const [k, p] of net.namedParameters()) await expectCloseAsync(p.grad!, fx.outputs.grads[k]);
+    new optim.SGD(net.parameters(), { lr: fx.hyper.lr }).step();
+    await expectCloseAsync([await lossFn(net(toGpu(fx.inputs.input)), toGpu(fx.inputs.target)).item()], fx.outputs.loss_after_sgd_step);
+  });
+
+  it('(i) MNISTConvNet, compiled training step', async () => {
+    const fx = loadFixture('i_mnist_convnet');
+    const net = new MNISTConvNet();
+    net.loadStateDict(stateOf(fx.params_init));
+    net.to('webgpu');
+    const step = kiln.compileTrainStep(net, new nn.CrossEntropyLoss(), new optim.SGD(net.parameters(), { lr: fx.hyper.lr }), { log: () => {} });
+    const [x, y] = [toGpu(fx.inputs.input), toGpu(fx.inputs.target)];
+    await expectCloseAsync([await step(x, y).item()], fx.outputs.loss);
+    await expectCloseAsync([await step(x, y).item()], fx.outputs.loss_after_sgd_step);
+  });
+
+  it('(h) DynamicNet with SGD momentum, eager, following the fixture depth sequence', async () => {
+    const fx = loadFixture('h_dynamicnet_sgd_momentum');
+    const camel = (k: string) => k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    const depths: number[] = [...fx.hyper.depths];
+    const model = new DynamicNet(fx.config.D_in, fx.config.H, fx.config.D_out, () => depths.shift()!);
+    model.loadStateDict(Object.fromEntries(Object.entries(fx.params_init as Record<string, FixtureTensor>).map(([k, v]) => [camel(k), fromFixture(v)])));
+    model.to('webgpu');
+    const step = trainer(model, new nn.MSELoss({ reduction: 'sum' }), new optim.SGD(model.parameters(), { lr: fx.hyper.lr, momentum: 0.9 }), false);
+    const [x, y] = [toGpu(fx.inputs.x), toGpu(fx.inputs.y)];
+    const losses: number[] = [];
+    for (let t = 0; t < fx.hyper.steps; t++) losses.push(await step(x, y).item());
+    await expectCloseAsync(losses, fx.outputs.losses_set_to_none_true);
+    for (const [k, v] of Object.entries(fx.outputs.params_after_set_to_none_true as Record<string, FixtureTensor>)) await expectCloseAsync(model.stateDict()[camel(k)], v);
+  });
 
   it('compiled forward and gradients on WebGPU equal the CPU', async () => {
     kiln.manualSeed(3);
