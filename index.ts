@@ -21,3 +21,4 @@ export { compile, compileTrainStep, type CompileOptions, type Compiled, type Tra
 export { Graph, printGraph, verifyGraph } from './ir/index.js';
 export { initWebGPU, WebGPUBackend } from './runtime/webgpu/index.js';
 export { tidy, memory } from './runtime/memory.js';
+export type { ModelSpec, InputSpec, LossSpec, OptimSpec } from './runtime/model-spec.js';

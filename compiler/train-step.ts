@@ -7,14 +7,12 @@
 import { DynamicTraceError } from '../runtime/dynamic.js';
 import { Executable } from '../runtime/executor.js';
 import { Module } from '../runtime/nn/module.js';
-import { Adagrad } from '../runtime/optim/adagrad.js';
 import type { Optimizer } from '../runtime/optim/optimizer.js';
-import { RMSprop } from '../runtime/optim/rmsprop.js';
 import { Tensor } from '../runtime/tensor.js';
 import type { CompileOptions } from './compile.js';
+import { checkCompilableOptimizer, trainStepBody, traceTrainStep } from './export-plan.js';
 import { optimize } from './passes/index.js';
 import { buildPlan } from './plan.js';
-import { traceFunction } from './trace-function.js';
 
 
 type LossFn = (output: any, target: any) => Tensor;
@@ -44,16 +42,8 @@ export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknow
   const name = model ? `${model.constructor.name} training step` : 'training step';
   const log = opts.log ?? ((m: string) => console.warn(m));
   const cacheSize = opts.cacheSize ?? 8;
-  if (optimizer instanceof Adagrad || optimizer instanceof RMSprop) {
-    throw new Error(`kiln.compileTrainStep: ${optimizer.constructor.name} keeps its step count as a number outside the graph; compiled steps support SGD, Adam and AdamW`);
-  }
-  const stepBody = (...args: unknown[]): Tensor => {
-    optimizer.zeroGrad();
-    const loss = lossOf(...args);
-    loss.backward();
-    optimizer.step();
-    return loss;
-  };
+  checkCompilableOptimizer(optimizer, 'kiln.compileTrainStep');
+  const stepBody = trainStepBody(lossOf, optimizer);
   const params = () => optimizer.paramGroups.flatMap((g) => g.params);
   const cache = new Map<string, Entry>();
   let calls = 0;
@@ -67,31 +57,13 @@ export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknow
 
   const build = (args: unknown[]): Entry => {
     const ps = params();
-    const savedGrads = ps.map((p) => p.grad);
     const names: [Tensor, string][] = model ? [...model.namedParameters(), ...model.namedBuffers()].map(([n, t]) => [t, n]) : [];
-    let gradParams: Tensor[] = [];
-    try {
-      const trace = traceFunction(stepBody, args, {
-        names,
-        body: (_tracer, loss) => {
-          gradParams = ps.filter((p) => p.grad && p.grad._symbol !== undefined);
-          return [loss, ...gradParams.map((p) => p.grad)];
-        },
-      });
-      for (const [p, state] of optimizer.state) {
-        for (const [k, v] of Object.entries(state)) {
-          if (v instanceof Tensor && v._symbol !== undefined) {
-            throw new Error(`kiln.compileTrainStep: ${optimizer.constructor.name} replaced its state '${k}' of a parameter of shape [${p.shape.join(', ')}] during the step instead of updating it in place`);
-          }
-        }
-      }
-      const tracedOps = trace.graph.nodes.length;
-      const g = optimize(trace.graph, { fuse: opts.fuse });
-      const device = ps[0]?.device ?? 'cpu';
-      return { exec: new Executable(buildPlan(g, device)), captures: trace.tracer.captures, gradParams, tracedOps };
-    } finally {
-      ps.forEach((p, k) => (p.grad = savedGrads[k]));
-    }
+    // Traced with the loss and the gradients as outputs; the parameters' .grad are restored after.
+    const { trace, gradParams } = traceTrainStep(stepBody, optimizer, args, names, 'kiln.compileTrainStep');
+    const tracedOps = trace.graph.nodes.length;
+    const g = optimize(trace.graph, { fuse: opts.fuse });
+    const device = ps[0]?.device ?? 'cpu';
+    return { exec: new Executable(buildPlan(g, device)), captures: trace.tracer.captures, gradParams, tracedOps };
   };
 
   const entryFor = (args: unknown[]): Entry => {

@@ -1,5 +1,6 @@
 // MNISTConvNet (seed 003): two conv + max-pool blocks and two fully connected layers.
 import { nn, type Tensor } from 'kiln';
+import type { ModelSpec } from 'kiln';
 
 const F = nn.functional;
 
@@ -28,3 +29,14 @@ export class MNISTConvNet extends nn.Module {
     return x;
   }
 }
+
+/** MNIST batches of 64 one-channel 28x28 images; the target is the class index (0..9). */
+export const modelSpec: ModelSpec<MNISTConvNet> = {
+  name: 'mnist-convnet',
+  create: () => new MNISTConvNet(),
+  inputs: [{ shape: [64, 1, 28, 28], dtype: 'float32' }],
+  target: { shape: [64], dtype: 'int32', high: 10 },
+  loss: 'cross-entropy',
+  optim: { name: 'sgd', lr: 0.01, momentum: 0.9 },
+  data: 'mnist',
+};

@@ -5,7 +5,11 @@
 // register-tile micro-kernel over them. Packing is where strides, transposes (x.t()) and broadcast
 // (stride 0) are resolved, so the micro-kernel only ever reads unit-stride doubles.
 //
-// Plain JavaScript only; see bench/matmul.ts and bench/RESULTS.md for the measured speed.
+// Plain JavaScript only; see bench/matmul.ts and bench/RESULTS.md for the measured speed. Float32
+// problems big enough go to the WebAssembly SIMD kernel (./wasm/matmul-simd.ts) instead, unless
+// the environment sets KILN_WASM=0; this file stays the fallback and the reference.
+
+import { matmulF32Simd, matmulSimdAvailable } from './wasm/matmul-simd.js';
 
 export type MatArray = Float32Array | Float64Array | Int32Array;
 
@@ -39,6 +43,12 @@ const A_PANEL = new Float64Array(MC * KC);
 const B_PANEL = new Float64Array(KC * NC);
 const TILE = new Float64Array(MR * NR);
 
+// The Wasm path: KILN_WASM=0 turns it off (read once, at load). From M*N*K = 16^3 on it beat this
+// file's kernel at every shape measured (5x at 16^3, including 1xNxK and Mx1xK); below, the call
+// and packing overhead can lose (4^3: 0.13 us here vs 0.46 us).
+const WASM_ENABLED = typeof process === 'undefined' || process.env?.KILN_WASM !== '0';
+const WASM_MIN_MNK = 16 * 16 * 16;
+
 /** out[outOffset + i*N + j] = sum_k A(i,k) * B(k,j) for an [M,K] A and [K,N] B; out is contiguous row-major [M,N] and is overwritten (not accumulated). a, b and out have the same array type. */
 export function matmul(
   M: number,
@@ -51,6 +61,10 @@ export function matmul(
 ): void {
   if (out instanceof Int32Array) {
     matmulInt32(M, N, K, a, b, out, outOffset);
+    return;
+  }
+  if (WASM_ENABLED && out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array && M * N * K >= WASM_MIN_MNK && matmulSimdAvailable()) {
+    matmulF32Simd(M, N, K, a, b, out, outOffset);
     return;
   }
   // Thinner than one tile (matrix-vector products and the like): padding to 4x4 would waste most

@@ -57,12 +57,10 @@ function section(id: number, body: number[]): number[] {
 
 // Core opcodes.
 const OP = {
-  block: 0x02,
   loop: 0x03,
   if: 0x04,
   else: 0x05,
   end: 0x0b,
-  br: 0x0c,
   br_if: 0x0d,
   return: 0x0f,
   local_get: 0x20,
@@ -73,8 +71,6 @@ const OP = {
   i32_const: 0x41,
   i32_eqz: 0x45,
   i32_ne: 0x47,
-  i32_lt_s: 0x48,
-  i32_gt_s: 0x4a,
   i32_add: 0x6a,
   i32_sub: 0x6b,
   i32_mul: 0x6c,
@@ -86,7 +82,6 @@ const SIMD = {
   v128_load32_splat: 0x09,
   v128_store: 0x0b,
   v128_const: 0x0c,
-  f32x4_splat: 0x13,
   f32x4_add: 0xe4,
   f32x4_mul: 0xe6,
   f32x4_relaxed_madd: 0x105, // relaxed SIMD: a * b + c, fused or not
@@ -123,14 +118,12 @@ export class FuncBuilder {
     return [...uleb(alignLog2), ...uleb(offset)];
   }
 
-  // Control. Every block/loop/if is void-typed (results go through locals).
-  block(): this { return this.op(OP.block, BLOCK_VOID); }
+  // Control. Every loop/if is void-typed (values go through locals).
   loop(): this { return this.op(OP.loop, BLOCK_VOID); }
   if(): this { return this.op(OP.if, BLOCK_VOID); }
   else(): this { return this.op(OP.else); }
   end(): this { return this.op(OP.end); }
-  /** Branch to the enclosing label `depth` levels out (0 = innermost; a loop's label is its start). */
-  br(depth: number): this { return this.op(OP.br, ...uleb(depth)); }
+  /** Branch, if the i32 on the stack is nonzero, to the label `depth` levels out (0 = innermost; a loop's label is its start). */
   brIf(depth: number): this { return this.op(OP.br_if, ...uleb(depth)); }
   return(): this { return this.op(OP.return); }
 
@@ -146,8 +139,6 @@ export class FuncBuilder {
   i32Mul(): this { return this.op(OP.i32_mul); }
   i32Eqz(): this { return this.op(OP.i32_eqz); }
   i32Ne(): this { return this.op(OP.i32_ne); }
-  i32LtS(): this { return this.op(OP.i32_lt_s); }
-  i32GtS(): this { return this.op(OP.i32_gt_s); }
   /** local[i] += n */
   incr(i: number, n: number): this { return this.get(i).i32Const(n).i32Add().set(i); }
 
@@ -162,7 +153,6 @@ export class FuncBuilder {
   v128Load32Splat(offset = 0): this { return this.simd(SIMD.v128_load32_splat, ...this.mem(2, offset)); }
   /** A v128 with all sixteen bytes zero. */
   v128Zero(): this { return this.simd(SIMD.v128_const, ...new Array<number>(16).fill(0)); }
-  f32x4Splat(): this { return this.simd(SIMD.f32x4_splat); }
   f32x4Add(): this { return this.simd(SIMD.f32x4_add); }
   f32x4Mul(): this { return this.simd(SIMD.f32x4_mul); }
   /** [a, b, c] -> a * b + c (relaxed SIMD: fused or not, the engine decides). */
@@ -186,7 +176,7 @@ export class FuncBuilder {
  * A module of `funcs` (each exported under its name) and one linear memory of `minPages` 64 KiB
  * pages, owned by the module and exported as "memory" (growable from JS with memory.grow).
  */
-export function emitModule(funcs: FuncBuilder[], minPages: number): Uint8Array {
+export function emitModule(funcs: FuncBuilder[], minPages: number): Uint8Array<ArrayBuffer> {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec(f.results.map((t) => [t]))]);
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, // "\0asm"

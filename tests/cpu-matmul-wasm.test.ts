@@ -1,0 +1,192 @@
+import { describe, it, expect, vi } from 'vitest';
+import { matmul, matmulNaive, type MatOperand } from '../runtime/cpu/matmul.js';
+import {
+  createSimdMatmul,
+  DEFAULT_CONFIG,
+  matmulF32Simd,
+  matmulSimdAvailable,
+  relaxedSimdAvailable,
+  type SimdMatmul,
+} from '../runtime/cpu/wasm/matmul-simd.js';
+
+type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar';
+type Fn = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number) => void;
+
+// Small seeded PRNG (mulberry32) so a failure reproduces.
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A rows x cols float32 operand laid out as `layout`, at a random offset, filled with random values. */
+function operand(layout: Layout, rows: number, cols: number, rand: () => number): MatOperand {
+  const offset = Math.floor(rand() * 4);
+  let rowStride: number, colStride: number, extent: number;
+  switch (layout) {
+    case 'contiguous': rowStride = cols; colStride = 1; extent = rows * cols; break;
+    case 'transposed': rowStride = 1; colStride = rows; extent = rows * cols; break;
+    case 'padded': rowStride = cols + 3; colStride = 1; extent = rows * (cols + 3); break;
+    case 'strided': rowStride = 2; colStride = 2 * rows + 1; extent = cols * (2 * rows + 1); break;
+    case 'broadcastRows': rowStride = 0; colStride = 1; extent = cols; break;
+    case 'broadcastCols': rowStride = 1; colStride = 0; extent = rows; break;
+    case 'scalar': rowStride = 0; colStride = 0; extent = 1; break;
+  }
+  const data = new Float32Array(offset + extent + 2);
+  for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;
+  return { data, offset, rowStride, colStride };
+}
+
+const maxAbs = (x: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
+  return m;
+};
+
+/** Runs fn and matmulNaive (and the JS kernel) on the same operands; checks they agree and nothing else is touched. */
+function check(fn: Fn, M: number, N: number, K: number, la: Layout, lb: Layout, seed: number): void {
+  const rand = rng(seed);
+  const a = operand(la, M, K, rand);
+  const b = operand(lb, K, N, rand);
+  const aBefore = a.data.slice(), bBefore = b.data.slice();
+  const outOffset = 1 + Math.floor(rand() * 5);
+  const got = new Float32Array(outOffset + M * N + 2).fill(NaN);
+  const ref = new Float32Array(M * N);
+  const js = new Float32Array(M * N);
+  fn(M, N, K, a, b, got, outOffset);
+  matmulNaive(M, N, K, a, b, ref, 0);
+  matmul(M, N, K, a, b, js, 0);
+
+  const what = `M=${M} N=${N} K=${K} a=${la} b=${lb}`;
+  const body = got.subarray(outOffset, outOffset + M * N);
+  let err = 0, errJs = 0;
+  for (let i = 0; i < ref.length; i++) {
+    err = Math.max(err, Math.abs(body[i] - ref[i]));
+    errJs = Math.max(errJs, Math.abs(body[i] - js[i]));
+  }
+  // NaN (the sentinel left behind) fails these comparisons too.
+  const scale = maxAbs(ref);
+  expect(err <= 1e-5 * scale, `${what}: max error ${err} vs max |ref| ${scale}`).toBe(true);
+  expect(errJs <= 1e-5 * scale, `${what}: max difference from the JS kernel ${errJs}`).toBe(true);
+  for (let i = 0; i < outOffset; i++) expect(Number.isNaN(got[i]), `${what}: out[${i}]`).toBe(true);
+  for (const i of [outOffset + M * N, outOffset + M * N + 1]) expect(Number.isNaN(got[i]), `${what}: out[${i}]`).toBe(true);
+  expect(a.data, `${what}: a changed`).toEqual(aBefore);
+  expect(b.data, `${what}: b changed`).toEqual(bBefore);
+}
+
+const layouts: Layout[] = ['contiguous', 'transposed', 'padded', 'strided', 'broadcastRows', 'broadcastCols', 'scalar'];
+
+describe('wasm simd matmul', () => {
+  it('probes the engine', () => {
+    expect(typeof matmulSimdAvailable()).toBe('boolean');
+    expect(typeof relaxedSimdAvailable()).toBe('boolean');
+    // Node 20 (V8 11.3) has Wasm SIMD; relaxed SIMD only behind --experimental-wasm-relaxed-simd.
+    expect(matmulSimdAvailable()).toBe(true);
+  });
+
+  const simd = matmulSimdAvailable();
+
+  it.runIf(simd)('matches the naive loop on edge sizes', () => {
+    const sizes = [0, 1, 3, 5, 15, 16, 17, 63, 64, 65];
+    let seed = 1;
+    for (const M of sizes) for (const N of sizes) for (const K of [0, 1, 5, 17, 64]) {
+      check(matmulF32Simd, M, N, K, 'contiguous', 'contiguous', seed++);
+    }
+  });
+
+  it.runIf(simd)('matches across cache-block boundaries', () => {
+    let seed = 1000;
+    for (const [M, N, K] of [[130, 9, 300], [7, 130, 257], [200, 20, 513], [5, 515, 33], [97, 2050, 3], [4, 8, 256]]) {
+      check(matmulF32Simd, M, N, K, 'contiguous', 'contiguous', seed++);
+    }
+  });
+
+  it.runIf(simd)('handles transposed, padded, strided and broadcast operands with offsets', () => {
+    let seed = 2000;
+    for (const la of layouts) for (const lb of layouts) {
+      for (const [M, N, K] of [[9, 13, 70], [17, 5, 3], [1, 6, 9], [65, 33, 130]]) check(matmulF32Simd, M, N, K, la, lb, seed++);
+    }
+  });
+
+  it.runIf(simd)('matches on random shapes', () => {
+    const rand = rng(7);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+    const dim = () => pick([0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 130, 257]);
+    for (let t = 0; t < 120; t++) check(matmulF32Simd, dim(), dim(), dim(), pick(layouts), pick(layouts), 3000 + t);
+  });
+
+  it.runIf(simd)('packs in JS, chunks rows and crosses small blocks (every path of a tiny build)', () => {
+    // Tiny cache blocks so that every loop runs many times; copyLimit 0 packs everything in JS;
+    // chunkFloats forces several row chunks of C.
+    const builds: SimdMatmul[] = [
+      createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: false, kc: 7, mc: 8, nc: 16 }, { copyLimit: 1 << 24, chunkFloats: 64 }),
+      createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: false, kc: 7, mc: 8, nc: 16 }, { copyLimit: 0, chunkFloats: 64 }),
+      createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: false }, { copyLimit: 0, chunkFloats: 1 << 22 }),
+    ];
+    if (relaxedSimdAvailable()) builds.push(createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: true, kc: 7, mc: 8, nc: 16 }, { copyLimit: 1 << 24, chunkFloats: 64 }));
+    const rand = rng(11);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+    const dim = () => pick([0, 1, 3, 5, 8, 15, 16, 17, 33, 40]);
+    let seed = 5000;
+    for (const k of builds) {
+      const fn: Fn = (...args) => k.matmul(...args);
+      for (let t = 0; t < 60; t++) check(fn, dim(), dim(), dim(), pick(layouts), pick(layouts), seed++);
+      check(fn, 65, 33, 130, 'transposed', 'strided', seed++);
+    }
+  });
+
+  it.runIf(simd)('overwrites out, is repeatable, and K = 0 gives zeros', () => {
+    const rand = rng(6000);
+    const a = operand('contiguous', 20, 300, rand);
+    const b = operand('transposed', 300, 10, rand);
+    const out = new Float32Array(200).fill(1e30);
+    matmulF32Simd(20, 10, 300, a, b, out, 0);
+    const first = out.slice();
+    out.fill(-7);
+    matmulF32Simd(20, 10, 300, a, b, out, 0);
+    expect(out).toEqual(first);
+    out.fill(3);
+    matmulF32Simd(20, 10, 0, a, b, out, 0);
+    expect(maxAbs(out)).toBe(0);
+  });
+
+  it.runIf(simd)('computes the seed layer and its weight gradient (x^T as a strided view)', () => {
+    check(matmulF32Simd, 64, 100, 1000, 'contiguous', 'contiguous', 7000);
+    check(matmulF32Simd, 1000, 100, 64, 'transposed', 'contiguous', 7001);
+  });
+
+  it('KILN_WASM=0 keeps float32 on the JS kernel', async () => {
+    // The two paths round differently: the JS kernel sums in double (one rounding to float32 per
+    // 256-deep block of K), as matmulNaive does, so it reproduces the naive loop's float32 almost
+    // bit for bit; the Wasm kernel sums in float32, so most entries differ in the last bits.
+    const M = 64, N = 64, K = 200;
+    const rand = rng(8000);
+    const a = operand('contiguous', M, K, rand), b = operand('transposed', K, N, rand);
+    const ref = new Float32Array(M * N);
+    matmulNaive(M, N, K, a, b, ref, 0);
+    const sameAsNaive = (fn: Fn): number => {
+      const out = new Float32Array(M * N);
+      fn(M, N, K, a, b, out, 0);
+      let same = 0;
+      for (let i = 0; i < out.length; i++) if (out[i] === ref[i]) same++;
+      return same / out.length;
+    };
+    vi.stubEnv('KILN_WASM', '0');
+    vi.resetModules();
+    try {
+      const js = await import('../runtime/cpu/matmul.js');
+      expect(sameAsNaive(js.matmul as Fn)).toBeGreaterThan(0.99);
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+    if (simd) {
+      expect(sameAsNaive(matmulF32Simd)).toBeLessThan(0.9);
+      // The default dispatch takes the Wasm path (unless this whole run has KILN_WASM=0).
+      if (process.env.KILN_WASM !== '0') expect(sameAsNaive(matmul as Fn)).toBeLessThan(0.9);
+    }
+  });
+});
