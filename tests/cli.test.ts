@@ -54,6 +54,15 @@ describe('the kiln CLI', () => {
     expect(r.out).toMatch(/== memory plan ==\n {2}2 kernels, \d+ storage slots, planned peak [\d.]+ KiB/);
   });
 
+  it('train runs end to end on a tiny MNIST subset and beats chance', () => {
+    const out = join(dir, 'runs');
+    const r = kiln('train', 'models/mnist-convnet.ts', '--train-size', '512', '--test-size', '256', '--batch', '32', '--out', out, '--no-progress');
+    expect(r.code).toBe(0);
+    const acc = Number(r.out.match(/held-out accuracy ([\d.]+)%/)![1]);
+    expect(acc).toBeGreaterThan(20);
+    expect(r.out).toMatch(/wrote .*mnist-convnet\.safetensors, .*mnist-convnet-loss\.html/);
+  });
+
   it('compile writes a bundle and reports its size, kernels and planned memory', () => {
     const out = join(dir, 'tln.js');
     const r = kiln('compile', 'models/two-layer-net.ts', '-o', out, '--input', '4x1000');

@@ -11,7 +11,7 @@ import { parseArgs, shapes, str, num, UsageError, type Parsed } from './args.js'
 const USAGE = `kiln — PyTorch-style models in TypeScript, compiled
 
   kiln compile <model.ts> [-o out.js] [--device cpu|webgpu] [--input 64x1000] [--train] [--weights inline|file]
-  kiln train   <model.ts> [--data mnist|random] [--epochs N] [--batch B] [--lr X] [--device cpu|webgpu] [--eager] [--out dir] [--train-size N] [--test-size N]
+  kiln train   <model.ts> [--data mnist|random] [--epochs N] [--batch B] [--lr X] [--device cpu|webgpu] [--eager] [--out dir] [--train-size N] [--test-size N] [--seed N]
   kiln run     <bundle.js> [--input 64x1000]
   kiln inspect <model.ts> [--input 64x1000] [--passes]
 
@@ -107,8 +107,12 @@ async function trainCommand(path: string, p: Parsed): Promise<number> {
     out: str(p, 'out', 'runs'),
     progress: !p.options.has('no-progress'),
     limit: { train: num(p, 'train-size'), test: num(p, 'test-size') },
+    seed: num(p, 'seed'),
   });
-  if (r.accuracy !== undefined) console.log(`held-out accuracy ${(r.accuracy * 100).toFixed(2)}%`);
+  if (r.accuracy !== undefined) {
+    const perEpoch = r.accuracies.map((a: number) => `${(a * 100).toFixed(2)}%`).join(', ');
+    console.log(`held-out accuracy ${(r.accuracy * 100).toFixed(2)}% (after each epoch: ${perEpoch})`);
+  }
   console.log(`trained in ${r.seconds.toFixed(1)} s; wrote ${r.files.join(', ')}`);
   return 0;
 }
