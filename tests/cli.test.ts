@@ -71,5 +71,25 @@ describe('the kiln CLI', () => {
     const run = spawnSync(process.execPath, [out], { cwd: dir, encoding: 'utf8' });
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/forward on cpu, 2 kernels: first call [\d.]+ ms/);
+    // kiln run feeds it inputs from a JSON file, and refuses a shape it was not compiled for.
+    const inputs = join(dir, 'inputs.json');
+    writeFileSync(inputs, JSON.stringify([Array.from({ length: 4 }, () => Array.from({ length: 1000 }, (_, i) => Math.sin(i)))]));
+    const ran = kiln('run', out, '--input', inputs);
+    expect(ran.code).toBe(0);
+    expect(ran.out).toMatch(/output \[4, 10\]: tensor\(\[\[/);
+    writeFileSync(inputs, JSON.stringify([[Array(1000).fill(0)]]));
+    const refused = kiln('run', out, '--input', inputs);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/input arg0 has shape \[1, 1000\], the bundle was compiled for float32\[4, 1000\]/);
+  });
+
+  it('compile --train with --optim and --lr writes a training bundle', () => {
+    const out = join(dir, 'tln-train.js');
+    const r = kiln('compile', 'models/two-layer-net.ts', '-o', out, '--input', '4x1000', '--train', '--optim', 'adam', '--lr', '0.001');
+    expect(r.code).toBe(0);
+    const run = spawnSync(process.execPath, [out], { cwd: dir, encoding: 'utf8' });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(/train/);
+    expect(kiln('compile', 'models/two-layer-net.ts', '--train', '--optim', 'lbfgs').err).toMatch(/--optim is sgd, adam or adamw/);
   });
 });

@@ -10,9 +10,10 @@ import { parseArgs, shapes, str, num, UsageError, type Parsed } from './args.js'
 
 const USAGE = `kiln — PyTorch-style models in TypeScript, compiled
 
-  kiln compile <model.ts> [-o out.js] [--device cpu|webgpu] [--input 64x1000] [--train] [--weights inline|file]
+  kiln compile <model.ts> [-o out.js] [--device cpu|webgpu] [--input 64x1000] [--weights inline|file]
+               [--train [--loss mse|mse-sum|cross-entropy] [--optim sgd|adam|adamw] [--lr 1e-4] [--momentum 0.9]]
   kiln train   <model.ts> [--data mnist|random] [--epochs N] [--batch B] [--lr X] [--device cpu|webgpu] [--eager] [--out dir] [--train-size N] [--test-size N] [--seed N]
-  kiln run     <bundle.js> [--input 64x1000]
+  kiln run     <bundle.js> [--input inputs.json | inputs.safetensors | 64x1000]
   kiln inspect <model.ts> [--input 64x1000] [--passes]
 
 A model file exports its nn.Module subclass and \`modelSpec\` (README: "The model-file convention").
@@ -63,6 +64,8 @@ export async function loadModelFile(path: string, p: Parsed): Promise<{ spec: Mo
   if (input) {
     const given = shapes(input);
     spec = { ...spec, inputs: spec.inputs.map((x, i) => ({ ...x, shape: given[i] ?? x.shape })) };
+    // The target follows the new batch size (its first dimension is the batch).
+    if (spec.target && given[0]) spec = { ...spec, target: { ...spec.target, shape: [given[0][0], ...spec.target.shape.slice(1)] } };
   }
   return { spec, dynamicNote: report.dynamic.length ? formatReport(report) : undefined };
 }
@@ -87,7 +90,15 @@ async function compileCommand(path: string, p: Parsed): Promise<number> {
   const { bundleModel } = await import('../bundle.js');
   const out = resolve(str(p, 'out', `dist/${spec.name}.js`)!);
   const weights = str(p, 'weights', 'inline') as 'inline' | 'file';
-  const r = await bundleModel(spec, { out, train: p.options.has('train'), device, weights });
+  const loss = str(p, 'loss') as 'mse' | 'mse-sum' | 'cross-entropy' | undefined;
+  if (loss && !['mse', 'mse-sum', 'cross-entropy'].includes(loss)) throw new UsageError(`--loss is mse, mse-sum or cross-entropy, got ${JSON.stringify(loss)}`);
+  const optimName = str(p, 'optim') as 'sgd' | 'adam' | 'adamw' | undefined;
+  if (optimName && !['sgd', 'adam', 'adamw'].includes(optimName)) throw new UsageError(`--optim is sgd, adam or adamw, got ${JSON.stringify(optimName)}`);
+  const base = spec.optim ?? { name: 'sgd' as const, lr: 1e-3 };
+  const optim = optimName || p.options.has('lr') || p.options.has('momentum')
+    ? { ...base, name: optimName ?? base.name, lr: num(p, 'lr', base.lr)!, momentum: num(p, 'momentum', base.momentum) }
+    : undefined;
+  const r = await bundleModel(spec, { out, train: p.options.has('train'), device, weights, lossName: loss, optim });
   console.log(`${out}: ${kib(r.bytes)}, ${r.kernels} kernels, planned peak memory ${kib(r.peakBytes)}`);
   return 0;
 }
@@ -118,17 +129,45 @@ async function trainCommand(path: string, p: Parsed): Promise<number> {
 }
 
 async function runCommand(path: string, p: Parsed): Promise<number> {
-  const bundle = (await import(pathToFileURL(path).href)) as { forward?: (...xs: unknown[]) => unknown; inputShapes?: number[][] };
-  if (!bundle.forward) throw new Error(`${path} is not a kiln bundle (it exports no forward)`);
-  const given = str(p, 'input');
-  const inputShapes = given ? shapes(given) : bundle.inputShapes ?? [];
-  const inputs = inputShapes.map((s) => kiln.randn(s));
-  const start = performance.now();
-  const out = await bundle.forward(...inputs);
-  const outs = (Array.isArray(out) ? out : [out]) as kiln.Tensor[];
-  for (const o of outs) console.log(`output [${o.shape.join(', ')}]: ${String(o).split('\n').slice(0, 6).join('\n')}`);
-  console.log(`ran in ${(performance.now() - start).toFixed(1)} ms`);
-  return 0;
+  // A bundle needs neither Kiln nor TypeScript: it runs in a plain node process, as a user runs it.
+  const text = (await import('node:fs')).readFileSync(path, 'utf8');
+  if (!/export\s*\{[^}]*\bforward\b/.test(text) && !text.includes('createForward(')) throw new Error(`${path} is not a kiln forward bundle (it exports no forward)`);
+  const inputs = await bundleInputs(str(p, 'input'), { program: undefined });
+  const payload = await Promise.all(inputs.map(async (t) => ({ shape: [...t.shape], data: Array.from(await t.data()) })));
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const inputFile = resolve(mkdtempSync(resolve(tmpdir(), 'kiln-run-')), 'inputs.json');
+  writeFileSync(inputFile, JSON.stringify(payload));
+  const script = `
+    const b = await import(${JSON.stringify(pathToFileURL(path).href)});
+    const { readFileSync } = await import('node:fs');
+    const inputs = JSON.parse(readFileSync(${JSON.stringify(inputFile)}, 'utf8')).map((x) => ({ shape: x.shape, dataSync: () => x.data }));
+    const start = performance.now();
+    let out;
+    try { out = await b.forward(...inputs); } catch (e) { console.error('kiln: ' + e.message); process.exit(1); }
+    const ms = performance.now() - start;
+    for (const o of [out].flat()) console.log('output [' + o.shape.join(', ') + ']: ' + String(o).split('\\n').slice(0, 6).join('\\n'));
+    console.log('ran in ' + ms.toFixed(1) + ' ms');`;
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+  return r.status ?? 1;
+}
+
+/**
+ * The inputs of `kiln run`: a JSON file (an array with one nested array per input), a safetensors
+ * file (its tensors in order), shapes like 64x1000 (random values), or the bundle's own shapes.
+ */
+async function bundleInputs(given: string | undefined, bundle: { program?: { inputs?: { kind: string; shape: number[] }[] } }): Promise<kiln.Tensor[]> {
+  if (given && existsSync(given)) {
+    if (given.endsWith('.safetensors')) return Object.values(await kiln.loadAsync(given));
+    const { readFileSync } = await import('node:fs');
+    const json = JSON.parse(readFileSync(given, 'utf8')) as unknown;
+    if (!Array.isArray(json)) throw new UsageError(`${given}: expected a JSON array with one (nested) array per input`);
+    return json.map((x) => kiln.tensor(x as number[]));
+  }
+  const argShapes = given ? shapes(given) : (bundle.program?.inputs ?? []).filter((i) => i.kind === 'arg').map((i) => i.shape);
+  if (!argShapes.length) throw new UsageError('kiln run needs --input: a JSON file (one nested array per input), a safetensors file, or shapes like 64x1000');
+  return argShapes.map((s) => kiln.randn(s));
 }
 
 async function inspectCommand(path: string, p: Parsed): Promise<number> {
