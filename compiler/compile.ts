@@ -7,7 +7,7 @@
 import type { Graph } from '../ir/index.js';
 import { grad as autogradGrad } from '../runtime/autograd/engine.js';
 import { isGradEnabled } from '../runtime/autograd/grad-mode.js';
-import { DynamicTraceError, moduleStack, noteModulePath } from '../runtime/dynamic.js';
+import { DynamicTraceError } from '../runtime/dynamic.js';
 import { Executable, type Plan } from '../runtime/executor.js';
 import { Module } from '../runtime/nn/module.js';
 import { setModuleOverrides } from '../runtime/nn/module-call.js';
@@ -16,7 +16,7 @@ import { attachBackward } from './compiled-node.js';
 import { partition } from './partition.js';
 import { optimize } from './passes/index.js';
 import { buildPlan } from './plan.js';
-import { flatten, traceFunction, unflatten, type Template } from './trace-function.js';
+import { flatten, moduleForward, traceFunction, unflatten, type Template } from './trace-function.js';
 
 export interface CompileOptions {
   /** Refuse a dynamic model instead of breaking the graph. */
@@ -61,20 +61,7 @@ function describeArg(a: unknown): string {
 export function compile<F extends (...args: any[]) => any>(target: F | Module, opts: CompileOptions = {}): Compiled<F> {
   const module = target instanceof Module ? target : undefined;
   const name = module ? `${module.constructor.name}.forward` : (target as F).name || 'function';
-  // A module's forward is traced directly (its hooks are not part of the compiled graph); the module
-  // name is pushed so trace errors can name it.
-  const fn = (...args: unknown[]) => {
-    if (!module) return (target as F)(...args);
-    moduleStack.push(module.constructor.name);
-    try {
-      return module.forward(...args);
-    } catch (e) {
-      noteModulePath(e);
-      throw e;
-    } finally {
-      moduleStack.pop();
-    }
-  };
+  const fn = module ? moduleForward(module) : (target as (...args: unknown[]) => unknown);
   const log = opts.log ?? ((m: string) => console.warn(m));
   const cacheSize = opts.cacheSize ?? 8;
   const cache = new Map<string, Entry>();

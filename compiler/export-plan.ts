@@ -8,7 +8,7 @@
 import { printGraph, type DType, type Graph } from '../ir/index.js';
 import { noGrad } from '../runtime/autograd/grad-mode.js';
 import { full, zerosLike } from '../runtime/creation.js';
-import { DynamicTraceError, moduleStack, noteModulePath } from '../runtime/dynamic.js';
+import { DynamicTraceError } from '../runtime/dynamic.js';
 import type { Plan } from '../runtime/executor.js';
 import type { Module } from '../runtime/nn/module.js';
 import { Adagrad } from '../runtime/optim/adagrad.js';
@@ -20,7 +20,7 @@ import { SGD } from '../runtime/optim/sgd.js';
 import { Tensor } from '../runtime/tensor.js';
 import { optimize } from './passes/index.js';
 import { buildPlan } from './plan.js';
-import { traceFunction, type Template, type Trace } from './trace-function.js';
+import { moduleForward, traceFunction, type Template, type Trace } from './trace-function.js';
 
 export interface ExportedInput {
   readonly name: string;
@@ -51,17 +51,7 @@ type LossFn = (output: any, target: any) => Tensor;
 /** Traces, optimises and plans `module.forward(...exampleInputs)` without gradients. */
 export function exportForward(module: Module, exampleInputs: Tensor[], opts: { fuse?: boolean } = {}): ExportedPlan {
   const name = `${module.constructor.name}.forward`;
-  const fn = (...args: unknown[]) => {
-    moduleStack.push(module.constructor.name);
-    try {
-      return module.forward(...args);
-    } catch (e) {
-      noteModulePath(e);
-      throw e;
-    } finally {
-      moduleStack.pop();
-    }
-  };
+  const fn = moduleForward(module);
   const trace = refuseDynamic(name, () => noGrad(() => traceFunction(fn, exampleInputs, { names: namesOf(module) })));
   return finish(trace, exampleInputs, opts);
 }

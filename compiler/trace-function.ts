@@ -3,7 +3,8 @@
 // a DynamicTraceError naming the reason and the line.
 import { verifyGraph, type Graph } from '../ir/index.js';
 import { withInterpreter } from '../runtime/dispatch.js';
-import { DynamicTraceError } from '../runtime/dynamic.js';
+import { DynamicTraceError, moduleStack, noteModulePath } from '../runtime/dynamic.js';
+import type { Module } from '../runtime/nn/module.js';
 import { Tensor } from '../runtime/tensor.js';
 import { Tracer } from './tracer.js';
 
@@ -22,6 +23,24 @@ export function unflatten(tpl: Template, tensors: readonly Tensor[]): unknown {
     case 'array': return tpl.items.map((i) => unflatten(i, tensors));
     case 'other': return tpl.value;
   }
+}
+
+/**
+ * A module's forward as a plain function to trace: its hooks are not part of a compiled graph, and
+ * its name is pushed so trace errors can say which module they happened in.
+ */
+export function moduleForward(module: Module): (...args: unknown[]) => unknown {
+  return (...args) => {
+    moduleStack.push(module.constructor.name);
+    try {
+      return module.forward(...args);
+    } catch (e) {
+      noteModulePath(e);
+      throw e;
+    } finally {
+      moduleStack.pop();
+    }
+  };
 }
 
 export interface Trace {
