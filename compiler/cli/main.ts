@@ -132,7 +132,9 @@ async function runCommand(path: string, p: Parsed): Promise<number> {
   // A bundle needs neither Kiln nor TypeScript: it runs in a plain node process, as a user runs it.
   const text = (await import('node:fs')).readFileSync(path, 'utf8');
   if (!/export\s*\{[^}]*\bforward\b/.test(text) && !text.includes('createForward(')) throw new Error(`${path} is not a kiln forward bundle (it exports no forward)`);
-  const inputs = await bundleInputs(str(p, 'input'), { program: undefined });
+  const given = str(p, 'input');
+  // Without --input, the child draws random inputs of the shapes the bundle was compiled for.
+  const inputs = given ? await bundleInputs(given, { program: undefined }) : [];
   const payload = await Promise.all(inputs.map(async (t) => ({ shape: [...t.shape], data: Array.from(await t.data()) })));
   const { mkdtempSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
@@ -141,7 +143,11 @@ async function runCommand(path: string, p: Parsed): Promise<number> {
   const script = `
     const b = await import(${JSON.stringify(pathToFileURL(path).href)});
     const { readFileSync } = await import('node:fs');
-    const inputs = JSON.parse(readFileSync(${JSON.stringify(inputFile)}, 'utf8')).map((x) => ({ shape: x.shape, dataSync: () => x.data }));
+    let inputs = JSON.parse(readFileSync(${JSON.stringify(inputFile)}, 'utf8')).map((x) => ({ shape: x.shape, dataSync: () => x.data }));
+    if (!inputs.length) inputs = b.program.inputs.filter((i) => i.kind === 'arg').map((i) => {
+      const n = i.shape.reduce((a, d) => a * d, 1);
+      return { shape: i.shape, dataSync: () => Array.from({ length: n }, () => (i.dtype === 'int32' ? Math.floor(Math.random() * (i.high ?? 10)) : Math.random() * 2 - 1)) };
+    });
     const start = performance.now();
     let out;
     try { out = await b.forward(...inputs); } catch (e) { console.error('kiln: ' + e.message); process.exit(1); }
