@@ -18,7 +18,46 @@ function externalValues(g: Graph): Set<number> {
   return ext;
 }
 
+/**
+ * (A @ B)^T = B^T @ A^T: a transposed product is computed as the product of the transposed
+ * operands (free views; the matmul kernel packs any strides), so the result is contiguous and the
+ * kernels reading it (a weight update, the copy into `.grad`) run over plain memory.
+ */
+function transposeProducts(g: Graph): void {
+  const producer = new Map(g.nodes.map((n, i) => [n.output, i]));
+  const uses = new Map<number, number>();
+  for (const n of g.nodes) for (const v of n.inputs) uses.set(v, (uses.get(v) ?? 0) + 1);
+  for (const v of [...g.outputs, ...g.updates.map((u) => u.value)]) uses.set(v, (uses.get(v) ?? 0) + 1);
+  const out: typeof g.nodes = [];
+  for (const n of g.nodes) {
+    const perm = (n.attrs as { perm?: number[] }).perm;
+    const mi = n.op === 'permute' ? producer.get(n.inputs[0]) : undefined;
+    const mm = mi === undefined ? undefined : g.nodes[mi];
+    const r = perm?.length ?? 0;
+    const swapsLastTwo = !!perm && r >= 2 && perm[r - 1] === r - 2 && perm[r - 2] === r - 1 && perm.slice(0, -2).every((p, i) => p === i);
+    const [a, b] = mm?.inputs ?? [];
+    if (!mm || mm.op !== 'matmul' || mm.expr || !swapsLastTwo || uses.get(mm.output) !== 1 ||
+      g.value(a).shape.length !== r || g.value(b).shape.length !== r) {
+      out.push(n);
+      continue;
+    }
+    const t = (v: number) => {
+      const { shape, dtype } = g.value(v);
+      const p = [...shape.keys()];
+      [p[r - 1], p[r - 2]] = [p[r - 2], p[r - 1]];
+      const tv = g.newValue(p.map((i) => shape[i]), dtype);
+      out.push({ op: 'permute', inputs: [v], attrs: { perm: p }, output: tv.id });
+      return tv.id;
+    };
+    const bt = t(b);
+    const at = t(a);
+    out.push({ op: 'matmul', inputs: [bt, at], attrs: {}, output: n.output });
+  }
+  g.nodes = out;
+}
+
 export function simplify(g: Graph): Graph {
+  transposeProducts(g);
   const external = externalValues(g);
   for (const n of [...g.nodes]) {
     const out = g.value(n.output);

@@ -21,11 +21,14 @@ const cache = new Map<string, Kernel>();
 export function runElementwise(expr: Expr, shape: readonly number[], out: Operand, inputs: readonly Operand[]): void {
   const merged = coalesce(shape, [out.strides, ...inputs.map((x) => x.strides)]);
   const ndim = merged.shape.length;
-  const flat = ndim <= 1 && merged.strides.every((s) => ndim === 0 || s[0] === 1);
-  const key = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}|${flat ? 'flat' : ndim}`;
+  // One flat loop when the output is contiguous and every input is too or is a broadcast scalar
+  // (stride 0: loaded once, before the loop).
+  const flat = ndim === 0 || (ndim === 1 && merged.strides[0][0] === 1 && merged.strides.every((s) => s[0] === 1 || s[0] === 0));
+  const scalars = flat ? inputs.map((_, j) => ndim === 0 || merged.strides[j + 1][0] === 0) : [];
+  const key = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;
   let kernel = cache.get(key);
   if (!kernel) {
-    kernel = compile(expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim);
+    kernel = compile(expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim, scalars);
     cache.set(key, kernel);
   }
   const args: unknown[] = [];
@@ -33,8 +36,8 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
   kernel(out.data, out.offset, merged.strides[0], merged.shape, ...args);
 }
 
-/** ndim -1: every operand is contiguous, one flat loop. */
-function compile(expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: number): Kernel {
+/** ndim -1: one flat loop; `scalars[j]`: input j is a broadcast scalar, loaded before the loop. */
+function compile(expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: number, scalars: readonly boolean[]): Kernel {
   const { body, result } = renderJs(expr, inDtypes);
   const store = outDtype === 'bool' ? `(${result} ? 1 : 0)` : result;
   const n = inDtypes.length;
@@ -43,8 +46,9 @@ function compile(expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: 
   const strideOf = (p: string, d: number) => (p === 'po' ? `os_${d}` : `s${p.slice(1)}_${d}`);
   let code: string;
   if (ndim < 0) {
-    const loads = inDtypes.map((_, j) => `const x${j} = a${j}[o${j} + i];`).join('\n');
-    code = `const len = shape.length ? shape[0] : 1;\nfor (let i = 0; i < len; i++) {\n${loads}\n${body}\nout[oo + i] = ${store};\n}`;
+    const hoisted = inDtypes.map((_, j) => (scalars[j] ? `const x${j} = a${j}[o${j}];` : '')).join('\n');
+    const loads = inDtypes.map((_, j) => (scalars[j] ? '' : `const x${j} = a${j}[o${j} + i];`)).join('\n');
+    code = `const len = shape.length ? shape[0] : 1;\n${hoisted}\nfor (let i = 0; i < len; i++) {\n${loads}\n${body}\nout[oo + i] = ${store};\n}`;
   } else {
     const decls: string[] = [];
     for (let d = 0; d < ndim; d++) {
