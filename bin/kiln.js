@@ -1,22 +1,21 @@
 #!/usr/bin/env node
-// The `kiln` command. Runs the built CLI (dist/) when there is one; otherwise the TypeScript
-// sources through tsx, with the `kiln-source` condition so model files' `import ... from 'kiln'`
-// resolves to the same sources.
+// The `kiln` command. Model files are TypeScript, so it runs the CLI's sources through tsx (with
+// the `kiln-source` condition, so model files' `import ... from 'kiln'` resolves to the same
+// sources); only where tsx is not installed does it use the build (dist/), for .js model files.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const built = `${root}dist/compiler/cli/main.js`;
-if (existsSync(built) && !process.env.KILN_FROM_SOURCE) {
+const tsx = `${root}node_modules/tsx/dist/cli.mjs`;
+if (existsSync(tsx)) {
+  const r = spawnSync(process.execPath, [tsx, '--conditions=kiln-source', `${root}compiler/cli/run.ts`, ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+} else if (existsSync(built)) {
   const { main } = await import(pathToFileURL(built).href);
   process.exitCode = await main(process.argv.slice(2));
 } else {
-  const tsx = `${root}node_modules/tsx/dist/cli.mjs`;
-  if (!existsSync(tsx)) {
-    console.error('kiln: neither a build (npm run build) nor tsx (npm install) is available');
-    process.exit(1);
-  }
-  const r = spawnSync(process.execPath, [tsx, '--conditions=kiln-source', `${root}compiler/cli/run.ts`, ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
+  console.error('kiln: neither tsx (npm install) nor a build (npm run build) is available');
+  process.exit(1);
 }

@@ -10,7 +10,7 @@ const kilnBin = new URL('../bin/kiln.js', import.meta.url).pathname;
 const cwd = new URL('..', import.meta.url).pathname;
 
 function kiln(...args: string[]) {
-  const r = spawnSync(process.execPath, [kilnBin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, KILN_FROM_SOURCE: '1' } });
+  const r = spawnSync(process.execPath, [kilnBin, ...args], { cwd, encoding: 'utf8' });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
