@@ -8,7 +8,8 @@ export function newHostArray(dtype: DType, length: number): HostArray {
     case 'float64': return new Float64Array(length);
     case 'int32': return new Int32Array(length);
     case 'bool': return new Uint8Array(length);
-    case 'float16': throw new TypeError('float16 has no host array type here; read it as float32');
+    // No Float16Array in Node 20: float16 values travel as float32 (a device rounds them to halves on upload).
+    case 'float16': return new Float32Array(length);
   }
 }
 

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
 import type { Tensor } from 'kiln';
-import { f16ToF32, f32ToF16, parseSafetensors, safetensorsMetadata, serializeSafetensors, serializeSafetensorsAsync } from '../runtime/io/safetensors.js';
+import { parseSafetensors, safetensorsMetadata, serializeSafetensors, serializeSafetensorsAsync } from '../runtime/io/safetensors.js';
+import { f16ToF32, f32ToF16 } from '../runtime/half.js';
 import { load, loadAsync, save, saveAsync } from '../runtime/io/save-load.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/safetensors/${name}`, import.meta.url));

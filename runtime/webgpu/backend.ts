@@ -1,5 +1,9 @@
 // The WebGPU backend. Storages are GPUBuffers from an exact-size pool (bool and int32 take 4 bytes
-// like float32), reference-counted by the tensors viewing them. Kernels are WGSL generated from
+// like float32; float16, where the device has `shader-f16`, takes 2, and a buffer's size is rounded
+// up to a multiple of 4 bytes as WebGPU requires), reference-counted by the tensors viewing them.
+// The host has no Float16Array (Node 20): float16 values are uploaded from float32 (rounded to the
+// nearest half, ties to even) and read back as a Float32Array, so `await t.data()` of a float16
+// tensor gives float32 values (each exactly a half). Kernels are WGSL generated from
 // the op table's lowerings (kernels.ts, render-wgsl.ts); pipelines are cached by source, shapes
 // travel in a metadata buffer, and dispatches are recorded into one command encoder until a
 // readback or an explicit flush submits them.
@@ -11,13 +15,18 @@ import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../../ir/ops/con
 import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
 import { catRegions, padRegion } from '../cpu/routines.js';
+import { f16ToF32, f32ToF16 } from '../half.js';
 import { throwIfDeviceFailed } from './device.js';
-import { resultKind } from './render-wgsl.js';
+import { isFloatKind, resultKind } from './render-wgsl.js';
 import { elementwiseKernel, elementwiseMeta, matmulKernel, reduceKernel, TILE, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
 import { foldKernel, gatherKernel, gatherMeta, scatterAddKernel, scatterAddMeta, unfoldKernel } from './kernels.js';
 
-const BYTES = 4;
 const IDENTITY = E.input(0);
+
+/** Bytes per element in a GPU buffer (bool is stored as a u32 word). */
+const elementBytes = (dtype: DType) => (dtype === 'float16' ? 2 : 4);
+/** A buffer's size for `length` elements: at least 4 bytes, a multiple of 4 (copies and clears need it). */
+const bufferSize = (dtype: DType, length: number) => Math.max(4, Math.ceil((length * elementBytes(dtype)) / 4) * 4);
 
 export class GpuStorage implements Storage {
   readonly device = 'webgpu';
@@ -57,12 +66,14 @@ export class WebGPUBackend implements Backend {
 
   constructor(readonly gpu: GPUDevice) {}
 
+  /** float32, int32 and bool; float16 exactly when the device was created with `shader-f16`. */
   supports(dtype: DType): boolean {
+    if (dtype === 'float16') return this.gpu.features.has('shader-f16');
     return dtype === 'float32' || dtype === 'int32' || dtype === 'bool';
   }
 
   alloc(dtype: DType, length: number): Storage {
-    const size = Math.max(BYTES, length * BYTES);
+    const size = bufferSize(dtype, length);
     const pooled = this.pool.get(size)?.pop();
     const buffer = pooled ?? this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     if (pooled) this.commands().clearBuffer(buffer);
@@ -71,14 +82,19 @@ export class WebGPUBackend implements Backend {
     return s;
   }
 
+  /** float16 takes its values as numbers (float32 on the host) and stores the nearest halves (ties to even). */
   upload(values: HostArray, dtype: DType): Storage {
-    const size = Math.max(BYTES, values.length * BYTES);
+    if (!this.supports(dtype)) throw new TypeError(`webgpu: dtype ${dtype} is not supported on this device`);
+    const size = bufferSize(dtype, values.length);
     const buffer = this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, mappedAtCreation: true });
     const mapped = buffer.getMappedRange();
     if (dtype === 'float32') new Float32Array(mapped).set(values);
     else if (dtype === 'int32') new Int32Array(mapped).set(values);
     else if (dtype === 'bool') new Uint32Array(mapped).set(values);
-    else throw new TypeError(`webgpu: dtype ${dtype} is not supported`);
+    else {
+      const halves = new Uint16Array(mapped, 0, values.length);
+      for (let i = 0; i < values.length; i++) halves[i] = f32ToF16(values[i]);
+    }
     buffer.unmap();
     const s = new GpuStorage(dtype, values.length, buffer, this);
     this.live.add(s);
@@ -94,7 +110,7 @@ export class WebGPUBackend implements Backend {
       src = { storage: tmp, shape: view.shape, strides: contiguousStrides(view.shape), offset: 0, dtype: view.dtype };
       this.copy(view, src);
     }
-    const size = Math.max(BYTES, n * BYTES);
+    const size = bufferSize(view.dtype, n);
     const staging = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.commands().copyBufferToBuffer((src.storage as GpuStorage).buffer, 0, staging, 0, size);
     this.flush();
@@ -102,10 +118,18 @@ export class WebGPUBackend implements Backend {
     // A validation error, out-of-memory or lost device since the last read surfaces here as an error.
     throwIfDeviceFailed();
     const raw = staging.getMappedRange();
-    const out = newHostArray(view.dtype, n);
-    if (view.dtype === 'float32') out.set(new Float32Array(raw, 0, n));
-    else if (view.dtype === 'int32') out.set(new Int32Array(raw, 0, n));
-    else out.set(new Uint32Array(raw, 0, n));
+    let out: HostArray;
+    if (view.dtype === 'float16') {
+      // No Float16Array on the host: the halves come back as float32 values (exact).
+      const halves = new Uint16Array(raw, 0, n);
+      out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = f16ToF32(halves[i]);
+    } else {
+      out = newHostArray(view.dtype, n);
+      if (view.dtype === 'float32') out.set(new Float32Array(raw, 0, n));
+      else if (view.dtype === 'int32') out.set(new Int32Array(raw, 0, n));
+      else out.set(new Uint32Array(raw, 0, n));
+    }
     staging.unmap();
     staging.destroy();
     if (src !== view) this.free(src.storage);
@@ -290,8 +314,9 @@ export class WebGPUBackend implements Backend {
     const nRed = numelOf(red.map((d) => shape[d]));
     const expr = prologue ?? IDENTITY;
     const ops = this.operands(inputs, out);
-    // Accumulate in the kind of value the prologue produces: integers stay exact in i32.
-    const intAcc = resultKind(expr, inputs.map((v) => v.dtype)) !== 'f32';
+    // Accumulate in the kind of value the prologue produces: integers stay exact in i32, floating
+    // values (float16 included, as PyTorch does on GPUs) add in f32.
+    const intAcc = !isFloatKind(resultKind(expr, inputs.map((v) => v.dtype)));
     const spec = reduceKernel(reducer, expr, exprToString(expr), ops, out.dtype, kept.length, red.length, intAcc ? 'i32' : 'f32');
     const meta = Uint32Array.from([nOut, nRed, ...kept.map((d) => shape[d]), ...red.map((d) => shape[d]), ...inputs.flatMap((v) => [...kept.map((d) => v.strides[d]), ...red.map((d) => v.strides[d]), v.offset])]);
     this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(nOut));
@@ -353,6 +378,7 @@ export class WebGPUBackend implements Backend {
     // The pad value as the output's storage word, converted as the CPU's typed arrays convert it (-Infinity is 0 in an int32 tensor).
     const word = new Uint32Array(1);
     if (out.dtype === 'float32') new Float32Array(word.buffer)[0] = a.padValue;
+    else if (out.dtype === 'float16') word[0] = f32ToF16(a.padValue); // the low half of the word (read as vec2<f16>.x)
     else if (out.dtype === 'int32') new Int32Array(word.buffer)[0] = a.padValue;
     else word[0] = new Uint8Array([a.padValue])[0];
     const meta = Uint32Array.from([

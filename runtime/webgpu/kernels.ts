@@ -4,8 +4,24 @@
 // input that is the output's own buffer is read through binding 0 instead (WebGPU forbids binding
 // a buffer twice when one binding writes). Threads are numbered 0..threads-1 across a 2-D grid of
 // workgroups (a dimension holds at most 65535).
+//
+// float16 (the device's `shader-f16`) is stored as WGSL's f16; every kernel whose source names f16
+// starts with `enable f16;` (withF16). Reductions, matmul, scatterAdd and fold accumulate float16
+// in f32 (as PyTorch does on GPUs) and round once when they store.
 import type { DType, Expr, Reducer } from '../../ir/index.js';
 import { PRELUDE, renderWgsl, storageType } from './render-wgsl.js';
+
+/** Prepends `enable f16;` (WGSL requires it before any declaration) to a kernel that uses the f16 type. */
+export function withF16(spec: KernelSpec): KernelSpec {
+  return /\bf16\b/.test(spec.code) ? { key: spec.key, code: `enable f16;\n${spec.code}` } : spec;
+}
+
+/** The type a kernel adds values of `d` in: f32 for float16 (one rounding, at the store), else the storage type. */
+const accType = (d: DType) => (d === 'float16' ? 'f32' : storageType(d));
+/** `code` (a value of storage type `d`) converted to accType(d). */
+const widen = (d: DType, code: string) => (d === 'float16' ? `f32(${code})` : code);
+/** `code` (a value of accType(d)) converted back to the storage type. */
+const narrow = (d: DType, code: string) => (d === 'float16' ? `f16(${code})` : code);
 
 export const WORKGROUP = 256;
 
@@ -74,7 +90,7 @@ ${HEADER('md[0]')}
   ${body}
   out[po] = ${result};
 }`;
-  return { key: `ew|${exprKey}|${inputs.map((x) => `${x.dtype}${x.aliasOut ? '@' : ''}`).join(',')}>${out}|${ndim}`, code };
+  return withF16({ key: `ew|${exprKey}|${inputs.map((x) => `${x.dtype}${x.aliasOut ? '@' : ''}`).join(',')}>${out}|${ndim}`, code });
 }
 
 export function elementwiseMeta(n: number, shape: readonly number[], out: { strides: readonly number[]; offset: number }, inputs: readonly { strides: readonly number[]; offset: number }[]): Uint32Array {
@@ -97,7 +113,7 @@ export function reduceKernel(reducer: Reducer, expr: Expr, exprKey: string, inpu
     : reducer === 'max' || reducer === 'min'
       ? `if (v ${better} acc || !(v == v)) { acc = v; }`
       : `if (best < 0 || ((acc == acc) && (v ${better} acc || !(v == v)))) { acc = v; best = i32(r); }`;
-  const outValue = reducer === 'argmax' || reducer === 'argmin' ? 'best' : out === 'int32' ? 'i32(acc)' : out === 'bool' ? 'select(0u, 1u, acc != 0)' : 'f32(acc)';
+  const outValue = reducer === 'argmax' || reducer === 'argmin' ? 'best' : out === 'int32' ? 'i32(acc)' : out === 'bool' ? 'select(0u, 1u, acc != 0)' : out === 'float16' ? 'f16(acc)' : 'f32(acc)';
   const code = `${bindings(out, inputs)}
 ${PRELUDE}
 ${HEADER('md[0]')}
@@ -131,7 +147,7 @@ ${HEADER('md[0]')}
   }
   out[i] = ${outValue};
 }`;
-  return { key: `red|${reducer}|${exprKey}|${inputs.map((x) => x.dtype).join(',')}>${out}|${nk}|${nr}|${accKind}`, code };
+  return withF16({ key: `red|${reducer}|${exprKey}|${inputs.map((x) => x.dtype).join(',')}>${out}|${nk}|${nr}|${accKind}`, code });
 }
 
 export const TILE = 16;
@@ -144,8 +160,11 @@ export const TILE = 16;
  */
 export function matmulKernel(dtype: DType, nb: number, epilogue: Expr | undefined, exprKey: string, extras: readonly Operand[]): KernelSpec {
   const t = storageType(dtype);
+  // float16 operands are widened as they enter workgroup memory and the product accumulates in f32;
+  // the epilogue sees that f32 product (x0) and the result is rounded to f16 once, at the store.
+  const ct = accType(dtype);
   const extrasBind = extras.map((x, j) => `@group(0) @binding(${4 + j}) var<storage, read> e${j}: array<${storageType(x.dtype)}>;`).join('\n');
-  const rendered = epilogue ? renderWgsl(epilogue, [dtype, ...extras.map((x) => x.dtype)], dtype) : undefined;
+  const rendered = epilogue ? renderWgsl(epilogue, [dtype === 'float16' ? 'float32' : dtype, ...extras.map((x) => x.dtype)], dtype) : undefined;
   const extraBase = (j: number) => 4 + 3 * nb + 6 + j * (nb + 3);
   const code = `@group(0) @binding(0) var<storage, read_write> out: array<${t}>;
 @group(0) @binding(1) var<storage, read> md: array<u32>;
@@ -153,8 +172,8 @@ export function matmulKernel(dtype: DType, nb: number, epilogue: Expr | undefine
 @group(0) @binding(3) var<storage, read> B: array<${t}>;
 ${extrasBind}
 ${PRELUDE}
-var<workgroup> As: array<${t}, ${TILE * TILE}>;
-var<workgroup> Bs: array<${t}, ${TILE * TILE}>;
+var<workgroup> As: array<${ct}, ${TILE * TILE}>;
+var<workgroup> Bs: array<${ct}, ${TILE * TILE}>;
 var<workgroup> kShared: u32;
 @compute @workgroup_size(${TILE}, ${TILE})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -180,12 +199,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }`)}
   let ars = md[${4 + 3 * nb}]; let acs = md[${4 + 3 * nb + 1}];
   let brs = md[${4 + 3 * nb + 2}]; let bcs = md[${4 + 3 * nb + 3}];
-  var acc: ${t} = ${t}(0);
+  var acc: ${ct} = ${ct}(0);
   for (var k0 = 0u; k0 < K; k0 += ${TILE}u) {
     let ak = k0 + lid.x;
     let bk = k0 + lid.y;
-    As[lid.y * ${TILE}u + lid.x] = select(${t}(0), A[ao + row * ars + ak * acs], row < M && ak < K);
-    Bs[lid.y * ${TILE}u + lid.x] = select(${t}(0), B[bo + bk * brs + col * bcs], bk < K && col < N);
+    As[lid.y * ${TILE}u + lid.x] = select(${ct}(0), ${widen(dtype, `A[ao + row * ars + ak * acs]`)}, row < M && ak < K);
+    Bs[lid.y * ${TILE}u + lid.x] = select(${ct}(0), ${widen(dtype, `B[bo + bk * brs + col * bcs]`)}, bk < K && col < N);
     workgroupBarrier();
     for (var kk = 0u; kk < ${TILE}u; kk++) {
       acc = acc + As[lid.y * ${TILE}u + kk] * Bs[kk * ${TILE}u + lid.x];
@@ -196,10 +215,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let x0 = acc;
     ${extras.map((x, j) => `let x${j + 1} = ${x.dtype === 'bool' ? `(e${j}[eo${j} + row * md[${extraBase(j)}] + col * md[${extraBase(j) + 1}]] != 0u)` : `e${j}[eo${j} + row * md[${extraBase(j)}] + col * md[${extraBase(j) + 1}]]`};`).join('\n    ')}
     ${rendered ? rendered.body : ''}
-    out[wg.z * M * N + row * N + col] = ${rendered ? rendered.result : 'acc'};
+    out[wg.z * M * N + row * N + col] = ${rendered ? rendered.result : narrow(dtype, 'acc')};
   }
 }`;
-  return { key: `mm|${dtype}|${nb}|${exprKey}|${extras.map((x) => x.dtype).join(',')}`, code };
+  return withF16({ key: `mm|${dtype}|${nb}|${exprKey}|${extras.map((x) => x.dtype).join(',')}`, code });
 }
 
 // ---- Indexing and sliding-window routines (gather, scatterAdd, unfold, fold) ----
@@ -240,7 +259,7 @@ ${HEADER('md[0]')}
   if (q < 0) { q += i32(md[1]); }
   out[po] = ${raw(0, x, 'px + u32(q) * md[2]')};
 }`;
-  return { key: `gather|${x.dtype}${x.aliasOut ? '@' : ''}|${index.aliasOut ? '@' : ''}|${nd}`, code };
+  return withF16({ key: `gather|${x.dtype}${x.aliasOut ? '@' : ''}|${index.aliasOut ? '@' : ''}|${nd}`, code });
 }
 
 export function gatherMeta(n: number, shape: readonly number[], out: StridedOperand, x: StridedOperand, index: StridedOperand, dim: number, size: number): Uint32Array {
@@ -262,7 +281,7 @@ export interface StridedOperand {
  * index strides(nd) with dim's zeroed, index offset, src strides(nd) with dim's zeroed, src offset].
  */
 export function scatterAddKernel(base: Operand, index: Operand, src: Operand, nd: number): KernelSpec {
-  const acc = storageType(base.dtype);
+  const acc = accType(base.dtype);
   const sh = 5, os = sh + nd, bs = os + nd + 1, ish = bs + nd + 1, is = ish + nd, ss = is + nd + 1;
   const code = `${bindings(base.dtype, [base, index, src])}
 ${HEADER('md[0]')}
@@ -286,19 +305,19 @@ ${HEADER('md[0]')}
     pi += c * md[${is}u + d];
     ps += c * md[${ss}u + d];
   }`)}
-  var acc: ${acc} = ${raw(0, base, 'pb')};
+  var acc: ${acc} = ${widen(base.dtype, raw(0, base, 'pb'))};
   if (inside) {
     let size = i32(md[1]);
     for (var p = 0u; p < md[2]; p++) {
       // An index outside [-size, size) matches no element or the wrong one (no error can be raised here).
       var q = ${raw(1, index, 'pi + p * md[3]')};
       if (q < 0) { q += size; }
-      if (q == i32(j)) { acc = acc + ${raw(2, src, 'ps + p * md[4]')}; }
+      if (q == i32(j)) { acc = acc + ${widen(src.dtype, raw(2, src, 'ps + p * md[4]'))}; }
     }
   }
-  out[po] = acc;
+  out[po] = ${narrow(base.dtype, 'acc')};
 }`;
-  return { key: `scatterAdd|${base.dtype}|${[base, index, src].map((x) => (x.aliasOut ? '@' : '')).join(',')}|${nd}`, code };
+  return withF16({ key: `scatterAdd|${base.dtype}|${[base, index, src].map((x) => (x.aliasOut ? '@' : '')).join(',')}|${nd}`, code });
 }
 
 export function scatterAddMeta(n: number, shape: readonly number[], out: StridedOperand, base: StridedOperand, index: StridedOperand & { shape: readonly number[] }, src: StridedOperand, dim: number): Uint32Array {
@@ -341,10 +360,10 @@ ${HEADER('md[0]')}
     if (pos < 0 || pos >= i32(md[f])) { padded = true; }
     px += u32(pos) * md[f + 6u];
   }`)}
-  let pad = bitcast<${storageType(x.dtype)}>(md[4]);
+  let pad = ${x.dtype === 'float16' ? 'bitcast<vec2<f16>>(md[4]).x' : `bitcast<${storageType(x.dtype)}>(md[4])`};
   out[md[5] + i] = select(${raw(0, x, 'select(px, 0u, padded)')}, pad, padded);
 }`;
-  return { key: `unfold|${x.dtype}${x.aliasOut ? '@' : ''}|${ns}`, code };
+  return withF16({ key: `unfold|${x.dtype}${x.aliasOut ? '@' : ''}|${ns}`, code });
 }
 
 /**
@@ -355,7 +374,7 @@ ${HEADER('md[0]')}
  */
 export function foldKernel(cols: Operand, ns: number): KernelSpec {
   const g = 10;
-  const acc = storageType(cols.dtype);
+  const acc = accType(cols.dtype);
   const code = `${bindings(cols.dtype, [cols])}
 ${HEADER('md[0]')}
   let plane = md[4];
@@ -382,9 +401,9 @@ ${HEADER('md[0]')}
       l += u32(max(o, 0) / st) * lstride;
       lstride *= md[f + 5u];
     }`)}
-    if (hit) { acc = acc + ${raw(0, cols, 'rowBase + t * md[7] + l * md[8]')}; }
+    if (hit) { acc = acc + ${widen(cols.dtype, raw(0, cols, 'rowBase + t * md[7] + l * md[8]'))}; }
   }
-  out[md[5] + i] = acc;
+  out[md[5] + i] = ${narrow(cols.dtype, 'acc')};
 }`;
-  return { key: `fold|${cols.dtype}${cols.aliasOut ? '@' : ''}|${ns}`, code };
+  return withF16({ key: `fold|${cols.dtype}${cols.aliasOut ? '@' : ''}|${ns}`, code });
 }
