@@ -49,11 +49,14 @@ export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknow
   let calls = 0;
   let dynamic = false;
 
-  const keyOf = (args: unknown[]) => {
-    const hyper = optimizer.paramGroups.map(({ params: _p, ...rest }) => rest);
+  // The key has two parts: the arguments' types (and the training flag), and the optimizer's
+  // settings, which are constants of the traced graph (a learning-rate schedule changes them).
+  const argsKeyOf = (args: unknown[]) => {
     const argText = args.map((x) => (x instanceof Tensor ? `${x.dtype}[${x.shape.join(',')}]@${x.device}` : JSON.stringify(x)));
-    return `${argText.join('|')}|${JSON.stringify(hyper)}|${model?.training ?? ''}`;
+    return `${argText.join('|')}|${model?.training ?? ''}`;
   };
+  const hyperKey = () => JSON.stringify(optimizer.paramGroups.map(({ params: _p, ...rest }) => rest));
+  const keyOf = (args: unknown[]) => `${argsKeyOf(args)}|${hyperKey()}`;
 
   const build = (args: unknown[]): Entry => {
     const ps = params();
@@ -69,12 +72,22 @@ export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknow
   const entryFor = (args: unknown[]): Entry => {
     const key = keyOf(args);
     let entry = cache.get(key);
-    if (!entry) {
-      if (cache.size >= cacheSize) throw new Error(`kiln.compileTrainStep: ${name} is already compiled for ${cache.size} signatures (cacheSize ${cacheSize}); refusing a new one. Pass { cacheSize } to allow more.`);
-      if (cache.size > 0) log(`kiln.compileTrainStep: recompiling ${name} (new arguments or optimizer settings: ${key})`);
-      entry = build(args);
-      cache.set(key, entry);
+    if (entry) {
+      cache.delete(key);
+      cache.set(key, entry); // most recently used last
+      return entry;
     }
+    if (cache.size >= cacheSize) {
+      // New optimizer settings for arguments already compiled (a learning-rate schedule): replace
+      // the least recently used plan. New argument shapes beyond the bound are refused.
+      const argsKey = argsKeyOf(args);
+      const sameArgs = [...cache.keys()].find((k) => k.startsWith(`${argsKey}|`));
+      if (!sameArgs) throw new Error(`kiln.compileTrainStep: ${name} is already compiled for ${cache.size} signatures (cacheSize ${cacheSize}); refusing a new one. Pass { cacheSize } to allow more.`);
+      cache.delete(cache.keys().next().value!);
+    }
+    if (cache.size > 0) log(`kiln.compileTrainStep: recompiling ${name} (new arguments or optimizer settings: ${key})`);
+    entry = build(args);
+    cache.set(key, entry);
     return entry;
   };
 

@@ -169,3 +169,35 @@ describe('the IR', () => {
     expect(() => kiln.verifyGraph(h)).toThrow(/sum -> %1 is float32\[2\] but its shape rule gives float32\[\]/);
   });
 });
+
+describe('compileTrainStep and learning-rate schedules', () => {
+  it('a schedule that changes lr every epoch recompiles with the new constant, past the cache bound, and matches eager', () => {
+    kiln.manualSeed(2);
+    const m1 = new TwoLayerNet(6, 5, 3);
+    const m2 = new TwoLayerNet(6, 5, 3);
+    m2.loadStateDict(m1.stateDict());
+    const x = kiln.randn(4, 6);
+    const y = kiln.randn(4, 3);
+    const lossFn = new nn.MSELoss();
+    const o1 = new optim.SGD(m1.parameters(), { lr: 0.1, momentum: 0.9 });
+    const o2 = new optim.SGD(m2.parameters(), { lr: 0.1, momentum: 0.9 });
+    const s1 = new optim.lrScheduler.StepLR(o1, 1, { gamma: 0.5 });
+    const s2 = new optim.lrScheduler.StepLR(o2, 1, { gamma: 0.5 });
+    const messages: string[] = [];
+    const step = kiln.compileTrainStep(m2, lossFn, o2, { cacheSize: 2, log: (m) => messages.push(m) });
+    for (let epoch = 0; epoch < 5; epoch++) {
+      for (let t = 0; t < 3; t++) {
+        o1.zeroGrad();
+        const l = lossFn(m1(x), y);
+        l.backward();
+        o1.step();
+        expectClose(step(x, y).itemSync(), l.itemSync());
+      }
+      s1.step();
+      s2.step();
+    }
+    expect(messages.filter((m) => m.includes('recompiling')).length).toBe(4);
+    // Both plans in the cache are for these argument shapes; a new shape beyond the bound is refused.
+    expect(() => step(kiln.randn(5, 6), kiln.randn(5, 3))).toThrow(/already compiled for 2 signatures \(cacheSize 2\)/);
+  });
+});
