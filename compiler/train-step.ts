@@ -27,8 +27,6 @@ interface Entry {
   exec: Executable;
   captures: Tensor[];
   gradParams: Tensor[];
-  /** The `.grad` tensors the step writes each call (created by its first compiled run). */
-  grads?: Tensor[];
   tracedOps: number;
 }
 
@@ -105,9 +103,9 @@ export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknow
       return stepBody(...args).detach();
     }
     const argTensors = args.filter((x): x is Tensor => x instanceof Tensor);
-    // Gradients land in the same tensors every call, so a compiled step allocates only its loss.
-    const [loss, ...grads] = entry.exec.run([...argTensors, ...entry.captures], [undefined, ...(entry.grads ?? [])]);
-    entry.grads = grads;
+    // Gradients are tensors over the plan's own memory (no copy), overwritten by the next step as
+    // accumulated gradients are; so a compiled step allocates only its loss.
+    const [loss, ...grads] = entry.exec.run([...argTensors, ...entry.captures], [false, ...entry.gradParams.map(() => true)]);
     entry.gradParams.forEach((p, k) => (p.grad = grads[k]));
     return loss;
   }) as TrainStep<unknown[]>;

@@ -77,11 +77,20 @@ export class Executable {
     return this.plan.steps.length;
   }
 
+  private readonly aliases: (Tensor | undefined)[] = [];
+
+  /** A tensor viewing output k where the plan keeps it: no copy, but the next run overwrites it. */
+  private aliasOf(k: number): Tensor {
+    const v = this.views[this.plan.outputs[k]];
+    return (this.aliases[k] ??= new Tensor(v.shape, v.dtype, this.plan.device, v));
+  }
+
   /**
-   * Runs the plan on `inputs` (one tensor per graph input). Output k is written into `into[k]`
-   * when given (a contiguous tensor of its type, reused from call to call), else into a fresh tensor.
+   * Runs the plan on `inputs` (one tensor per graph input). Output k is a fresh tensor, or, when
+   * `alias[k]`, a tensor over the plan's own memory (the same object every run, overwritten by the
+   * next: a training step's gradients).
    */
-  run(inputs: readonly Tensor[], into: readonly (Tensor | undefined)[] = []): Tensor[] {
+  run(inputs: readonly Tensor[], alias: readonly boolean[] = []): Tensor[] {
     const plan = this.plan;
     const bound = inputs.map((t, k) => {
       const storage = wholeStorage(t);
@@ -95,11 +104,9 @@ export class Executable {
     }
     const outputs = plan.outputs.map((i, k) => {
       const src = this.views[i];
-      const reuse = into[k];
-      if (reuse) {
-        this.backend.copy(src, reuse.eagerView('compiled output'));
-        reuse._view!.storage.version++;
-        return reuse;
+      if (alias[k]) {
+        src.storage.version++;
+        return this.aliasOf(k);
       }
       const storage = this.backend.alloc(src.dtype, src.shape.reduce((a, b) => a * b, 1));
       const dst: View = { storage, shape: src.shape, strides: contiguous(src.shape), offset: 0, dtype: src.dtype };
