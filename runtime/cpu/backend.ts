@@ -8,7 +8,6 @@ import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
 import { runFold, runUnfold } from './conv.js';
 import { runElementwise, type Operand } from './elementwise.js';
-import { runReduce } from './reduce.js';
 import { runFusedReduce } from './reduce-fused.js';
 import { catRegions, padRegion, runFull, runGather, runMatmul, runScatterAdd } from './routines.js';
 
@@ -47,12 +46,11 @@ export const cpu: Backend = {
     switch (lowering.kind) {
       case 'elementwise':
         return runElementwise(lowering.expr(inputs.map((_, i) => E.input(i)), attrs), out.shape, operand(out), inputs.map(operand));
-      case 'reduce':
-        if (lowering.prologue) {
-          const a = attrs as ReduceAttrs & { shape: number[] };
-          return runFusedReduce(lowering.reducer, lowering.prologue, a.shape, a.dims, inputs.map(operand), dataOf(out), out.offset);
-        }
-        return runReduce(lowering.reducer, { ...operand(inputs[0]), shape: inputs[0].shape }, (attrs as ReduceAttrs).dims, dataOf(out), out.offset);
+      case 'reduce': {
+        // A plain reduction is a fused one whose prologue is the identity.
+        const a = attrs as ReduceAttrs & { shape?: number[] };
+        return runFusedReduce(lowering.reducer, lowering.prologue ?? IDENTITY, a.shape ?? inputs[0].shape, a.dims, inputs.map(operand), dataOf(out), out.offset);
+      }
       case 'view':
         throw new Error(`cpu: ${op.name} is a view and never runs as a kernel`);
       case 'routine':

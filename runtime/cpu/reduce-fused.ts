@@ -9,16 +9,21 @@ import { coalesce } from './strided.js';
 type Kernel = (out: HostArray, oo: number, kept: readonly number[], red: readonly number[], ...ins: unknown[]) => void;
 const cache = new Map<string, Kernel>();
 
-const INIT: Record<string, string> = { sum: '0', max: '-Infinity', min: 'Infinity' };
+const INIT: Record<string, string> = { sum: '0', max: '-Infinity', min: 'Infinity', argmax: '-Infinity', argmin: 'Infinity' };
+// argmax/argmin keep the row-major index (within the reduced dims) of the first extreme; NaN wins.
 const COMBINE: Record<string, (acc: string, v: string) => string> = {
   sum: (acc, v) => `${acc} += ${v};`,
   max: (acc, v) => `if (${v} > ${acc} || ${v} !== ${v}) ${acc} = ${v};`,
   min: (acc, v) => `if (${v} < ${acc} || ${v} !== ${v}) ${acc} = ${v};`,
+  argmax: (acc, v) => `if (best < 0 || (${acc} === ${acc} && (${v} > ${acc} || ${v} !== ${v}))) { ${acc} = ${v}; best = count; } count++;`,
+  argmin: (acc, v) => `if (best < 0 || (${acc} === ${acc} && (${v} < ${acc} || ${v} !== ${v}))) { ${acc} = ${v}; best = count; } count++;`,
 };
+const isArg = (r: string) => r === 'argmax' || r === 'argmin';
 
 /**
  * out (contiguous, kept dims in order) = reduce over `dims` of expr(inputs), where every input is
- * a strided view of the pre-reduction `shape`.
+ * a strided view of the pre-reduction `shape`. Every reduction of the CPU backend runs here (a
+ * plain one with the identity expression), as one generated loop nest.
  */
 export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly number[], dims: readonly number[], inputs: readonly Operand[], out: HostArray, outOffset: number): void {
   if (!(reducer in INIT)) throw new Error(`fused reduction: ${reducer} has no fused kernel`);
@@ -58,7 +63,8 @@ function compile(reducer: string, expr: Expr, dtypes: readonly DType[], nk: numb
     inner = `for (let r${d} = 0${init ? `, ${init}` : ''}; r${d} < nr_${d}; r${d}++${step ? `, ${step}` : ''}) {\n${inner}\n}`;
   }
   const startQ = dtypes.map((_, j) => `q${j}_0 = p${j}_${nk}`).join(', ');
-  let outer = `let acc = ${INIT[reducer]};\n${startQ ? `let ${startQ};` : ''}\n${inner}\nout[oo++] = acc;`;
+  const init = isArg(reducer) ? `let acc = ${INIT[reducer]}, best = -1, count = 0;` : `let acc = ${INIT[reducer]};`;
+  let outer = `${init}\n${startQ ? `let ${startQ};` : ''}\n${inner}\nout[oo++] = ${isArg(reducer) ? 'best' : 'acc'};`;
   for (let d = nk - 1; d >= 0; d--) {
     const init = dtypes.map((_, j) => `p${j}_${d + 1} = p${j}_${d}`).join(', ');
     const step = dtypes.map((_, j) => `p${j}_${d + 1} += sk${j}_${d}`).join(', ');
