@@ -278,8 +278,24 @@ export class Tensor {
     if (this.dtype !== 'float32' && this.dtype !== 'bool') extras.push(`dtype=${this.dtype}`);
     if (this.gradFn) extras.push(`gradFn=<${this.gradFn.name}>`);
     else if (this.requiresGrad) extras.push('requiresGrad=true');
-    const values = backendFor(this.device).readSync(this._view);
+    let values: HostArray;
+    try {
+      values = backendFor(this.device).readSync(this._view);
+    } catch {
+      // A device that cannot read synchronously (WebGPU): print what is known, and how to see values.
+      return `tensor(<${this.numel()} values on ${this.device}: await t.data() or await t.tolist() to read them>, shape=[${this.shape.join(', ')}], ${extras.join(', ')})`.replace(/, \)$/, ')');
+    }
     return formatTensor(values, this.shape, this.dtype, extras);
+  }
+
+  /** PyTorch's printout on any device (reads the values asynchronously where the device needs it). */
+  async toStringAsync(): Promise<string> {
+    if (!this._view || this.device === 'cpu') return this.toString();
+    const extras: string[] = [`device='${this.device}'`];
+    if (this.dtype !== 'float32' && this.dtype !== 'bool') extras.push(`dtype=${this.dtype}`);
+    if (this.gradFn) extras.push(`gradFn=<${this.gradFn.name}>`);
+    else if (this.requiresGrad) extras.push('requiresGrad=true');
+    return formatTensor(await this.data(), this.shape, this.dtype === 'float16' ? 'float16' : this.dtype, extras);
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();

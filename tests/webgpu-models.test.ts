@@ -222,3 +222,12 @@ describe('WebGPU execution', () => {
     expect(() => t.itemSync()).toThrow(/cannot be read synchronously: use 'await t.data\(\)'/);
   });
 });
+
+describe('printing WebGPU tensors', () => {
+  it('console.log does not throw; toStringAsync prints the values like PyTorch', async () => {
+    await kiln.initWebGPU();
+    const t = kiln.tensor([[1, 2], [3, 4]]).to('webgpu');
+    expect(String(t)).toBe("tensor(<4 values on webgpu: await t.data() or await t.tolist() to read them>, shape=[2, 2], device='webgpu')");
+    expect(await t.toStringAsync()).toBe("tensor([[1., 2.],\n        [3., 4.]], device='webgpu')");
+  });
+});
