@@ -149,9 +149,9 @@ function project() {
 // ---- the analysis ----
 
 const VALUE_READS = new Set(['item', 'itemSync', 'data', 'dataSync', 'tolist', 'tolistSync']);
-/** Kiln functions (under the `kiln` namespace) that draw random numbers, besides `rand*`. */
-const KILN_RANDOM = new Set(['uniformLike', 'normalLike', 'nn.functional.dropout']);
-const TENSOR_RANDOM_METHODS = new Set(['uniform_', 'normal_']);
+// Kiln's own random numbers (rand*, dropout, uniform_) are not flagged: the compiler records them
+// as `random` ops that draw fresh values on every call. Only Math.random (a number the trace would
+// freeze) and reading tensor values make a forward dynamic.
 /** For the syntactic fallback only: methods that return a tensor. */
 const TENSOR_METHODS = new Set([
   'sum', 'mean', 'norm', 'var', 'std', 'amax', 'amin', 'max', 'min', 'argmax', 'argmin', 'abs', 'exp', 'log', 'sqrt',
@@ -525,10 +525,6 @@ class ForwardAnalysis {
         const path = fa.kilnPath(callee);
         if (Node.isPropertyAccessExpression(callee) && callee.getExpression().getText() === 'Math' && callee.getName() === 'random') {
           add(n, [this.entry(n, 'random', name, 'draws a random number (Math.random)', via)]);
-        } else if (path !== undefined && (/^rand/.test(path) || KILN_RANDOM.has(path)) && !(path === 'nn.functional.dropout' && n.getArguments()[2]?.getText() === 'false')) {
-          add(n, [this.entry(n, 'random', name, `draws random numbers (kiln.${path}${path === 'nn.functional.dropout' ? ', while training' : ''})`, via)]);
-        } else if (Node.isPropertyAccessExpression(callee) && TENSOR_RANDOM_METHODS.has(callee.getName()) && fa.isTensor(callee.getExpression())) {
-          add(n, [this.entry(n, 'random', name, `draws random numbers (Tensor.${callee.getName()})`, via)]);
         } else if (Node.isPropertyAccessExpression(callee) && VALUE_READS.has(callee.getName()) && n.getArguments().length === 0 && (fa.isTensor(callee.getExpression()) || (!fa.typesResolved && callee.getName() !== 'data'))) {
           add(n, [this.entry(n, 'value-read', name, `reads a tensor's values on the host (.${callee.getName()}())`, via)]);
         } else if (Node.isIdentifier(callee) && callee.getText() === 'Number' && n.getArguments().length === 1 && fa.isTensor(n.getArguments()[0])) {

@@ -82,8 +82,7 @@ export class Tracer implements Interpreter {
     return record(op, inputs, attrs, out);
   }
 
-  constant(values: HostArray, shape: readonly number[], dtype: DType, device: string, random: boolean): Tensor {
-    if (random) throw new DynamicTraceError('drawing random numbers (kiln.rand, randn, randint, dropout) while tracing');
+  constant(values: HostArray, shape: readonly number[], dtype: DType, device: string): Tensor {
     if (values.length !== numel(shape)) throw new Error(`tensor: ${values.length} values cannot fill shape [${shape.join(', ')}]`);
     return this.symbolic(this.graph.addConstant(shape, dtype, Array.from(values)), device);
   }

@@ -38,7 +38,7 @@ export type Lowering<A> =
   | { readonly kind: 'routine'; readonly routine: Routine; readonly epilogue?: Expr };
 
 export type Reducer = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
-export type Routine = 'matmul' | 'cat' | 'pad' | 'gather' | 'scatterAdd' | 'full' | 'unfold' | 'fold';
+export type Routine = 'matmul' | 'cat' | 'pad' | 'gather' | 'scatterAdd' | 'full' | 'random' | 'unfold' | 'fold';
 
 /** What a VJP rule may read: the op's attributes, the types of its inputs and output, and the tensors the op saved. */
 export interface VjpContext<T, A> {
@@ -69,6 +69,8 @@ export interface OpDef<A = any> {
   readonly vjp?: VjpRule<A>;
   /** Which inputs (by index, or all) and whether the output the VJP reads, so autograd keeps exactly those. */
   readonly saves?: { readonly inputs?: readonly number[] | 'all'; readonly output?: boolean };
+  /** Draws from the random generator: each run gives new values, so it is never folded or merged. */
+  readonly impure?: boolean;
 }
 
 export function defineOp<A>(def: OpDef<A>): OpDef<A> {

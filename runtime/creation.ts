@@ -1,10 +1,10 @@
 // Creating tensors: from data (kiln.tensor), filled (zeros, ones, full, eye, arange) and random
 // (rand, randn, randint) with Kiln's seeded generator.
-import { assertDType, checkShape, numel, OPS, type DType } from '../ir/index.js';
+import { assertDType, checkShape, OPS, type DType } from '../ir/index.js';
+import type { RandomAttrs } from '../ir/ops/creation.js';
 import { backendFor, type HostArray } from './backend.js';
 import { bind, constant } from './dispatch.js';
 import { dtypeOfHostArray, newHostArray, toHostArray } from './host.js';
-import { defaultGenerator } from './random.js';
 import { Tensor, type NestedNumbers } from './tensor.js';
 
 export interface TensorOptions {
@@ -36,9 +36,9 @@ function resolve(opts: TensorOptions, fallback: DType, op: string): { dtype: DTy
   return { dtype, device };
 }
 
-function fromHost(values: HostArray, shape: number[], opts: TensorOptions, dtype: DType, random = false): Tensor {
+function fromHost(values: HostArray, shape: number[], opts: TensorOptions, dtype: DType): Tensor {
   const { device } = resolve(opts, dtype, 'tensor');
-  return finish(constant(values, shape, dtype, device, random), opts);
+  return finish(constant(values, shape, dtype, device), opts);
 }
 
 /**
@@ -121,30 +121,28 @@ export function linspace(start: number, end: number, steps: number, opts: Tensor
   return fromHost(values, [steps], opts, dtype);
 }
 
-function randomTensor(shape: number[], opts: TensorOptions, op: string, draw: () => number): Tensor {
-  const { dtype } = resolve(opts, 'float32', op);
-  const values = newHostArray(dtype, numel(shape));
-  for (let i = 0; i < values.length; i++) values[i] = draw();
-  return fromHost(values, shape, opts, dtype, true);
+function randomTensor(shape: number[], opts: TensorOptions, op: string, distribution: RandomAttrs['distribution'], a: number, b: number): Tensor {
+  const { dtype, device } = resolve(opts, 'float32', op);
+  return finish(bind(OPS.random, [], { shape, dtype, device, distribution, a, b } satisfies RandomAttrs), opts);
 }
 
 /** Uniform on [0, 1). */
 export function rand(...args: ShapeArgs): Tensor {
   const [shape, opts] = shapeAndOptions(args, 'rand');
-  return randomTensor(shape, opts, 'rand', () => defaultGenerator.uniform());
+  return randomTensor(shape, opts, 'rand', 'uniform', 0, 1);
 }
 
 /** Standard normal. */
 export function randn(...args: ShapeArgs): Tensor {
   const [shape, opts] = shapeAndOptions(args, 'randn');
-  return randomTensor(shape, opts, 'randn', () => defaultGenerator.normal());
+  return randomTensor(shape, opts, 'randn', 'normal', 0, 1);
 }
 
 /** randint(high, shape) or randint(low, high, shape): integers in [low, high), int32 by default. */
 export function randint(a: number, b: number | readonly number[], c?: readonly number[] | TensorOptions, d?: TensorOptions): Tensor {
   const [low, high, shape, opts] = typeof b === 'number' ? [a, b, c as readonly number[], d ?? {}] : [0, a, b, (c as TensorOptions) ?? {}];
   if (!(high > low)) throw new RangeError(`randint: high (${high}) must be greater than low (${low})`);
-  return randomTensor(checkShape([...shape], 'randint'), { dtype: 'int32', ...opts }, 'randint', () => defaultGenerator.integer(low, high));
+  return randomTensor(checkShape([...shape], 'randint'), { dtype: 'int32', ...opts }, 'randint', 'integer', low, high);
 }
 
 type LikeOptions = TensorOptions;
@@ -158,8 +156,8 @@ export const randnLike = (x: Tensor, opts: LikeOptions = {}) => randn([...x.shap
 
 /** Uniform on [low, high) or normal(mean, std), shaped like x: what `uniform_` and `normal_` write. */
 export function uniformLike(x: Tensor, low: number, high: number): Tensor {
-  return randomTensor([...x.shape], { dtype: x.dtype, device: x.device }, 'uniform_', () => low + (high - low) * defaultGenerator.uniform());
+  return randomTensor([...x.shape], { dtype: x.dtype, device: x.device }, 'uniform_', 'uniform', low, high);
 }
 export function normalLike(x: Tensor, mean: number, std: number): Tensor {
-  return randomTensor([...x.shape], { dtype: x.dtype, device: x.device }, 'normal_', () => mean + std * defaultGenerator.normal());
+  return randomTensor([...x.shape], { dtype: x.dtype, device: x.device }, 'normal_', 'normal', mean, std);
 }

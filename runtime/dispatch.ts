@@ -8,11 +8,8 @@ import type { Tensor } from './tensor.js';
 
 export interface Interpreter {
   bind(op: OpDef, inputs: readonly Tensor[], attrs: unknown): Tensor;
-  /**
-   * A tensor holding host values (kiln.tensor, randn, ...). `random` says the values were drawn
-   * from the generator, which a tracer must treat as data that changes from call to call.
-   */
-  constant(values: HostArray, shape: readonly number[], dtype: DType, device: string, random: boolean): Tensor;
+  /** A tensor holding host values (kiln.tensor, arange, eye, ...). */
+  constant(values: HostArray, shape: readonly number[], dtype: DType, device: string): Tensor;
   /** Makes `target` hold `value`'s values (the write of an in-place op; both already checked to fit). */
   assign(target: Tensor, value: Tensor): void;
 }
@@ -40,8 +37,8 @@ export function withInterpreter<R>(interp: Interpreter, fn: () => R): R {
   }
 }
 
-export function constant(values: HostArray, shape: readonly number[], dtype: DType, device: string, random = false): Tensor {
-  return (current ?? eagerInterpreter!).constant(values, shape, dtype, device, random);
+export function constant(values: HostArray, shape: readonly number[], dtype: DType, device: string): Tensor {
+  return (current ?? eagerInterpreter!).constant(values, shape, dtype, device);
 }
 
 export function assign(target: Tensor, value: Tensor): void {

@@ -71,3 +71,11 @@ export const defaultGenerator = new Generator();
 export function manualSeed(seed: number): Generator {
   return defaultGenerator.manualSeed(seed);
 }
+
+/** Fills `out` with draws from the default generator, in index order (what the `random` op computes on every device). */
+export function drawRandom(out: { length: number; [i: number]: number }, distribution: 'uniform' | 'normal' | 'integer', a: number, b: number): void {
+  const g = defaultGenerator;
+  if (distribution === 'uniform') for (let i = 0; i < out.length; i++) out[i] = a + (b - a) * g.uniform();
+  else if (distribution === 'normal') for (let i = 0; i < out.length; i++) out[i] = a + b * g.normal();
+  else for (let i = 0; i < out.length; i++) out[i] = g.integer(a, b);
+}

@@ -179,6 +179,15 @@ const CASES: Case[] = [
   { name: 'pad with a value', ops: ['pad'], inputs: () => [randn(3, 4)], fn: ([x]) => kiln.pad(x.t(), [1, 2, 0, 1], 0.5), grad: [0] },
   { name: 'pad of int32', ops: ['pad'], inputs: () => [ints(-9, 9, 2, 3)], fn: ([x]) => kiln.pad(x, [2, 1], -7) },
   { name: 'cat and stack', ops: ['cat', 'slice'], inputs: () => [randn(2, 3), randn(4, 3), randn(3, 2)], fn: ([a, b, c]) => kiln.stack([kiln.cat([a, b], 0), kiln.cat([b, c.t()], 0)], 1), grad: [0, 1, 2] },
+  {
+    name: 'random (uniform, normal, integer): the same draws of the seeded generator on every device',
+    ops: ['random', 'add'],
+    inputs: () => [],
+    fn: (_, device) => {
+      kiln.manualSeed(7);
+      return kiln.rand([3, 40], { device }).add(kiln.randn([40], { device })).add(kiln.randint(0, 5, [3, 1], { device }));
+    },
+  },
   { name: 'full (float, int32, bool)', ops: ['full', 'add'], inputs: () => [], fn: (_, device) => kiln.full([3, 4], 2.5, { device }).add(kiln.full([4], 3, { dtype: 'int32', device })).add(kiln.full([3, 1], true, { device })) },
 
   // -- indexing --

@@ -17,7 +17,7 @@ export function fold(g: Graph): Graph {
   for (const original of g.nodes) {
     const n = { ...original, inputs: original.inputs.map((i) => subst.get(i) ?? i) };
     const out = g.value(n.output);
-    const foldable = n.op !== 'fused' && n.inputs.every((i) => constData.has(i)) && numel(out.shape) <= MAX_FOLDED_ELEMENTS && out.dtype !== 'float16';
+    const foldable = n.op !== 'fused' && !OPS[n.op]?.impure && n.inputs.every((i) => constData.has(i)) && numel(out.shape) <= MAX_FOLDED_ELEMENTS && out.dtype !== 'float16';
     if (!foldable) {
       kept.push(n);
       continue;

@@ -1,7 +1,8 @@
 // The CPU backend: storages are typed arrays; kernels come from the op table's lowerings.
 import { E, type DType, type OpDef } from '../../ir/index.js';
 import type { FoldAttrs, UnfoldAttrs } from '../../ir/ops/conv.js';
-import type { FullAttrs } from '../../ir/ops/creation.js';
+import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
+import { drawRandom } from '../random.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { ReduceAttrs } from '../../ir/ops/reduce.js';
 import type { Backend, HostArray, Storage, View } from '../backend.js';
@@ -57,6 +58,10 @@ export const cpu: Backend = {
         switch (lowering.routine) {
           case 'matmul': return runMatmul(inputs[0], inputs[1], out, dataOf, lowering.epilogue, inputs.slice(2));
           case 'full': return runFull(dataOf(out), attrs as FullAttrs, out.offset, out.shape.reduce((p, d) => p * d, 1));
+          case 'random': {
+            const a = attrs as RandomAttrs;
+            return drawRandom(dataOf(out).subarray(out.offset, out.offset + out.shape.reduce((p, d) => p * d, 1)), a.distribution, a.a, a.b);
+          }
           case 'cat': return catRegions(inputs, out, (attrs as { dim: number }).dim).forEach((r, i) => cpu.copy(inputs[i], r));
           case 'pad': {
             const a = attrs as PadAttrs;

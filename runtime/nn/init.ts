@@ -128,7 +128,7 @@ export function truncNormal_<T extends Tensor>(t: T, { mean = 0, std = 1, a = -2
     const u = lo + (hi - lo) * defaultGenerator.uniform();
     values[i] = Math.min(b, Math.max(a, mean + std * normalQuantile(u)));
   }
-  return noGrad(() => t.copy_(constant(values, t.shape, hostType, t.device, true)));
+  return noGrad(() => t.copy_(constant(values, t.shape, hostType, t.device)));
 }
 
 // ---- the normal CDF and its inverse, in plain JS ----

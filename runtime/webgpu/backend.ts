@@ -8,7 +8,8 @@
 // travel in a metadata buffer, and dispatches are recorded into one command encoder until a
 // readback or an explicit flush submits them.
 import { E, exprToString, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
-import type { FullAttrs } from '../../ir/ops/creation.js';
+import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
+import { drawRandom } from '../random.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { ReduceAttrs } from '../../ir/ops/reduce.js';
 import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../../ir/ops/conv.js';
@@ -156,6 +157,7 @@ export class WebGPUBackend implements Backend {
             const a = attrs as FullAttrs;
             return this.elementwise(E.const(a.dtype === 'bool' ? Number(!!a.value) : a.value), [], out);
           }
+          case 'random': return this.random(out, attrs as RandomAttrs);
           case 'cat': return catRegions(inputs, out, (attrs as { dim: number }).dim).forEach((r, i) => this.copy(inputs[i], r));
           case 'pad': {
             const a = attrs as PadAttrs;
@@ -400,5 +402,18 @@ export class WebGPUBackend implements Backend {
     ]);
     const ops = this.operands([cols], out);
     this.routine(foldKernel(ops[0], a.outputSize.length), ops, [cols], out, meta, n);
+  }
+
+  /** Random numbers are drawn on the host, from Kiln's one generator (so every device gives the same values), and written after the recorded work. */
+  private random(out: View, a: RandomAttrs): void {
+    const n = numelOf(out.shape);
+    if (n === 0) return;
+    const values = a.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
+    drawRandom(values, a.distribution, a.a, a.b);
+    const words = out.dtype === 'float16' ? Uint16Array.from(values, (v) => f32ToF16(v)) : values;
+    // writeBuffer runs before the next submit, so everything recorded so far is submitted first.
+    this.flush();
+    const bytes = out.dtype === 'float16' ? 2 : 4;
+    this.gpu.queue.writeBuffer((out.storage as GpuStorage).buffer, out.offset * bytes, words.buffer, words.byteOffset, words.byteLength);
   }
 }
