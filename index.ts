@@ -20,5 +20,6 @@ export { serializeSafetensors, parseSafetensors } from './runtime/io/safetensors
 export { compile, compileTrainStep, type CompileOptions, type Compiled, type TrainStep } from './compiler/index.js';
 export { Graph, printGraph, verifyGraph } from './ir/index.js';
 export { initWebGPU, WebGPUBackend } from './runtime/webgpu/index.js';
+export { requestDevice as webgpuDevice, describeAdapter } from './runtime/webgpu/device.js';
 export { tidy, memory } from './runtime/memory.js';
 export type { ModelSpec, InputSpec, LossSpec, OptimSpec } from './runtime/model-spec.js';

@@ -22,8 +22,10 @@ export interface OptimizeOptions {
 }
 
 export function optimize(g: Graph, opts: OptimizeOptions = {}): Graph {
-  const verify = process.env.KILN_VERIFY === '1';
-  const debug = (process.env.KILN_DEBUG ?? '').split(',').includes('passes');
+  // Read through globalThis: a browser has no `process`.
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
+  const verify = env.KILN_VERIFY === '1';
+  const debug = (env.KILN_DEBUG ?? '').split(',').includes('passes');
   if (debug) console.error(`-- traced --\n${g}`);
   for (const [name, pass] of PIPELINE) {
     if (name === 'fuse' && opts.fuse === false) continue;
