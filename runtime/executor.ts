@@ -1,7 +1,7 @@
 // The executor of compiled plans: every storage a plan needs is allocated once, every view and
 // kernel argument built once, so running a plan allocates nothing but its output tensors. A plan is
 // plain data (compiler/plan.ts makes it; a bundle can carry it as JSON).
-import { OPS, type DType, type Expr, type OpDef } from '../ir/index.js';
+import { contiguousStrides, OPS, type DType, type Expr, type OpDef } from '../ir/index.js';
 import { backendFor, type Backend, type Storage, type View } from './backend.js';
 import { toHostArray } from './host.js';
 import { Tensor } from './tensor.js';
@@ -109,7 +109,7 @@ export class Executable {
         return this.aliasOf(k);
       }
       const storage = this.backend.alloc(src.dtype, src.shape.reduce((a, b) => a * b, 1));
-      const dst: View = { storage, shape: src.shape, strides: contiguous(src.shape), offset: 0, dtype: src.dtype };
+      const dst: View = { storage, shape: src.shape, strides: contiguousStrides(src.shape), offset: 0, dtype: src.dtype };
       this.backend.copy(src, dst);
       return new Tensor(src.shape, src.dtype, plan.device, dst);
     });
@@ -126,22 +126,16 @@ export class Executable {
   }
 }
 
-function contiguous(shape: readonly number[]): number[] {
-  const s: number[] = [];
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
-  return s;
-}
 
 /** The storage of a tensor laid out exactly as a plan input (contiguous from offset 0); anything else is copied first. */
 function wholeStorage(t: Tensor): Storage {
   const v = t.eagerView('compiled call');
   const n = t.numel();
-  const plain = v.offset === 0 && v.storage.length === n && v.strides.every((s, i) => t.shape[i] === 1 || s === contiguous(t.shape)[i]);
+  const plain = v.offset === 0 && v.storage.length === n && v.strides.every((s, i) => t.shape[i] === 1 || s === contiguousStrides(t.shape)[i]);
   if (plain) return v.storage;
   const b = backendFor(t.device);
   const storage = b.alloc(t.dtype, n);
-  b.copy(v, { storage, shape: t.shape, strides: contiguous(t.shape), offset: 0, dtype: t.dtype });
+  b.copy(v, { storage, shape: t.shape, strides: contiguousStrides(t.shape), offset: 0, dtype: t.dtype });
   return storage;
 }
 

@@ -1,5 +1,5 @@
 // The CPU backend: storages are typed arrays; kernels come from the op table's lowerings.
-import { E, type DType, type OpDef } from '../../ir/index.js';
+import { contiguousStrides, E, type DType, type OpDef } from '../../ir/index.js';
 import type { FoldAttrs, UnfoldAttrs } from '../../ir/ops/conv.js';
 import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
 import { drawRandom } from '../random.js';
@@ -38,7 +38,7 @@ export const cpu: Backend = {
 
   readSync(view) {
     const out = newHostArray(view.dtype, view.shape.reduce((a, b) => a * b, 1));
-    runElementwise(IDENTITY, view.shape, { data: out, offset: 0, strides: contiguous(view.shape), dtype: view.dtype }, [operand(view)]);
+    runElementwise(IDENTITY, view.shape, { data: out, offset: 0, strides: contiguousStrides(view.shape), dtype: view.dtype }, [operand(view)]);
     return out;
   },
 
@@ -86,9 +86,3 @@ export const cpu: Backend = {
   free() {},
 };
 
-function contiguous(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
-  return s;
-}

@@ -1,5 +1,5 @@
 // `.to(dtype | device)`: a cast, or a copy to another device that autograd sees through.
-import { DTYPES, type DType } from '../../ir/index.js';
+import { contiguousStrides, DTYPES, type DType } from '../../ir/index.js';
 import { Function, type Context } from '../autograd/function.js';
 import { backendFor } from '../backend.js';
 import { Tensor } from '../tensor.js';
@@ -12,19 +12,13 @@ class ToDevice extends Function {
     const target = backendFor(device);
     const view = x.eagerView('to');
     const storage = target.upload(backendFor(x.device).readSync(view), x.dtype);
-    return new Tensor(x.shape, x.dtype, device, { storage, shape: x.shape, strides: contiguousStridesOf(x.shape), offset: 0, dtype: x.dtype });
+    return new Tensor(x.shape, x.dtype, device, { storage, shape: x.shape, strides: contiguousStrides(x.shape), offset: 0, dtype: x.dtype });
   }
   static override backward(ctx: Context, g: Tensor): Tensor {
     return to(g, ctx.sourceDevice as string);
   }
 }
 
-function contiguousStridesOf(shape: readonly number[]): number[] {
-  const s: number[] = [];
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
-  return s;
-}
 
 export function to(x: Tensor, target: DType | string | { dtype?: DType; device?: string }): Tensor {
   const spec = typeof target === 'string' ? ((DTYPES as readonly string[]).includes(target) ? { dtype: target as DType } : { device: target }) : target;

@@ -7,7 +7,7 @@
 // the op table's lowerings (kernels.ts, render-wgsl.ts); pipelines are cached by source, shapes
 // travel in a metadata buffer, and dispatches are recorded into one command encoder until a
 // readback or an explicit flush submits them.
-import { E, exprToString, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
+import { contiguousStrides, E, exprToString, numel, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
 import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
 import { drawRandom } from '../random.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
@@ -46,13 +46,7 @@ export class GpuStorage implements Storage {
   }
 }
 
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s: number[] = [];
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
-  return s;
-}
-const numelOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const numelOf = numel;
 
 export class WebGPUBackend implements Backend {
   readonly device = 'webgpu';
