@@ -12,7 +12,7 @@ const USAGE = `kiln — PyTorch-style models in TypeScript, compiled
 
   kiln compile <model.ts> [-o out.js] [--device cpu|webgpu] [--input 64x1000] [--weights inline|file]
                [--train [--loss mse|mse-sum|cross-entropy] [--optim sgd|adam|adamw] [--lr 1e-4] [--momentum 0.9]]
-  kiln train   <model.ts> [--data mnist|random] [--epochs N] [--batch B] [--lr X] [--device cpu|webgpu] [--eager] [--out dir] [--train-size N] [--test-size N] [--seed N]
+  kiln train   <model.ts> [--data mnist|random] [--epochs N] [--batch B] [--lr X] [--device cpu|webgpu] [--eager] [--out dir] [--train-size N] [--test-size N] [--seed N] [--schedule cosine]
   kiln run     <bundle.js> [--input inputs.json | inputs.safetensors | 64x1000]
   kiln inspect <model.ts> [--input 64x1000] [--passes]
 
@@ -119,6 +119,7 @@ async function trainCommand(path: string, p: Parsed): Promise<number> {
     progress: !p.options.has('no-progress'),
     limit: { train: num(p, 'train-size'), test: num(p, 'test-size') },
     seed: num(p, 'seed'),
+    schedule: scheduleOf(p),
   });
   if (r.accuracy !== undefined) {
     const perEpoch = r.accuracies.map((a: number) => `${(a * 100).toFixed(2)}%`).join(', ');
@@ -126,6 +127,12 @@ async function trainCommand(path: string, p: Parsed): Promise<number> {
   }
   console.log(`trained in ${r.seconds.toFixed(1)} s; wrote ${r.files.join(', ')}`);
   return 0;
+}
+
+function scheduleOf(p: Parsed): 'constant' | 'cosine' | undefined {
+  const s = str(p, 'schedule');
+  if (s !== undefined && s !== 'constant' && s !== 'cosine') throw new UsageError(`--schedule is constant or cosine, got ${JSON.stringify(s)}`);
+  return s;
 }
 
 async function runCommand(path: string, p: Parsed): Promise<number> {

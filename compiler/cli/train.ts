@@ -13,7 +13,7 @@ import { saveAsync } from '../../runtime/io/save-load.js';
 import type { Module } from '../../runtime/nn/module.js';
 import { CrossEntropyLoss, MSELoss } from '../../runtime/nn/layers/loss.js';
 import { stack } from '../../runtime/ops/index.js';
-import { Adam, AdamW, SGD, type Optimizer } from '../../runtime/optim/index.js';
+import { Adam, AdamW, lrScheduler, SGD, type Optimizer } from '../../runtime/optim/index.js';
 import { manualSeed } from '../../runtime/random.js';
 import type { Tensor } from '../../runtime/tensor.js';
 import { initWebGPU } from '../../runtime/webgpu/index.js';
@@ -34,6 +34,8 @@ export interface TrainOptions {
   eager?: boolean;
   /** Overrides the learning rate of the spec's optimizer. */
   lr?: number;
+  /** 'cosine': anneal the learning rate to 0 over the epochs (once per epoch); default constant. */
+  schedule?: 'constant' | 'cosine';
   /**
    * Sample counts. MNIST: training images (default 8,000) and test images (default: the rest of
    * the package's 10,000). Random data: `train` samples (default 10 batches); no test set.
@@ -152,6 +154,8 @@ export async function trainModel(spec: ModelSpec, opts: TrainOptions = {}): Prom
   model.train();
   const lossFn = lossFromSpec(spec);
   const optimizer = optimizerFromSpec(spec, model.parameters(), opts.lr);
+  // A schedule changes the learning rate between epochs; a compiled step recompiles for it.
+  const scheduler = opts.schedule === 'cosine' ? new lrScheduler.CosineAnnealingLR(optimizer, epochs) : undefined;
   const compilerLog = (m: string) => log(m);
   const step: (x: Tensor, y: Tensor) => Tensor = opts.eager
     ? (x, y) => {
@@ -236,6 +240,7 @@ export async function trainModel(spec: ModelSpec, opts: TrainOptions = {}): Prom
       line += `, held-out accuracy ${(acc * 100).toFixed(2)}% (${test!.count} samples)`;
     }
     log(line);
+    scheduler?.step();
   }
 
   // Outputs.
