@@ -119,6 +119,17 @@ describe('trainModel', () => {
     expect(eager.losses.length).toBe(compiled.losses.length);
     eager.losses.forEach((l, i) => expect(Math.abs(l - compiled.losses[i])).toBeLessThan(1e-3 * Math.abs(compiled.losses[i]) + 1e-4));
   });
+
+  it('a cosine schedule anneals the learning rate per epoch, compiled and eager alike', async () => {
+    const opts = { limit: { train: 128 }, epochs: 4, schedule: 'cosine', progress: false, log: () => {} } as const;
+    const compiled = await trainModel(twoLayerSpec, { ...opts, out: join(dir, 'cc') });
+    const eager = await trainModel(twoLayerSpec, { ...opts, eager: true, out: join(dir, 'ce') });
+    eager.losses.forEach((l, i) => expect(Math.abs(l - compiled.losses[i])).toBeLessThan(1e-3 * Math.abs(compiled.losses[i]) + 1e-4));
+    const constant = await trainModel(twoLayerSpec, { ...opts, schedule: 'constant', out: join(dir, 'cn') });
+    // Same first epoch (full lr), then different steps once the rate has been annealed.
+    expect(constant.losses.slice(0, 2)).toEqual(compiled.losses.slice(0, 2));
+    expect(constant.losses[constant.losses.length - 1]).not.toBe(compiled.losses[compiled.losses.length - 1]);
+  });
 });
 
 describe('lossCurveHtml', () => {
