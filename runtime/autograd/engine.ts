@@ -187,4 +187,5 @@ export function registerTensorHook(t: Tensor, hook: TensorHook): { remove(): voi
 export function retainGrad(t: Tensor): void {
   if (!t.requiresGrad) throw new Error("retainGrad: can't retain the gradient of a tensor that doesn't require grad");
   if (t.gradFn && !t.gradFn.retained.includes(t)) t.gradFn.retained.push(t);
+  t._retainsGrad = true;
 }
