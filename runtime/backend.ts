@@ -59,6 +59,20 @@ export interface Backend {
 
   /** Submits work recorded so far (devices that batch commands: WebGPU); optional. */
   flush?(): void;
+
+  /**
+   * Optional. New zero-filled storage for long-lived data (a compiled plan's arena). The CPU puts
+   * it in its WebAssembly heap, where its Wasm kernels (and worker threads) use it in place
+   * instead of copying it in and out on every call. Devices without such a place omit it.
+   */
+  allocArena?(dtype: DType, length: number): Storage;
+
+  /**
+   * Optional. Moves a long-lived storage (the parameters and optimizer state a compiled plan
+   * captures) to where allocArena puts memory, keeping its values and its identity: every view of
+   * it sees the moved data. A no-op where it already lies there or cannot be moved.
+   */
+  adopt?(storage: Storage): void;
 }
 
 const backends = new Map<string, Backend>();

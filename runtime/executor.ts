@@ -65,7 +65,8 @@ export class Executable {
   constructor(readonly plan: Plan) {
     this.backend = backendFor(plan.device);
     const isInput = new Set(plan.inputSlots);
-    this.storages = plan.slots.map((s, i) => (isInput.has(i) ? undefined : this.backend.alloc(s.dtype, s.length)));
+    const alloc = this.backend.allocArena ?? this.backend.alloc;
+    this.storages = plan.slots.map((s, i) => (isInput.has(i) ? undefined : alloc.call(this.backend, s.dtype, s.length)));
     for (const c of plan.constants) this.storages[c.slot] = this.backend.upload(toHostArray(c.data, plan.slots[c.slot].dtype), plan.slots[c.slot].dtype);
     this.views = plan.views.map((v) => ({ storage: this.storages[v.slot]!, shape: v.shape, strides: v.strides, offset: v.offset, dtype: v.dtype }));
     this.boundByInput = plan.inputSlots.map((slot) => plan.views.flatMap((v, i) => (v.slot === slot ? [i] : [])));
@@ -126,6 +127,18 @@ export class Executable {
   }
 }
 
+
+/**
+ * Hands the tensors a plan captures (parameters, buffers, optimizer state: they live as long as
+ * the model) to their device's `adopt`, which on the CPU moves them into the Wasm heap so the
+ * plan's Wasm kernels read and update them in place.
+ */
+export function adoptCaptures(captures: readonly Tensor[]): void {
+  for (const t of captures) {
+    const view = t._view;
+    if (view) backendFor(t.device).adopt?.(view.storage);
+  }
+}
 
 /** The storage of a tensor laid out exactly as a plan input (contiguous from offset 0); anything else is copied first. */
 function wholeStorage(t: Tensor): Storage {

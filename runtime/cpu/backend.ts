@@ -7,6 +7,7 @@ import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { ReduceAttrs } from '../../ir/ops/reduce.js';
 import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
+import { wasmHeap } from './wasm/heap.js';
 import { runFold, runUnfold } from './conv.js';
 import { runElementwise, type Operand } from './elementwise.js';
 import { runFusedReduce } from './reduce-fused.js';
@@ -15,11 +16,16 @@ import { catRegions, padRegion, runFull, runGather, runMatmul, runScatterAdd } f
 export class CpuStorage implements Storage {
   readonly device = 'cpu';
   version = 0;
-  constructor(readonly dtype: DType, readonly data: HostArray) {}
+  /** Mutable only so `adopt` can move it into the Wasm heap (same values, same storage object). */
+  constructor(readonly dtype: DType, public data: HostArray) {}
   get length(): number {
     return this.data.length;
   }
 }
+
+const EMPTY = new Float32Array(0);
+/** Smaller storages stay plain typed arrays: below this the kernels' copy-in costs less than a heap block's bookkeeping. */
+const ADOPT_MIN_LENGTH = 64;
 
 const dataOf = (v: View): HostArray => (v.storage as CpuStorage).data;
 const operand = (v: View): Operand => ({ data: dataOf(v), offset: v.offset, strides: v.strides, dtype: v.dtype });
@@ -84,5 +90,24 @@ export const cpu: Backend = {
   },
 
   free() {},
+
+  allocArena(dtype, length) {
+    const storage = new CpuStorage(dtype, EMPTY);
+    storage.data = wasmHeap()?.allocArray(dtype, length, storage) ?? newHostArray(dtype, length);
+    // A reused heap block holds old values; callers are promised zeros.
+    storage.data.fill(0);
+    return storage;
+  },
+
+  adopt(storage) {
+    const s = storage as CpuStorage;
+    const heap = wasmHeap();
+    // Only whole arrays (a storage's data never starts inside a bigger array) of a size worth a block.
+    if (!heap || heap.addressOf(s.data) >= 0 || s.data.length < ADOPT_MIN_LENGTH) return;
+    const moved = heap.allocArray(s.dtype, s.data.length, s);
+    if (!moved) return;
+    moved.set(s.data as never);
+    s.data = moved;
+  },
 };
 
