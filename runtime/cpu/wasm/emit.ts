@@ -2,7 +2,7 @@
 //
 // `FuncBuilder` appends instructions to one function body (typed helpers for the opcodes we use,
 // SIMD ones included); `emitModule` wraps functions into a module with one linear memory (its own,
-// exported as "memory") and exports every function by name. Opcode numbers follow the WebAssembly
+// exported as "memory", or imported: see `ImportedMemory`) and exports every function by name. Opcode numbers follow the WebAssembly
 // core spec (binary format, section 5.4) and the SIMD (0xfd prefix, LEB128 sub-opcode) and relaxed
 // SIMD proposals.
 
@@ -57,12 +57,16 @@ function section(id: number, body: number[]): number[] {
 
 // Core opcodes.
 const OP = {
+  block: 0x02,
   loop: 0x03,
   if: 0x04,
   else: 0x05,
   end: 0x0b,
+  br: 0x0c,
   br_if: 0x0d,
   return: 0x0f,
+  call: 0x10,
+  select: 0x1b,
   local_get: 0x20,
   local_set: 0x21,
   local_tee: 0x22,
@@ -70,10 +74,17 @@ const OP = {
   f32_store: 0x38,
   i32_const: 0x41,
   i32_eqz: 0x45,
+  i32_eq: 0x46,
   i32_ne: 0x47,
+  i32_lt_s: 0x48,
+  i32_gt_s: 0x4a,
+  i32_le_s: 0x4c,
+  i32_ge_s: 0x4e,
   i32_add: 0x6a,
   i32_sub: 0x6b,
   i32_mul: 0x6c,
+  i32_div_u: 0x6e,
+  i32_shr_u: 0x76,
 } as const;
 
 // SIMD opcodes (after the 0xfd prefix, as LEB128).
@@ -118,14 +129,21 @@ export class FuncBuilder {
     return [...uleb(alignLog2), ...uleb(offset)];
   }
 
-  // Control. Every loop/if is void-typed (values go through locals).
+  // Control. Every block/loop/if is void-typed (values go through locals).
+  /** A block's label is its end: br/brIf to it jumps forward, out of the block. */
+  block(): this { return this.op(OP.block, BLOCK_VOID); }
   loop(): this { return this.op(OP.loop, BLOCK_VOID); }
   if(): this { return this.op(OP.if, BLOCK_VOID); }
   else(): this { return this.op(OP.else); }
   end(): this { return this.op(OP.end); }
   /** Branch, if the i32 on the stack is nonzero, to the label `depth` levels out (0 = innermost; a loop's label is its start). */
   brIf(depth: number): this { return this.op(OP.br_if, ...uleb(depth)); }
+  br(depth: number): this { return this.op(OP.br, ...uleb(depth)); }
   return(): this { return this.op(OP.return); }
+  /** Calls function `index` of the module (its position in emitModule's list; no function imports). */
+  call(index: number): this { return this.op(OP.call, ...uleb(index)); }
+  /** [a, b, cond] -> cond ? a : b */
+  select(): this { return this.op(OP.select); }
 
   // Locals.
   get(i: number): this { return this.op(OP.local_get, ...uleb(i)); }
@@ -139,6 +157,13 @@ export class FuncBuilder {
   i32Mul(): this { return this.op(OP.i32_mul); }
   i32Eqz(): this { return this.op(OP.i32_eqz); }
   i32Ne(): this { return this.op(OP.i32_ne); }
+  i32Eq(): this { return this.op(OP.i32_eq); }
+  i32LtS(): this { return this.op(OP.i32_lt_s); }
+  i32GtS(): this { return this.op(OP.i32_gt_s); }
+  i32LeS(): this { return this.op(OP.i32_le_s); }
+  i32GeS(): this { return this.op(OP.i32_ge_s); }
+  i32DivU(): this { return this.op(OP.i32_div_u); }
+  i32ShrU(): this { return this.op(OP.i32_shr_u); }
   /** local[i] += n */
   incr(i: number, n: number): this { return this.get(i).i32Const(n).i32Add().set(i); }
 
@@ -173,18 +198,43 @@ export class FuncBuilder {
 }
 
 /**
- * A module of `funcs` (each exported under its name) and one linear memory of `minPages` 64 KiB
- * pages, owned by the module and exported as "memory" (growable from JS with memory.grow).
+ * A memory the module imports as `env.memory` instead of owning one (the CPU backend's shared heap,
+ * runtime/cpu/wasm/heap.ts). A shared memory must declare a maximum; the importer's memory must
+ * have at least `minPages` and, when `maxPages` is given, a maximum no larger.
  */
-export function emitModule(funcs: FuncBuilder[], minPages: number): Uint8Array<ArrayBuffer> {
+export interface ImportedMemory {
+  minPages: number;
+  maxPages?: number;
+  shared: boolean;
+}
+
+/**
+ * A module of `funcs` (each exported under its name) and one linear memory: given a page count,
+ * its own memory of that many 64 KiB pages, exported as "memory" (growable from JS with
+ * memory.grow); given an ImportedMemory, the memory imported as "env"."memory".
+ */
+export function emitModule(funcs: FuncBuilder[], memory: number | ImportedMemory): Uint8Array<ArrayBuffer> {
   const types = funcs.map((f) => [0x60, ...vec(f.params.map((t) => [t])), ...vec(f.results.map((t) => [t]))]);
+  const exports = funcs.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)]);
+  let memorySections: number[];
+  if (typeof memory === 'number') {
+    memorySections = section(5, vec([[0x00, ...uleb(memory)]])); // memory: min pages, no max
+    exports.unshift([...utf8('memory'), 0x02, 0x00]);
+  } else {
+    if (memory.shared && memory.maxPages === undefined) throw new Error('emitModule: a shared memory import needs maxPages');
+    // Limits flags: bit 0 = has a maximum, bit 1 = shared.
+    const flags = (memory.maxPages !== undefined ? 1 : 0) | (memory.shared ? 2 : 0);
+    const limits = [flags, ...uleb(memory.minPages), ...(memory.maxPages !== undefined ? uleb(memory.maxPages) : [])];
+    memorySections = section(2, vec([[...utf8('env'), ...utf8('memory'), 0x02, ...limits]])); // import
+  }
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, // "\0asm"
     0x01, 0x00, 0x00, 0x00, // version 1
     ...section(1, vec(types)), // type: one signature per function
+    ...(typeof memory === 'number' ? [] : memorySections), // import (section 2 precedes 3)
     ...section(3, vec(funcs.map((_, i) => uleb(i)))), // function: its type index
-    ...section(5, vec([[0x00, ...uleb(minPages)]])), // memory: min pages, no max
-    ...section(7, vec([[...utf8('memory'), 0x02, 0x00], ...funcs.map((f, i) => [...utf8(f.name), 0x00, ...uleb(i)])])), // export
+    ...(typeof memory === 'number' ? memorySections : []), // memory (section 5)
+    ...section(7, vec(exports)), // export
     ...section(10, vec(funcs.map((f) => f.encode()))), // code
   ];
   return new Uint8Array(bytes);
