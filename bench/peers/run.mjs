@@ -3,6 +3,8 @@
 //   npm run bench -- --rounds 2                                (fewer rounds)
 //   npm run bench -- --quick                                   (1 round, fewer timed steps: a try-out)
 //   npm run bench -- --peers kiln-compiled,pytorch --only matmul,mlp-train
+//   node run.mjs --smoke       (Kiln only, a few steps each, no result file; exits 1 on any failure:
+//                               the test suite runs this so the bench cannot rot)
 //
 // Each peer is a script run as a child process (kiln.ts through tsx on the repository's sources;
 // tfjs.mjs, jax.mjs, ort.mjs with node; torch_peer.py with /usr/bin/python3) that runs every workload
@@ -28,11 +30,12 @@ const ROOT = join(HERE, '..', '..');
 const DATA = join(HERE, '.data');
 const argv = process.argv.slice(2);
 const opt = (k, d) => (argv.includes(k) ? argv[argv.indexOf(k) + 1] : d);
-const QUICK = argv.includes('--quick');
+const SMOKE = argv.includes('--smoke');
+const QUICK = SMOKE || argv.includes('--quick');
 const ROUNDS = Number(opt('--rounds', QUICK ? 1 : 5));
 const ONLY = opt('--only', '');
-const PEER_FILTER = opt('--peers', '').split(',').filter(Boolean);
-const SCALE = QUICK ? '0.3' : '1';
+const PEER_FILTER = SMOKE ? ['kiln-compiled', 'kiln-eager'] : opt('--peers', '').split(',').filter(Boolean);
+const SCALE = SMOKE ? '0.01' : QUICK ? '0.3' : '1';
 const TIMEOUT_MS = 240_000;
 
 const WORKLOADS = [
@@ -88,7 +91,7 @@ process.stderr.write('setting up: data');
 makeData(DATA);
 
 let torchInfo = null;
-{
+if (!SMOKE) {
   process.stderr.write(', pytorch');
   const r = spawnSync(PYTHON, ['torch_peer.py', '--data', DATA, '--info'], { cwd: HERE, env: torchEnv, encoding: 'utf8' });
   if (r.status === 0) {
@@ -239,6 +242,15 @@ if (notes.length || failures.length) {
 }
 console.log(lines.join('\n'));
 
+if (SMOKE) {
+  // Every workload must have produced a figure (matmul runs in the eager column only).
+  const missing = WORKLOADS.filter(([w]) => !active.some((p) => summary[p.name]?.[w]?.ms > 0)).map(([w]) => w);
+  if (missing.length || failures.length) {
+    console.error(`smoke run failed: ${[...missing.map((m) => `no figure for ${m}`), ...failures].join('; ')}`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
 mkdirSync(join(HERE, 'results'), { recursive: true });
 const file = join(HERE, 'results', `peers-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(file, JSON.stringify({ date, cpu: cpuModel(), cores: cpus().length, versions, torchInfo, rounds: ROUNDS, elapsed, collected, failures, notes }, null, 1));
