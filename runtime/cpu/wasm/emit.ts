@@ -72,6 +72,7 @@ const OP = {
   local_tee: 0x22,
   f32_load: 0x2a,
   f32_store: 0x38,
+  f32_const: 0x43,
   i32_const: 0x41,
   i32_eqz: 0x45,
   i32_eq: 0x46,
@@ -85,6 +86,7 @@ const OP = {
   i32_mul: 0x6c,
   i32_div_u: 0x6e,
   i32_shr_u: 0x76,
+  f32_add: 0x92,
 } as const;
 
 // SIMD opcodes (after the 0xfd prefix, as LEB128).
@@ -170,6 +172,8 @@ export class FuncBuilder {
   // Scalar f32 memory.
   f32Load(offset = 0): this { return this.op(OP.f32_load, ...this.mem(2, offset)); }
   f32Store(offset = 0): this { return this.op(OP.f32_store, ...this.mem(2, offset)); }
+  f32Const(x: number): this { return this.op(OP.f32_const, ...new Uint8Array(new Float32Array([x]).buffer)); }
+  f32Add(): this { return this.op(OP.f32_add); }
 
   // SIMD.
   v128Load(offset = 0): this { return this.simd(SIMD.v128_load, ...this.mem(4, offset)); }
