@@ -18,6 +18,7 @@ import { newHostArray } from '../host.js';
 import { catRegions, padRegion } from '../cpu/routines.js';
 import { f16ToF32, f32ToF16 } from '../half.js';
 import { throwIfDeviceFailed } from './device.js';
+import { ERROR_BYTES, indexError, IndexErrors } from './index-check.js';
 import { isFloatKind, resultKind } from './render-wgsl.js';
 import { elementwiseKernel, elementwiseMeta, matmulKernel, reduceKernel, TILE, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
 import { foldKernel, gatherKernel, gatherMeta, scatterAddKernel, scatterAddMeta, unfoldKernel } from './kernels.js';
@@ -59,7 +60,12 @@ export class WebGPUBackend implements Backend {
   /** Dispatches and submits since creation (tests assert them for compiled steps). */
   readonly counters = { dispatches: 0, submits: 0 };
 
-  constructor(readonly gpu: GPUDevice) {}
+  /** Where gather and scatterAdd record an out-of-range index; checked at each read. */
+  private readonly indexErrors: IndexErrors;
+
+  constructor(readonly gpu: GPUDevice) {
+    this.indexErrors = new IndexErrors(gpu);
+  }
 
   /** float32, int32 and bool; float16 exactly when the device was created with `shader-f16`. */
   supports(dtype: DType): boolean {
@@ -106,13 +112,33 @@ export class WebGPUBackend implements Backend {
       this.copy(view, src);
     }
     const size = bufferSize(view.dtype, n);
-    const staging = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    this.commands().copyBufferToBuffer((src.storage as GpuStorage).buffer, 0, staging, 0, size);
+    // The index-error words ride along after the values, at a multiple of 8 (getMappedRange's alignment).
+    const at = Math.ceil(size / 8) * 8;
+    const staging = this.gpu.createBuffer({ size: at + ERROR_BYTES, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.commands();
+    enc.copyBufferToBuffer((src.storage as GpuStorage).buffer, 0, staging, 0, size);
+    const checked = this.indexErrors.drainInto(enc, staging, at);
     this.flush();
-    await staging.mapAsync(GPUMapMode.READ);
+    if (src !== view) this.free(src.storage);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      staging.destroy();
+      throw e;
+    }
+    const indexProblem = checked ? indexError(new Uint32Array(staging.getMappedRange(at, ERROR_BYTES))) : undefined;
+    if (indexProblem) {
+      staging.destroy();
+      throw indexProblem;
+    }
     // A validation error, out-of-memory or lost device since the last read surfaces here as an error.
-    throwIfDeviceFailed();
-    const raw = staging.getMappedRange();
+    try {
+      throwIfDeviceFailed();
+    } catch (e) {
+      staging.destroy();
+      throw e;
+    }
+    const raw = staging.getMappedRange(0, size);
     let out: HostArray;
     if (view.dtype === 'float16') {
       // No Float16Array on the host: the halves come back as float32 values (exact).
@@ -127,7 +153,6 @@ export class WebGPUBackend implements Backend {
     }
     staging.unmap();
     staging.destroy();
-    if (src !== view) this.free(src.storage);
     return out;
   }
 
@@ -347,22 +372,28 @@ export class WebGPUBackend implements Backend {
     this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
   }
 
-  /** Out-of-range indices give undefined values on WebGPU (the CPU raises an error; checking here would need a synchronous read). */
+  /** An out-of-range index reads element 0 and is reported at the next read (index-check.ts). */
   private gather(x: View, index: View, out: View, dim: number): void {
     const n = numelOf(out.shape);
     if (n === 0) return;
     const ops = this.operands([x, index], out);
     const spec = gatherKernel(ops[0], ops[1], out.shape.length);
-    this.routine(spec, ops, [x, index], out, gatherMeta(n, out.shape, out, x, index, dim, x.shape[dim]), n);
+    this.checkedRoutine(spec, ops, [x, index], out, gatherMeta(n, out.shape, out, x, index, dim, x.shape[dim]), n);
   }
 
-  /** A gather over the sources (no float atomics in WGSL); out-of-range indices give undefined values, as for gather. */
+  /** A gather over the sources (no float atomics in WGSL); an out-of-range index adds nothing and is reported as for gather. */
   private scatterAdd(base: View, index: View, src: View, out: View, dim: number): void {
     const n = numelOf(out.shape);
     if (n === 0) return;
     const ops = this.operands([base, index, src], out);
     const spec = scatterAddKernel(ops[0], ops[1], ops[2], out.shape.length);
-    this.routine(spec, ops, [base, index, src], out, scatterAddMeta(n, out.shape, out, base, index, src, dim), n);
+    this.checkedRoutine(spec, ops, [base, index, src], out, scatterAddMeta(n, out.shape, out, base, index, src, dim), n);
+  }
+
+  /** As routine(), with the index-error buffer bound after the inputs. */
+  private checkedRoutine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
+    const buffers = inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer));
+    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, [...buffers, this.indexErrors.use()], this.grid(n));
   }
 
   private unfold(x: View, out: View, a: UnfoldAttrs): void {

@@ -10,6 +10,7 @@
 // in f32 (as PyTorch does on GPUs) and round once when they store.
 import type { DType, Expr, Reducer } from '../../ir/index.js';
 import { PRELUDE, renderWgsl, storageType } from './render-wgsl.js';
+import { indexCheckWgsl, opCode } from './index-check.js';
 
 /** Prepends `enable f16;` (WGSL requires it before any declaration) to a kernel that uses the f16 type. */
 export function withF16(spec: KernelSpec): KernelSpec {
@@ -225,8 +226,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 // These move values without arithmetic on them (scatterAdd and fold add), so inputs are read in
 // their storage type: bools stay u32 words. WGSL has no float atomics, so the two scattering
 // routines are written as gathers: each output element sums, in the CPU's order, every source
-// element that lands on it. Out-of-range indices cannot raise an error on the GPU (checking them
-// would need a synchronous read): on WebGPU they give undefined values (the CPU backend throws).
+// element that lands on it. An out-of-range index is clamped (gather) or matches nothing
+// (scatterAdd), and recorded in the error buffer bound after the inputs (index-check.ts), which
+// the backend turns into the CPU's error at the next read.
 
 /** Reads operand j (binding 2 + j, or the output's binding when aliased) at `p` in its storage type. */
 const raw = (j: number, x: Operand, p: string) => `${x.aliasOut ? 'out' : `in${j}`}[${p}]`;
@@ -234,11 +236,12 @@ const raw = (j: number, x: Operand, p: string) => `${x.aliasOut ? 'out' : `in${j
 /**
  * out[c] = x[c with c[dim] = index[c]] over the index's `nd`-d shape. Metadata: [n, size of x
  * along dim, x's stride along dim, shape(nd), out strides(nd), out offset, x strides(nd) with dim's
- * zeroed, x offset, index strides(nd), index offset]. Negative indices count from the end.
+ * zeroed, x offset, index strides(nd), index offset, dim]. Negative indices count from the end.
  */
 export function gatherKernel(x: Operand, index: Operand, nd: number): KernelSpec {
   const os = 3 + nd, xs = 3 + 2 * nd + 1, is = 3 + 3 * nd + 2;
   const code = `${bindings(x.dtype, [x, index])}
+${indexCheckWgsl(4)}
 ${HEADER('md[0]')}
   var rem = i;
   var po = md[${os + nd}];
@@ -254,16 +257,20 @@ ${HEADER('md[0]')}
     px += c * md[${xs}u + d];
     pi += c * md[${is}u + d];
   }`)}
-  // An index outside [-size, size) reads an undefined value (no error can be raised here).
+  let size = i32(md[1]);
   var q = ${raw(1, index, 'pi')};
-  if (q < 0) { q += i32(md[1]); }
+  if (q < 0) { q += size; }
+  if (q < 0 || q >= size) {
+    kiln_bad_index(${opCode('gather')}u, ${raw(1, index, 'pi')}, md[1], md[${is + nd + 1}]);
+    q = 0;
+  }
   out[po] = ${raw(0, x, 'px + u32(q) * md[2]')};
 }`;
   return withF16({ key: `gather|${x.dtype}${x.aliasOut ? '@' : ''}|${index.aliasOut ? '@' : ''}|${nd}`, code });
 }
 
 export function gatherMeta(n: number, shape: readonly number[], out: StridedOperand, x: StridedOperand, index: StridedOperand, dim: number, size: number): Uint32Array {
-  return Uint32Array.from([n, size, x.strides[dim], ...shape, ...out.strides, out.offset, ...x.strides.map((s, d) => (d === dim ? 0 : s)), x.offset, ...index.strides, index.offset]);
+  return Uint32Array.from([n, size, x.strides[dim], ...shape, ...out.strides, out.offset, ...x.strides.map((s, d) => (d === dim ? 0 : s)), x.offset, ...index.strides, index.offset, dim]);
 }
 
 /** A view's placement in its buffer, as the metadata builders read it. */
@@ -284,6 +291,7 @@ export function scatterAddKernel(base: Operand, index: Operand, src: Operand, nd
   const acc = accType(base.dtype);
   const sh = 5, os = sh + nd, bs = os + nd + 1, ish = bs + nd + 1, is = ish + nd, ss = is + nd + 1;
   const code = `${bindings(base.dtype, [base, index, src])}
+${indexCheckWgsl(5)}
 ${HEADER('md[0]')}
   var rem = i;
   var po = md[${os + nd}];
@@ -309,9 +317,10 @@ ${HEADER('md[0]')}
   if (inside) {
     let size = i32(md[1]);
     for (var p = 0u; p < md[2]; p++) {
-      // An index outside [-size, size) matches no element or the wrong one (no error can be raised here).
       var q = ${raw(1, index, 'pi + p * md[3]')};
       if (q < 0) { q += size; }
+      // Out of range: matches nothing here, and is recorded (every thread meets it; one records).
+      if (q < 0 || q >= size) { kiln_bad_index(${opCode('scatterAdd')}u, ${raw(1, index, 'pi + p * md[3]')}, md[1], md[${ss + nd + 1}]); }
       if (q == i32(j)) { acc = acc + ${widen(src.dtype, raw(2, src, 'ps + p * md[4]'))}; }
     }
   }
