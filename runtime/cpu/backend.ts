@@ -1,5 +1,5 @@
 // The CPU backend: storages are typed arrays; kernels come from the op table's lowerings.
-import { contiguousStrides, E, type DType, type OpDef } from '../../ir/index.js';
+import { contiguousStrides, E, type DType, type Expr, type OpDef } from '../../ir/index.js';
 import type { FoldAttrs, UnfoldAttrs } from '../../ir/ops/conv.js';
 import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
 import { drawRandom } from '../random.js';
@@ -21,6 +21,21 @@ export class CpuStorage implements Storage {
   get length(): number {
     return this.data.length;
   }
+}
+
+/**
+ * An elementwise op's expression, built once per (op, arity, attributes) and then reused: the same
+ * Expr object lets the kernel cache recognise it cheaply (eager runs this for every small op).
+ */
+const exprCache = new WeakMap<OpDef, Map<string, Expr>>();
+function elementwiseExpr(op: OpDef, arity: number, attrs: unknown): Expr {
+  const lowering = op.lowering as Extract<OpDef['lowering'], { kind: 'elementwise' }>;
+  let byKey = exprCache.get(op);
+  if (!byKey) exprCache.set(op, (byKey = new Map()));
+  const key = attrs === undefined ? `${arity}` : `${arity}|${JSON.stringify(attrs)}`;
+  let expr = byKey.get(key);
+  if (!expr) byKey.set(key, (expr = lowering.expr(Array.from({ length: arity }, (_, i) => E.input(i)), attrs)));
+  return expr;
 }
 
 const EMPTY = new Float32Array(0);
@@ -52,7 +67,7 @@ export const cpu: Backend = {
     const lowering = op.lowering;
     switch (lowering.kind) {
       case 'elementwise':
-        return runElementwise(lowering.expr(inputs.map((_, i) => E.input(i)), attrs), out.shape, operand(out), inputs.map(operand));
+        return runElementwise(elementwiseExpr(op, inputs.length, attrs), out.shape, operand(out), inputs.map(operand));
       case 'reduce': {
         // A plain reduction is a fused one whose prologue is the identity.
         const a = attrs as ReduceAttrs & { shape?: number[] };
