@@ -70,7 +70,9 @@ const OP = {
   local_get: 0x20,
   local_set: 0x21,
   local_tee: 0x22,
+  i32_load: 0x28,
   f32_load: 0x2a,
+  i32_store: 0x36,
   f32_store: 0x38,
   f32_const: 0x43,
   i32_const: 0x41,
@@ -169,7 +171,9 @@ export class FuncBuilder {
   /** local[i] += n */
   incr(i: number, n: number): this { return this.get(i).i32Const(n).i32Add().set(i); }
 
-  // Scalar f32 memory.
+  // Scalar memory.
+  i32Load(offset = 0): this { return this.op(OP.i32_load, ...this.mem(2, offset)); }
+  i32Store(offset = 0): this { return this.op(OP.i32_store, ...this.mem(2, offset)); }
   f32Load(offset = 0): this { return this.op(OP.f32_load, ...this.mem(2, offset)); }
   f32Store(offset = 0): this { return this.op(OP.f32_store, ...this.mem(2, offset)); }
   f32Const(x: number): this { return this.op(OP.f32_const, ...new Uint8Array(new Float32Array([x]).buffer)); }
