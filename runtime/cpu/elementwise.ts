@@ -4,7 +4,7 @@
 import { exprToString, type DType, type Expr } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
 import { renderJs } from './render-js.js';
-import { coalesce } from './strided.js';
+import { coalesce, kernelTag } from './strided.js';
 
 export interface Operand {
   readonly data: HostArray;
@@ -28,7 +28,7 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
   const key = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;
   let kernel = cache.get(key);
   if (!kernel) {
-    kernel = compile(expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim, scalars);
+    kernel = compile(key, expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim, scalars);
     cache.set(key, kernel);
   }
   const args: unknown[] = [];
@@ -37,9 +37,10 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
 }
 
 /** ndim -1: one flat loop; `scalars[j]`: input j is a broadcast scalar, loaded before the loop. */
-function compile(expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: number, scalars: readonly boolean[]): Kernel {
-  const { body, result } = renderJs(expr, inDtypes);
-  const store = outDtype === 'bool' ? `(${result} ? 1 : 0)` : result;
+function compile(key: string, expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: number, scalars: readonly boolean[]): Kernel {
+  const { prelude, body, result, kind } = renderJs(expr, inDtypes);
+  // A bool output stores 0/1: a 0/1 result as is, another by its truthiness (`!!`: no branch).
+  const store = outDtype !== 'bool' || kind === 'b' ? result : `+!!${result}`;
   const n = inDtypes.length;
   const params = ['out', 'oo', 'os', 'shape', ...inDtypes.flatMap((_, j) => [`a${j}`, `o${j}`, `s${j}`])];
   const ptrs = ['po', ...inDtypes.map((_, j) => `p${j}`)];
@@ -48,7 +49,7 @@ function compile(expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: 
   if (ndim < 0) {
     const hoisted = inDtypes.map((_, j) => (scalars[j] ? `const x${j} = a${j}[o${j}];` : '')).join('\n');
     const loads = inDtypes.map((_, j) => (scalars[j] ? '' : `const x${j} = a${j}[o${j} + i];`)).join('\n');
-    code = `const len = shape.length ? shape[0] : 1;\n${hoisted}\nfor (let i = 0; i < len; i++) {\n${loads}\n${body}\nout[oo + i] = ${store};\n}`;
+    code = `const len = shape.length ? shape[0] : 1;\n${prelude}\n${hoisted}\nfor (let i = 0; i < len; i++) {\n${loads}\n${body}\nout[oo + i] = ${store};\n}`;
   } else {
     const decls: string[] = [];
     for (let d = 0; d < ndim; d++) {
@@ -63,7 +64,7 @@ function compile(expr: Expr, inDtypes: readonly DType[], outDtype: DType, ndim: 
       inner = `for (let i${d} = 0, ${init}; i${d} < n_${d}; i${d}++, ${step}) {\n${inner}\n}`;
     }
     const start = `let po_0 = oo${inDtypes.map((_, j) => `, p${j}_0 = o${j}`).join('')};`;
-    code = `${decls.join('\n')}\n${start}\n${inner}`;
+    code = `${decls.join('\n')}\n${prelude}\n${start}\n${inner}`;
   }
-  return new Function(...params, code) as Kernel;
+  return new Function(...params, code + kernelTag('elementwise', key)) as Kernel;
 }

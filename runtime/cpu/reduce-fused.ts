@@ -4,7 +4,7 @@ import { exprToString, type DType, type Expr, type Reducer } from '../../ir/inde
 import type { HostArray } from '../backend.js';
 import type { Operand } from './elementwise.js';
 import { renderJs } from './render-js.js';
-import { coalesce } from './strided.js';
+import { coalesce, kernelTag } from './strided.js';
 
 type Kernel = (out: HostArray, oo: number, kept: readonly number[], red: readonly number[], ...ins: unknown[]) => void;
 const cache = new Map<string, Kernel>();
@@ -33,7 +33,7 @@ export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly num
   const key = `${reducer}|${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}|${kept.shape.length}|${red.shape.length}`;
   let kernel = cache.get(key);
   if (!kernel) {
-    kernel = compile(reducer, expr, inputs.map((x) => x.dtype), kept.shape.length, red.shape.length);
+    kernel = compile(key, reducer, expr, inputs.map((x) => x.dtype), kept.shape.length, red.shape.length);
     cache.set(key, kernel);
   }
   const args: unknown[] = [];
@@ -41,8 +41,8 @@ export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly num
   kernel(out, outOffset, kept.shape, red.shape, ...args);
 }
 
-function compile(reducer: string, expr: Expr, dtypes: readonly DType[], nk: number, nr: number): Kernel {
-  const { body, result } = renderJs(expr, dtypes);
+function compile(key: string, reducer: string, expr: Expr, dtypes: readonly DType[], nk: number, nr: number): Kernel {
+  const { prelude, body, result } = renderJs(expr, dtypes);
   const n = dtypes.length;
   const params = ['out', 'oo', 'kept', 'red', ...dtypes.flatMap((_, j) => [`a${j}`, `o${j}`, `sk${j}`, `sr${j}`])];
   const decl: string[] = [];
@@ -71,6 +71,6 @@ function compile(reducer: string, expr: Expr, dtypes: readonly DType[], nk: numb
     outer = `for (let k${d} = 0${init ? `, ${init}` : ''}; k${d} < nk_${d}; k${d}++${step ? `, ${step}` : ''}) {\n${outer}\n}`;
   }
   const start = dtypes.map((_, j) => `p${j}_0 = o${j}`).join(', ');
-  const code = `${decl.join('\n')}\n${start ? `let ${start};` : ''}\n${outer}`;
-  return new Function(...params, code) as Kernel;
+  const code = `${decl.join('\n')}\n${prelude}\n${start ? `let ${start};` : ''}\n${outer}`;
+  return new Function(...params, code + kernelTag('reduce', key)) as Kernel;
 }
