@@ -1,4 +1,4 @@
-import { describe, it, expect, vi } from 'vitest';
+import { afterAll, describe, it, expect, vi } from 'vitest';
 import { matmul, matmulNaive, type MatOperand } from '../runtime/cpu/matmul.js';
 import {
   createSimdMatmul,
@@ -8,6 +8,9 @@ import {
   relaxedSimdAvailable,
   type SimdMatmul,
 } from '../runtime/cpu/wasm/matmul-simd.js';
+import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
+import { shutdownThreads } from '../runtime/cpu/threads/pool.js';
 
 type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar';
 type Fn = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number) => void;
@@ -22,8 +25,21 @@ function rng(seed: number): () => number {
   };
 }
 
+/** Arrays allocated in the Wasm heap stay alive (and allocated) while this holds them. */
+const heapOwners: object[] = [];
+
+/** A Float32Array of n floats, in the shared Wasm heap when inHeap (used in place by the GEMM) or a plain one. */
+function floats(n: number, inHeap: boolean): Float32Array {
+  if (!inHeap) return new Float32Array(n);
+  const owner = {};
+  heapOwners.push(owner);
+  const arr = wasmHeap()!.allocArray('float32', n, owner) as Float32Array;
+  expect(wasmHeap()!.addressOf(arr)).toBeGreaterThan(0);
+  return arr;
+}
+
 /** A rows x cols float32 operand laid out as `layout`, at a random offset, filled with random values. */
-function operand(layout: Layout, rows: number, cols: number, rand: () => number): MatOperand {
+function operand(layout: Layout, rows: number, cols: number, rand: () => number, inHeap = false): MatOperand {
   const offset = Math.floor(rand() * 4);
   let rowStride: number, colStride: number, extent: number;
   switch (layout) {
@@ -35,7 +51,7 @@ function operand(layout: Layout, rows: number, cols: number, rand: () => number)
     case 'broadcastCols': rowStride = 1; colStride = 0; extent = rows; break;
     case 'scalar': rowStride = 0; colStride = 0; extent = 1; break;
   }
-  const data = new Float32Array(offset + extent + 2);
+  const data = floats(offset + extent + 2, inHeap);
   for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;
   return { data, offset, rowStride, colStride };
 }
@@ -46,21 +62,28 @@ const maxAbs = (x: ArrayLike<number>): number => {
   return m;
 };
 
+/** Which of A, B and out lie in the Wasm heap. */
+interface Where {
+  a?: boolean;
+  b?: boolean;
+  out?: boolean;
+}
+
 /** Runs fn and matmulNaive (and the JS kernel) on the same operands; checks they agree and nothing else is touched. */
-function check(fn: Fn, M: number, N: number, K: number, la: Layout, lb: Layout, seed: number): void {
+function check(fn: Fn, M: number, N: number, K: number, la: Layout, lb: Layout, seed: number, where: Where = {}): void {
   const rand = rng(seed);
-  const a = operand(la, M, K, rand);
-  const b = operand(lb, K, N, rand);
+  const a = operand(la, M, K, rand, where.a);
+  const b = operand(lb, K, N, rand, where.b);
   const aBefore = a.data.slice(), bBefore = b.data.slice();
   const outOffset = 1 + Math.floor(rand() * 5);
-  const got = new Float32Array(outOffset + M * N + 2).fill(NaN);
+  const got = floats(outOffset + M * N + 2, where.out ?? false).fill(NaN);
   const ref = new Float32Array(M * N);
   const js = new Float32Array(M * N);
   fn(M, N, K, a, b, got, outOffset);
   matmulNaive(M, N, K, a, b, ref, 0);
   matmul(M, N, K, a, b, js, 0);
 
-  const what = `M=${M} N=${N} K=${K} a=${la} b=${lb}`;
+  const what = `M=${M} N=${N} K=${K} a=${la} b=${lb} heap=${JSON.stringify(where)}`;
   const body = got.subarray(outOffset, outOffset + M * N);
   let err = 0, errJs = 0;
   for (let i = 0; i < ref.length; i++) {
@@ -118,24 +141,52 @@ describe('wasm simd matmul', () => {
     for (let t = 0; t < 120; t++) check(matmulF32Simd, dim(), dim(), dim(), pick(layouts), pick(layouts), 3000 + t);
   });
 
-  it.runIf(simd)('packs in JS, chunks rows and crosses small blocks (every path of a tiny build)', () => {
-    // Tiny cache blocks so that every loop runs many times; copyLimit 0 packs everything in JS;
-    // chunkFloats forces several row chunks of C.
+  afterAll(async () => {
+    setThreadCount(undefined);
+    await shutdownThreads();
+  });
+
+  const whereOptions: Where[] = [{}, { a: true }, { b: true }, { out: true }, { a: true, b: true, out: true }];
+
+  it.runIf(simd)('crosses small cache blocks and splits into tasks, on 1 and 2 threads (every path of tiny builds)', () => {
+    // Tiny cache blocks so that every loop runs many times and most slivers are ragged;
+    // minFlopsPerThread 1 splits every product over the threads, tasksPerThread 3 into more tasks than threads.
+    const tiny = { ...DEFAULT_CONFIG, relaxed: false, kc: 7, mc: 8, nc: 16 };
     const builds: SimdMatmul[] = [
-      createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: false, kc: 7, mc: 8, nc: 16 }, { copyLimit: 1 << 24, chunkFloats: 64 }),
-      createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: false, kc: 7, mc: 8, nc: 16 }, { copyLimit: 0, chunkFloats: 64 }),
-      createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: false }, { copyLimit: 0, chunkFloats: 1 << 22 }),
+      createSimdMatmul(tiny, { minFlopsPerThread: Infinity, tasksPerThread: 1 }),
+      createSimdMatmul(tiny, { minFlopsPerThread: 1, tasksPerThread: 1 }),
+      createSimdMatmul(tiny, { minFlopsPerThread: 1, tasksPerThread: 3 }),
+      createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: false }, { minFlopsPerThread: 1, tasksPerThread: 2 }),
     ];
-    if (relaxedSimdAvailable()) builds.push(createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: true, kc: 7, mc: 8, nc: 16 }, { copyLimit: 1 << 24, chunkFloats: 64 }));
+    if (relaxedSimdAvailable()) builds.push(createSimdMatmul({ ...tiny, relaxed: true }, { minFlopsPerThread: 1, tasksPerThread: 1 }));
     const rand = rng(11);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-    const dim = () => pick([0, 1, 3, 5, 8, 15, 16, 17, 33, 40]);
+    const dim = () => pick([0, 1, 2, 3, 5, 7, 8, 13, 15, 16, 17, 33, 40]);
     let seed = 5000;
-    for (const k of builds) {
-      const fn: Fn = (...args) => k.matmul(...args);
-      for (let t = 0; t < 60; t++) check(fn, dim(), dim(), dim(), pick(layouts), pick(layouts), seed++);
-      check(fn, 65, 33, 130, 'transposed', 'strided', seed++);
+    for (const threads of [1, 2]) {
+      setThreadCount(threads);
+      for (const k of builds) {
+        const fn: Fn = (...args) => k.matmul(...args);
+        for (let t = 0; t < 50; t++) check(fn, dim(), dim(), dim(), pick(layouts), pick(layouts), seed++, pick(whereOptions));
+        check(fn, 65, 33, 130, 'transposed', 'strided', seed++);
+        check(fn, 3, 97, 31, 'contiguous', 'broadcastRows', seed++, { out: true }); // short C: split by columns
+      }
     }
+  });
+
+  it.runIf(simd)('uses operands and out that lie in the heap, with the default build on 1 and 2 threads', () => {
+    const rand = rng(12);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+    const dim = () => pick([1, 4, 7, 31, 64, 97, 130, 257]);
+    let seed = 5500;
+    for (const threads of [1, 2]) {
+      setThreadCount(threads);
+      for (let t = 0; t < 30; t++) check(matmulF32Simd, dim(), dim(), dim(), pick(layouts), pick(layouts), seed++, pick(whereOptions));
+      // Big enough for the default policy to split: by rows, and (short C) by columns.
+      check(matmulF32Simd, 300, 200, 150, 'contiguous', 'transposed', seed++, { a: true, b: true, out: true });
+      check(matmulF32Simd, 5, 3000, 400, 'padded', 'contiguous', seed++, { b: true });
+    }
+    setThreadCount(undefined);
   });
 
   it.runIf(simd)('overwrites out, is repeatable, and K = 0 gives zeros', () => {

@@ -6,8 +6,9 @@
 // (stride 0) are resolved, so the micro-kernel only ever reads unit-stride doubles.
 //
 // Plain JavaScript only; see bench/matmul.ts and bench/RESULTS.md for the measured speed. Float32
-// problems big enough go to the WebAssembly SIMD kernel (./wasm/matmul-simd.ts) instead, unless
-// the environment sets KILN_WASM=0; this file stays the fallback and the reference.
+// problems big enough go to the WebAssembly SIMD GEMM (./wasm/matmul-simd.ts: operands in the shared
+// Wasm heap used in place, big products split over worker threads) instead, unless the environment
+// sets KILN_WASM=0; this file stays the fallback and the reference.
 
 import { matmulF32Simd, matmulSimdAvailable } from './wasm/matmul-simd.js';
 

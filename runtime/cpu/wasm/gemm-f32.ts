@@ -1,0 +1,326 @@
+// The float32 GEMM as emitted WebAssembly: driver, packing and micro-kernel, so one call computes
+// a whole C = A @ B (or any rectangle of it, on any thread) without returning to JS.
+//
+// Same GotoBLAS/BLIS structure as runtime/cpu/matmul.ts. For each NC-wide, KC-deep slab of B the
+// driver packs B into column slivers of NR, then for each MC-tall block of A packs A into row
+// slivers of MR (this is where strides, transposes and broadcasts are resolved; ragged last
+// slivers are zero-filled), and the macro-kernel sweeps the MR x NR register tile over the block,
+// writing C in place: full tiles straight from the registers, edge tiles through a small tile
+// buffer so that nothing outside C[M, N] is touched.
+//
+// The micro-kernel holds MR x NR/4 f32x4 accumulators in locals. Per k it loads NR/4 vectors of B
+// and, for each of the MR rows, splats one A value and multiply-adds it into that row's vectors:
+// f32x4.relaxed_madd where the engine has relaxed SIMD (Node 20 only behind
+// --experimental-wasm-relaxed-simd), f32x4.mul + f32x4.add otherwise.
+
+import { FuncBuilder, I32, V128 } from './emit.js';
+
+/** Tile and cache-block sizes of one kernel build. */
+export interface SimdConfig {
+  /** Rows of the register tile, a multiple of 4. */
+  mr: number;
+  /** Columns of the register tile, a multiple of 4 (one f32x4 per 4 columns). */
+  nr: number;
+  /** Use f32x4.relaxed_madd (only if the engine validates it). */
+  relaxed: boolean;
+  kc: number;
+  mc: number;
+  nc: number;
+}
+
+// 4 x 8: eight f32x4 accumulators, two B vectors, the splatted A values and a product temporary
+// fit the 16 xmm registers V8 allocates on x64 without spilling. Measured (kernel alone, packed
+// panels in cache, mul + add, GFLOP/s): 4x8 46, 2x16 46, 3x8 43, 5x8 33-38, 3x12 35, 6x8 29,
+// 4x12 29, 8x8 27, 3x16 26, 2x8 34; unrolling k by 2 in the emitted code 29-31 (TurboFan already
+// unrolls the loop). With relaxed_madd 4x8 reached 55, 6x8 41. KC 128-512 and MC 48-192 were
+// within noise of each other.
+export const DEFAULT_CONFIG: Omit<SimdConfig, 'relaxed'> = { mr: 4, nr: 8, kc: 256, mc: 96, nc: 2048 };
+
+/** Bytes of the scratch area one gemm call needs: packed A block, packed B slab, one edge tile. */
+export function gemmScratchBytes(cfg: SimdConfig): number {
+  return (cfg.mc * cfg.kc + cfg.kc * cfg.nc + cfg.mr * cfg.nr) * 4;
+}
+
+/** The functions of the GEMM module, in module order (calls use these indices); "gemm" is the entry point. */
+export function gemmFunctions(cfg: SimdConfig): FuncBuilder[] {
+  const { mr, nr, mc, nc } = cfg;
+  if (mr % 4 !== 0 || nr % 4 !== 0 || mc < 1 || nc < 1 || cfg.kc < 1) throw new Error('gemmFunctions: mr and nr must be multiples of 4, and the blocks positive');
+  return [buildDriver(cfg, { kernel: 1, packA: 2, packB: 3 }), buildKernel(cfg), buildPack('packA', mr), buildPack('packB', nr)];
+}
+
+/**
+ * gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, scratch): C = A @ B where A(i, k) is the
+ * float32 at pA + 4*(i*rsA + k*csA), B(k, j) at pB + 4*(k*rsB + j*csB), C(i, j) at
+ * pC + 4*(i*ldc + j): addresses in bytes, strides in elements (0 = broadcast). C is overwritten
+ * (zeros when K = 0); nothing else of C's rows is touched. `scratch` is gemmScratchBytes(cfg)
+ * bytes no other running call uses.
+ */
+function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB: number }): FuncBuilder {
+  const { kc: KC, mc: MC, nc: NC } = cfg;
+  const f = new FuncBuilder('gemm', Array<typeof I32>(12).fill(I32));
+  const [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const jc = f.local(I32), pc = f.local(I32), ic = f.local(I32);
+  const nc = f.local(I32), kc = f.local(I32), mc = f.local(I32);
+  const packedA = f.local(I32), packedB = f.local(I32), tile = f.local(I32), row = f.local(I32);
+
+  f.get(M).i32Const(1).i32LtS().if().return().end();
+  f.get(N).i32Const(1).i32LtS().if().return().end();
+  // Strides to bytes.
+  for (const s of [rsA, csA, rsB, csB, ldc]) f.get(s).i32Const(4).i32Mul().set(s);
+  f.get(scratch).set(packedA);
+  f.get(scratch).i32Const(MC * KC * 4).i32Add().set(packedB);
+  f.get(packedB).i32Const(KC * NC * 4).i32Add().set(tile);
+
+  // K = 0: C is zeros.
+  f.get(K).i32Const(1).i32LtS().if();
+  {
+    f.get(pC).set(row);
+    f.get(M).set(ic);
+    f.loop();
+    {
+      f.get(row).set(pc);
+      f.get(N).set(jc);
+      f.loop();
+      f.get(pc).f32Const(0).f32Store();
+      f.incr(pc, 4);
+      f.get(jc).i32Const(1).i32Sub().tee(jc).brIf(0);
+      f.end();
+      f.get(row).get(ldc).i32Add().set(row);
+      f.get(ic).i32Const(1).i32Sub().tee(ic).brIf(0);
+    }
+    f.end();
+    f.return();
+  }
+  f.end();
+
+  /** local[dst] = min(local[total] - local[at], cap) */
+  const remaining = (dst: number, total: number, at: number, cap: number): void => {
+    f.get(total).get(at).i32Sub().set(dst);
+    f.get(dst).i32Const(cap).i32GtS().if().i32Const(cap).set(dst).end();
+  };
+
+  f.i32Const(0).set(jc);
+  f.loop(); // jc: NC-wide column panels of C
+  {
+    remaining(nc, N, jc, NC);
+    f.i32Const(0).set(pc);
+    f.loop(); // pc: KC-deep slabs
+    {
+      remaining(kc, K, pc, KC);
+      // packB(pB + pc*rsB + jc*csB, csB, rsB, packedB, nc, kc)
+      f.get(pB).get(pc).get(rsB).i32Mul().i32Add().get(jc).get(csB).i32Mul().i32Add();
+      f.get(csB).get(rsB).get(packedB).get(nc).get(kc).call(fn.packB);
+      f.i32Const(0).set(ic);
+      f.loop(); // ic: MC-tall blocks
+      {
+        remaining(mc, M, ic, MC);
+        // packA(pA + ic*rsA + pc*csA, rsA, csA, packedA, mc, kc)
+        f.get(pA).get(ic).get(rsA).i32Mul().i32Add().get(pc).get(csA).i32Mul().i32Add();
+        f.get(rsA).get(csA).get(packedA).get(mc).get(kc).call(fn.packA);
+        // kernel(packedA, packedB, pC + ic*ldc + jc*4, ldc, mc, nc, kc, pc != 0, tile)
+        f.get(packedA).get(packedB);
+        f.get(pC).get(ic).get(ldc).i32Mul().i32Add().get(jc).i32Const(4).i32Mul().i32Add();
+        f.get(ldc).get(mc).get(nc).get(kc).get(pc).i32Const(0).i32Ne().get(tile).call(fn.kernel);
+        f.incr(ic, MC);
+        f.get(ic).get(M).i32LtS().brIf(0);
+      }
+      f.end();
+      f.incr(pc, KC);
+      f.get(pc).get(K).i32LtS().brIf(0);
+    }
+    f.end();
+    f.incr(jc, NC);
+    f.get(jc).get(N).i32LtS().brIf(0);
+  }
+  f.end();
+  return f;
+}
+
+/**
+ * kernel(pA, pB, pC, ldc, mc, nc, kc, accumulate, tile), addresses and ldc in bytes: for each
+ * sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc, k-major), the
+ * mc x nc block of C at pC is set to (accumulate = 0) or incremented by (accumulate = 1) the
+ * product. Tiles that stick out of the block go through `tile` (mr x nr floats), and only their
+ * real part is written. mc, nc, kc >= 1.
+ */
+function buildKernel(cfg: SimdConfig): FuncBuilder {
+  const { mr, nr, relaxed } = cfg;
+  const nv = nr / 4;
+  const f = new FuncBuilder('kernel', Array<typeof I32>(9).fill(I32));
+  const [pA, pB, pC, ldc, mc, nc, kc, accumulate, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const nLeft = f.local(I32), mLeft = f.local(I32), k = f.local(I32);
+  const a = f.local(I32), b = f.local(I32), cCol = f.local(I32), c = f.local(I32), bSliver = f.local(I32);
+  const rows = f.local(I32), cols = f.local(I32), i = f.local(I32), j = f.local(I32), rowC = f.local(I32), rowT = f.local(I32);
+  const acc: number[][] = [];
+  for (let r = 0; r < mr; r++) acc.push(Array.from({ length: nv }, () => f.local(V128)));
+  const bv = Array.from({ length: nv }, () => f.local(V128));
+  const av = f.local(V128);
+
+  // One k step. (TurboFan unrolls this loop itself; unrolling it in the emitted code measured slower.)
+  const step = (): void => {
+    for (let v = 0; v < nv; v++) f.get(b).v128Load(16 * v).set(bv[v]);
+    for (let r = 0; r < mr; r++) {
+      f.get(a).v128Load32Splat(4 * r).set(av);
+      for (let v = 0; v < nv; v++) {
+        if (relaxed) f.get(av).get(bv[v]).get(acc[r][v]).f32x4RelaxedMadd().set(acc[r][v]);
+        else f.get(acc[r][v]).get(av).get(bv[v]).f32x4Mul().f32x4Add().set(acc[r][v]);
+      }
+    }
+  };
+
+  f.get(pB).set(bSliver);
+  f.get(pC).set(cCol);
+  f.get(nc).set(nLeft);
+  f.loop(); // jr: slivers of B
+  {
+    f.get(pA).set(a);
+    f.get(cCol).set(c);
+    f.get(mc).set(mLeft);
+    f.loop(); // ir: slivers of A
+    {
+      for (const row of acc) for (const x of row) f.v128Zero().set(x);
+      f.get(bSliver).set(b);
+      f.get(kc).set(k);
+      f.loop();
+      step();
+      f.incr(a, mr * 4).incr(b, nr * 4);
+      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      f.end();
+      // a now points at the next A sliver. A full tile (mLeft >= mr and nLeft >= nr) goes straight to C.
+      f.get(nLeft).i32Const(nr).i32GeS().i32Const(0).get(mLeft).i32Const(mr).i32GeS().select().if();
+      {
+        f.get(c).set(rowC);
+        f.get(accumulate).if();
+        for (let r = 0; r < mr; r++) {
+          for (let v = 0; v < nv; v++) f.get(rowC).get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().v128Store(16 * v);
+          f.get(rowC).get(ldc).i32Add().set(rowC);
+        }
+        f.else();
+        for (let r = 0; r < mr; r++) {
+          for (let v = 0; v < nv; v++) f.get(rowC).get(acc[r][v]).v128Store(16 * v);
+          f.get(rowC).get(ldc).i32Add().set(rowC);
+        }
+        f.end();
+      }
+      f.else();
+      {
+        // Edge tile: registers -> tile buffer, then its rows x cols corner into C, element by element.
+        for (let r = 0; r < mr; r++) for (let v = 0; v < nv; v++) f.get(tile).get(acc[r][v]).v128Store(4 * nr * r + 16 * v);
+        f.get(mLeft).i32Const(mr).get(mLeft).i32Const(mr).i32LtS().select().set(rows);
+        f.get(nLeft).i32Const(nr).get(nLeft).i32Const(nr).i32LtS().select().set(cols);
+        f.get(c).set(rowC);
+        f.get(tile).set(rowT);
+        f.i32Const(0).set(i);
+        f.loop();
+        {
+          f.i32Const(0).set(j);
+          f.loop();
+          {
+            // C[rowC + 4j] = accumulate ? C[..] + T[rowT + 4j] : T[rowT + 4j]
+            f.get(rowC).get(j).i32Const(4).i32Mul().i32Add();
+            f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
+            f.get(rowC).get(j).i32Const(4).i32Mul().i32Add().f32Load().f32Add();
+            f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
+            f.get(accumulate).select().f32Store();
+            f.incr(j, 1);
+            f.get(j).get(cols).i32LtS().brIf(0);
+          }
+          f.end();
+          f.get(rowC).get(ldc).i32Add().set(rowC);
+          f.incr(rowT, 4 * nr);
+          f.incr(i, 1);
+          f.get(i).get(rows).i32LtS().brIf(0);
+        }
+        f.end();
+      }
+      f.end();
+      f.get(c).get(ldc).i32Const(mr).i32Mul().i32Add().set(c);
+      f.get(mLeft).i32Const(mr).i32Sub().tee(mLeft).i32Const(0).i32GtS().brIf(0);
+    }
+    f.end();
+    f.get(b).set(bSliver); // the next B sliver
+    f.incr(cCol, nr * 4);
+    f.get(nLeft).i32Const(nr).i32Sub().tee(nLeft).i32Const(0).i32GtS().brIf(0);
+  }
+  f.end();
+  return f;
+}
+
+/**
+ * pack(src, stride, step, dst, count, kc), addresses and strides in bytes: packs `count` elements
+ * along `stride` by kc steps along `step` into slivers of w (w = mr for A, nr for B): sliver s,
+ * step t, element i goes to dst + 4*(s*w*kc + t*w + i), from src + (s*w + i)*stride + t*step. The
+ * last sliver, when count is not a multiple of w, is zero-filled past count. For A, stride is A's
+ * row stride and step its column stride; for B, stride is B's column stride and step its row
+ * stride. Full slivers whose w elements are adjacent (stride 4) are copied as f32x4 vectors.
+ * count, kc >= 1.
+ */
+function buildPack(name: string, w: number): FuncBuilder {
+  const f = new FuncBuilder(name, [I32, I32, I32, I32, I32, I32]);
+  const [src, stride, step, dst, count, kc] = [0, 1, 2, 3, 4, 5];
+  const left = f.local(I32), k = f.local(I32), p = f.local(I32), q = f.local(I32);
+  f.get(count).set(left);
+  f.block();
+  f.loop(); // full slivers
+  {
+    f.get(left).i32Const(w).i32LtS().brIf(1);
+    f.get(src).set(p);
+    f.get(kc).set(k);
+    f.get(stride).i32Const(4).i32Ne().if();
+    {
+      // Scalar: w loads walking the stride.
+      f.loop();
+      f.get(p).set(q);
+      for (let i = 0; i < w; i++) {
+        if (i > 0) f.get(q).get(stride).i32Add().set(q);
+        f.get(dst).get(q).f32Load().f32Store(4 * i);
+      }
+      f.get(p).get(step).i32Add().set(p);
+      f.incr(dst, 4 * w);
+      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      f.end();
+    }
+    f.else();
+    {
+      f.loop();
+      for (let v = 0; v < w / 4; v++) f.get(dst).get(p).v128Load(16 * v).v128Store(16 * v);
+      f.get(p).get(step).i32Add().set(p);
+      f.incr(dst, 4 * w);
+      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      f.end();
+    }
+    f.end();
+    // The next sliver starts w elements further along `stride`.
+    f.get(src).get(stride).i32Const(w).i32Mul().i32Add().set(src);
+    f.get(left).i32Const(w).i32Sub().set(left);
+    f.br(0);
+  }
+  f.end();
+  f.end();
+  f.get(left).i32Eqz().if().return().end();
+  // The ragged last sliver: zero it, then copy its `left` real elements, one column of it at a time.
+  f.get(dst).set(p);
+  f.get(kc).set(k);
+  f.loop();
+  for (let v = 0; v < w / 4; v++) f.get(p).v128Zero().v128Store(16 * v);
+  f.incr(p, 4 * w);
+  f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+  f.end();
+  f.loop(); // one element of the sliver's width per iteration
+  {
+    f.get(src).set(p);
+    f.get(dst).set(q);
+    f.get(kc).set(k);
+    f.loop();
+    f.get(q).get(p).f32Load().f32Store();
+    f.get(p).get(step).i32Add().set(p);
+    f.incr(q, 4 * w);
+    f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+    f.end();
+    f.get(src).get(stride).i32Add().set(src);
+    f.incr(dst, 4);
+    f.get(left).i32Const(1).i32Sub().tee(left).brIf(0);
+  }
+  f.end();
+  return f;
+}

@@ -1,0 +1,35 @@
+// A compiled Wasm kernel module that runs on the CPU backend's heap (./heap.ts): it imports the
+// heap's memory as env.memory, so it reads operands where they lie, and worker threads
+// (runtime/cpu/threads/pool.ts) can instantiate the same module on the same memory.
+import { emitModule, type FuncBuilder } from './emit.js';
+import { wasmHeap, type WasmHeap } from './heap.js';
+
+export interface WasmKernel {
+  /** Unique per kernel, so worker threads can cache their instances of it. */
+  readonly id: number;
+  readonly module: WebAssembly.Module;
+  /** The main thread's instance. */
+  readonly instance: WebAssembly.Instance;
+  readonly heap: WasmHeap;
+}
+
+/** The import object every kernel is instantiated with (the workers build the same one). */
+export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
+  return { env: { memory } };
+}
+
+let nextId = 1;
+
+/**
+ * Emits `funcs` as a module importing the heap's memory, compiles and instantiates it. Throws when
+ * there is no heap (no WebAssembly). A shared import must declare a maximum no smaller than the
+ * memory's; 65536 pages (4 GiB) is the largest any heap reserves.
+ */
+export function compileKernel(funcs: FuncBuilder[]): WasmKernel {
+  const heap = wasmHeap();
+  if (!heap) throw new Error('compileKernel: this engine has no WebAssembly');
+  const bytes = emitModule(funcs, heap.shared ? { minPages: 1, maxPages: 65536, shared: true } : { minPages: 1, shared: false });
+  const module = new WebAssembly.Module(bytes);
+  const instance = new WebAssembly.Instance(module, kernelImports(heap.memory));
+  return { id: nextId++, module, instance, heap };
+}
