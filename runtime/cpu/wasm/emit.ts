@@ -102,6 +102,22 @@ const SIMD = {
   f32x4_relaxed_madd: 0x105, // relaxed SIMD: a * b + c, fused or not
 } as const;
 
+/** Lane-wise SIMD instructions without immediates (sub-opcodes after 0xfd), for `simdOp`. */
+export const SIMD_LANEWISE = {
+  'i32x4.splat': 0x11, 'f32x4.splat': 0x13,
+  'i32x4.eq': 0x37, 'i32x4.ne': 0x38, 'i32x4.lt_s': 0x39, 'i32x4.gt_s': 0x3b, 'i32x4.le_s': 0x3d, 'i32x4.ge_s': 0x3f,
+  'f32x4.eq': 0x41, 'f32x4.ne': 0x42, 'f32x4.lt': 0x43, 'f32x4.gt': 0x44, 'f32x4.le': 0x45, 'f32x4.ge': 0x46,
+  'v128.not': 0x4d, 'v128.and': 0x4e, 'v128.andnot': 0x4f, 'v128.or': 0x50, 'v128.xor': 0x51, 'v128.bitselect': 0x52,
+  'i8x16.narrow_i16x8_u': 0x66, 'f32x4.ceil': 0x67, 'f32x4.floor': 0x68, 'f32x4.trunc': 0x69,
+  'i16x8.narrow_i32x4_u': 0x86, 'i16x8.extend_low_i8x16_u': 0x89,
+  'i32x4.abs': 0xa0, 'i32x4.neg': 0xa1, 'i32x4.extend_low_i16x8_u': 0xa9, 'i32x4.shr_s': 0xac,
+  'i32x4.add': 0xae, 'i32x4.sub': 0xb1, 'i32x4.mul': 0xb5, 'i32x4.min_s': 0xb6, 'i32x4.max_s': 0xb8,
+  'f32x4.abs': 0xe0, 'f32x4.neg': 0xe1, 'f32x4.sqrt': 0xe3, 'f32x4.add': 0xe4, 'f32x4.sub': 0xe5,
+  'f32x4.mul': 0xe6, 'f32x4.div': 0xe7, 'f32x4.min': 0xe8, 'f32x4.max': 0xe9,
+  'i32x4.trunc_sat_f32x4_s': 0xf8, 'f32x4.convert_i32x4_s': 0xfa,
+} as const;
+export type SimdLanewise = keyof typeof SIMD_LANEWISE;
+
 const BLOCK_VOID = 0x40;
 
 /** Instructions of one function body. Locals are numbered params first, then `local()`s in order. */
@@ -190,6 +206,25 @@ export class FuncBuilder {
   f32x4Mul(): this { return this.simd(SIMD.f32x4_mul); }
   /** [a, b, c] -> a * b + c (relaxed SIMD: fused or not, the engine decides). */
   f32x4RelaxedMadd(): this { return this.simd(SIMD.f32x4_relaxed_madd); }
+
+  // SIMD for generated elementwise kernels (runtime/cpu/wasm/elementwise-simd.ts).
+  /** A lane-wise SIMD instruction without immediates, by name (see SIMD_LANEWISE). */
+  simdOp(name: SimdLanewise): this { return this.simd(SIMD_LANEWISE[name]); }
+  /** A v128 constant from its sixteen bytes (little-endian lanes). */
+  v128Const(bytes: ArrayLike<number>): this { return this.simd(SIMD.v128_const, ...Array.from(bytes)); }
+  /** Loads one byte and copies it to all sixteen lanes. */
+  v128Load8Splat(offset = 0): this { return this.simd(0x07, ...this.mem(0, offset)); }
+  /** Loads 32 bits into lane 0 and zeroes the rest. */
+  v128Load32Zero(offset = 0): this { return this.simd(0x5c, ...this.mem(0, offset)); }
+  /** [addr, v] -> v with byte lane `lane` replaced by the byte at addr. */
+  v128Load8Lane(lane: number, offset = 0): this { return this.simd(0x54, ...this.mem(0, offset), lane); }
+  /** [addr, v] -> stores byte lane `lane` of v. */
+  v128Store8Lane(lane: number, offset = 0): this { return this.simd(0x58, ...this.mem(0, offset), lane); }
+  /** [addr, v] -> stores 32-bit lane `lane` of v. */
+  v128Store32Lane(lane: number, offset = 0): this { return this.simd(0x5a, ...this.mem(0, offset), lane); }
+  /** v128.load without an alignment promise (operands may start at any element). */
+  v128LoadUnaligned(offset = 0): this { return this.simd(SIMD.v128_load, ...this.mem(0, offset)); }
+  v128StoreUnaligned(offset = 0): this { return this.simd(SIMD.v128_store, ...this.mem(0, offset)); }
 
   /** The code-section entry: locals (grouped in runs of one type), body, end. */
   encode(): number[] {
