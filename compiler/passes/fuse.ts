@@ -16,15 +16,20 @@
 // 6. Otherwise routines (matmul, conv's unfold/fold, gather, ...) and reductions are kernel
 //    boundaries, and movement ops stay views between kernels.
 //
+// Before grouping, conv-layout.ts moves the permutes around a conv's GEMM so that its ReLU can be
+// an epilogue and its gradient is computed in the layout the GEMMs read.
+//
 // A group becomes one 'fused' node whose expression is the members' scalar expressions composed
 // (ir/expr.ts), so every backend runs it with its ordinary elementwise code generator.
 import { contiguousStrides, E, numel, OPS, type Expr, type Graph, type Node } from '../../ir/index.js';
 import { viewStrides } from '../../ir/ops/movement.js';
+import { convLayouts } from './conv-layout.js';
 import { usesOf } from './uses.js';
 
 const isElementwise = (n: Node) => n.op === 'fused' || OPS[n.op]?.lowering.kind === 'elementwise';
 
 export function fuse(g: Graph): Graph {
+  convLayouts(g);
   const { users, escaping } = usesOf(g);
   const producer = new Map<number, number>(g.nodes.map((n, i) => [n.output, i]));
   const group = new Array<number>(g.nodes.length).fill(-1); // node index -> index of its group's root

@@ -1,14 +1,147 @@
 // unfold (im2col) and fold (col2im) on the CPU, for any number of spatial dims and strided inputs.
+//
+// Both walk the columns row by row: a row is one tap of one channel over one line of window
+// positions along the last spatial dim. Which input line a row reads (or that it lies wholly in the
+// padding) comes from a table built once per geometry and cached; along the line, the positions
+// whose tap falls inside the input form one contiguous range, so the inner loop is a plain strided
+// copy (or add) with the padding filled around it, and nothing is decoded per element.
+// `unfoldReference` / `foldReference` are the direct per-element definitions the tests compare with.
 import type { FoldAttrs, UnfoldAttrs, WindowAttrs } from '../../ir/ops/conv.js';
 import { windowCounts } from '../../ir/ops/conv.js';
 import type { HostArray, View } from '../backend.js';
 
 type DataOf = (v: View) => HostArray;
 
+/** Where each row of the columns reads, for one geometry and one set of input strides. */
+interface RowPlan {
+  /** Window positions along the last spatial dim (the length of a row). */
+  readonly width: number;
+  /** Lines of window positions (product of the other spatial dims' counts). */
+  readonly lines: number;
+  readonly taps: number;
+  /** taps * lines: offset of the line's start in the plane (tap on the last dim not yet applied), or -1 if it lies in the padding. */
+  readonly lineOffset: Int32Array;
+  /** Per tap along the last dim: first and one-past-last position inside the input, and the offset of the first. */
+  readonly lo: Int32Array;
+  readonly hi: Int32Array;
+  readonly first: Int32Array;
+  /** Offset step between neighbouring positions along the last dim. */
+  readonly step: number;
+}
+
+const plans = new Map<string, RowPlan>();
+const MAX_PLANS = 64;
+
+function rowPlan(spatial: readonly number[], strides: readonly number[], a: WindowAttrs): RowPlan {
+  const key = `${spatial}|${strides}|${a.kernel}|${a.stride}|${a.padding}|${a.dilation}`;
+  let plan = plans.get(key);
+  if (!plan) {
+    plan = buildRowPlan(spatial, strides, a);
+    if (plans.size >= MAX_PLANS) plans.delete(plans.keys().next().value!);
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+function buildRowPlan(spatial: readonly number[], strides: readonly number[], a: WindowAttrs): RowPlan {
+  const counts = windowCounts(spatial, a);
+  const nd = spatial.length;
+  const last = nd - 1;
+  const taps = a.kernel.reduce((p, k) => p * k, 1);
+  const width = counts[last];
+  const lines = counts.slice(0, last).reduce((p, c) => p * c, 1);
+  const lineOffset = new Int32Array(taps * lines);
+  const k = new Array<number>(nd).fill(0);
+  const o = new Array<number>(last).fill(0);
+  let j = 0;
+  for (let t = 0; t < taps; t++) {
+    o.fill(0);
+    for (let r = 0; r < lines; r++) {
+      let off = 0;
+      for (let d = 0; d < last; d++) {
+        const i = o[d] * a.stride[d] - a.padding[d] + k[d] * a.dilation[d];
+        if (i < 0 || i >= spatial[d]) { off = -1; break; }
+        off += i * strides[d];
+      }
+      lineOffset[j++] = off;
+      for (let d = last - 1; d >= 0 && ++o[d] === counts[d]; d--) o[d] = 0;
+    }
+    for (let d = last; d >= 0 && ++k[d] === a.kernel[d]; d--) k[d] = 0;
+  }
+  const kw = a.kernel[last], s = a.stride[last], p = a.padding[last], dil = a.dilation[last], n = spatial[last];
+  const lo = new Int32Array(kw), hi = new Int32Array(kw), first = new Int32Array(kw);
+  for (let t = 0; t < kw; t++) {
+    // Position q reads input index q*s - p + t*dil; keep the q with 0 <= index < n.
+    const shift = t * dil - p;
+    lo[t] = Math.min(width, Math.max(0, Math.ceil(-shift / s)));
+    hi[t] = Math.max(lo[t], Math.min(width, Math.floor((n - 1 - shift) / s) + 1));
+    first[t] = (lo[t] * s + shift) * strides[last];
+  }
+  return { width, lines, taps, lineOffset, lo, hi, first, step: s * strides[last] };
+}
+
+/** out[n, c*K + k, l] = x[n, c, window l's tap k], or padValue in the padding; out is contiguous. */
+export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): void {
+  const [n, ch] = x.shape;
+  const plan = rowPlan(x.shape.slice(2), x.strides.slice(2), a);
+  const { width, lines, taps, lineOffset, lo, hi, first, step } = plan;
+  const kw = lo.length;
+  const xd = dataOf(x), od = dataOf(out);
+  const pad = a.padValue;
+  let o = out.offset;
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < ch; c++) {
+      const base = x.offset + b * x.strides[0] + c * x.strides[1];
+      for (let t = 0, j = 0; t < taps; t++) {
+        const tw = t % kw;
+        const l0 = lo[tw], l1 = hi[tw], f = first[tw];
+        for (let r = 0; r < lines; r++, j++) {
+          const line = lineOffset[j];
+          if (line < 0 || l0 === l1) { od.fill(pad, o, o + width); o += width; continue; }
+          if (l0 > 0) od.fill(pad, o, o + l0);
+          let src = base + line + f;
+          for (let q = o + l0, end = o + l1; q < end; q++, src += step) od[q] = xd[src];
+          if (l1 < width) od.fill(pad, o + l1, o + width);
+          o += width;
+        }
+      }
+    }
+  }
+}
+
+/** out[n, c, position] = sum of the column entries whose tap lands there (out is contiguous; it may hold stale values from a reused plan slot, so it is zeroed first). */
+export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
+  const [n, ch] = out.shape;
+  const plan = rowPlan(a.outputSize, contiguous(a.outputSize), a);
+  const { width, lines, taps, lineOffset, lo, hi, first, step } = plan;
+  const kw = lo.length;
+  const cd = dataOf(cols), od = dataOf(out);
+  const planeSize = a.outputSize.reduce((p, v) => p * v, 1);
+  od.fill(0, out.offset, out.offset + n * ch * planeSize);
+  const [s0, s1, s2] = cols.strides;
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < ch; c++) {
+      const base = out.offset + (b * ch + c) * planeSize;
+      for (let t = 0, j = 0; t < taps; t++) {
+        const tw = t % kw;
+        const l0 = lo[tw], l1 = hi[tw], f = first[tw];
+        const row = cols.offset + b * s0 + (c * taps + t) * s1;
+        for (let r = 0; r < lines; r++, j++) {
+          const line = lineOffset[j];
+          if (line < 0) continue;
+          let dst = base + line + f;
+          for (let q = row + (r * width + l0) * s2, end = row + (r * width + l1) * s2; q < end; q += s2, dst += step) od[dst] += cd[q];
+        }
+      }
+    }
+  }
+}
+
+const contiguous = (shape: readonly number[]) => shape.map((_, d) => shape.slice(d + 1).reduce((p, v) => p * v, 1));
+
 /**
- * For tap k (row-major over the kernel) and window position l (row-major over the output grid),
- * entry k*L + l is the offset of the spatial element it reads (with `strides`), or -1 where it
- * falls in the padding. One table serves every (n, c) plane.
+ * Entry k*L + l is the offset of the spatial element that tap k of window position l reads (with
+ * `strides`), or -1 where it falls in the padding.
  */
 function tapOffsets(spatial: readonly number[], strides: readonly number[], a: WindowAttrs): Int32Array {
   const counts = windowCounts(spatial, a);
@@ -36,43 +169,36 @@ function tapOffsets(spatial: readonly number[], strides: readonly number[], a: W
   return table;
 }
 
-/** out[n, c*K + k, l] = x[n, c, window l's tap k], or padValue in the padding. */
-export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): void {
+/** The per-element definition of runUnfold (tests compare the row kernel with it). */
+export function unfoldReference(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): void {
   const [n, ch] = x.shape;
   const table = tapOffsets(x.shape.slice(2), x.strides.slice(2), a);
   const xd = dataOf(x), od = dataOf(out);
-  const pad = a.padValue;
   let o = out.offset;
   for (let b = 0; b < n; b++) {
     for (let c = 0; c < ch; c++) {
       const base = x.offset + b * x.strides[0] + c * x.strides[1];
-      for (let j = 0; j < table.length; j++) {
-        const off = table[j];
-        od[o++] = off < 0 ? pad : xd[base + off];
-      }
+      for (let j = 0; j < table.length; j++) od[o++] = table[j] < 0 ? a.padValue : xd[base + table[j]];
     }
   }
 }
 
-/** out[n, c, position] = sum of the column entries whose tap lands there (out is contiguous; it may hold stale values from a reused plan slot, so it is zeroed first). */
-export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
+/** The per-element definition of runFold. */
+export function foldReference(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
   const [n, ch] = out.shape;
-  const outStrides = out.shape.slice(2).map((_, d, s) => s.slice(d + 1).reduce((p, v) => p * v, 1));
-  const table = tapOffsets(a.outputSize, outStrides, a);
+  const table = tapOffsets(a.outputSize, contiguous(a.outputSize), a);
   const l = cols.shape[2];
   const taps = table.length / Math.max(l, 1);
   const cd = dataOf(cols), od = dataOf(out);
-  od.fill(0, out.offset, out.offset + out.shape.reduce((p, v) => p * v, 1));
+  const plane = a.outputSize.reduce((p, v) => p * v, 1);
+  od.fill(0, out.offset, out.offset + n * ch * plane);
   const [s0, s1, s2] = cols.strides;
-  const plane = outStrides.length ? outStrides[0] * a.outputSize[0] : 1;
   for (let b = 0; b < n; b++) {
     for (let c = 0; c < ch; c++) {
-      const base = out.offset + (b * ch + c) * plane;
       for (let t = 0; t < taps; t++) {
-        const row = cols.offset + b * s0 + (c * taps + t) * s1;
-        for (let p = 0, j = t * l; p < l; p++, j++) {
-          const off = table[j];
-          if (off >= 0) od[base + off] += cd[row + p * s2];
+        for (let p = 0; p < l; p++) {
+          const off = table[t * l + p];
+          if (off >= 0) od[out.offset + (b * ch + c) * plane + off] += cd[cols.offset + b * s0 + (c * taps + t) * s1 + p * s2];
         }
       }
     }

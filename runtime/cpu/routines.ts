@@ -84,20 +84,34 @@ export function runFull(out: HostArray, a: FullAttrs, offset = 0, length = out.l
   out.fill(a.dtype === 'bool' ? (a.value ? 1 : 0) : a.value, offset, offset + length);
 }
 
-function checkIndex(i: number, size: number, op: string, dim: number): void {
-  if (i < -size || i >= size) throw new RangeError(`${op}: index ${i} is out of bounds for dimension ${dim} with size ${size}`);
+function outOfBounds(i: number, size: number, op: string, dim: number): never {
+  throw new RangeError(`${op}: index ${i} is out of bounds for dimension ${dim} with size ${size}`);
+}
+
+/**
+ * Calls `row(offsets)` for each line of `shape` along its last dim (offsets[j] is operand j's start
+ * of that line): the index routines run their inner loop over a line themselves, so the per-element
+ * work is a load, a bounds check and a store, with no callback.
+ */
+function forEachLine(shape: readonly number[], bases: readonly number[], strides: readonly (readonly number[])[], row: (offsets: number[]) => void): void {
+  if (shape.length === 0) { row([...bases]); return; }
+  forEachIndex(shape.slice(0, -1), bases, strides.map((s) => s.slice(0, -1)), row);
 }
 
 /** out[i][j][k] = x[i][index[i][j][k]][k] (for dim 1), and so on. */
 export function runGather(x: View, index: View, out: View, dim: number, dataOf: DataOf): void {
   const xd = dataOf(x), id = dataOf(index), od = dataOf(out);
   const xStrides = x.strides.map((s, i) => (i === dim ? 0 : s));
-  const outStrides = out.strides;
-  const size = x.shape[dim];
-  forEachIndex(index.shape, [x.offset, index.offset, out.offset], [xStrides, index.strides, outStrides], ([xo, io, oo]) => {
-    const i = id[io];
-    checkIndex(i, size, 'gather', dim);
-    od[oo] = xd[xo + (i < 0 ? i + size : i) * x.strides[dim]];
+  const size = x.shape[dim], step = x.strides[dim];
+  const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
+  const [xs, is, os] = [xStrides, index.strides, out.strides].map((s) => (s.length ? s[s.length - 1] : 0));
+  forEachLine(index.shape, [x.offset, index.offset, out.offset], [xStrides, index.strides, out.strides], ([xo, io, oo]) => {
+    for (let e = 0; e < len; e++, xo += xs, io += is, oo += os) {
+      let i = id[io];
+      if (i < 0) i += size;
+      if (i < 0 || i >= size) outOfBounds(id[io], size, 'gather', dim);
+      od[oo] = xd[xo + i * step];
+    }
   });
 }
 
@@ -105,10 +119,15 @@ export function runGather(x: View, index: View, out: View, dim: number, dataOf: 
 export function runScatterAdd(src: View, index: View, out: View, dim: number, dataOf: DataOf): void {
   const sd = dataOf(src), id = dataOf(index), od = dataOf(out);
   const outStrides = out.strides.map((s, i) => (i === dim ? 0 : s));
-  const size = out.shape[dim];
-  forEachIndex(index.shape, [src.offset, index.offset, out.offset], [src.strides, index.strides, outStrides], ([so, io, oo]) => {
-    const i = id[io];
-    checkIndex(i, size, 'scatterAdd', dim);
-    od[oo + (i < 0 ? i + size : i) * out.strides[dim]] += sd[so];
+  const size = out.shape[dim], step = out.strides[dim];
+  const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
+  const [ss, is, os] = [src.strides, index.strides, outStrides].map((s) => (s.length ? s[s.length - 1] : 0));
+  forEachLine(index.shape, [src.offset, index.offset, out.offset], [src.strides, index.strides, outStrides], ([so, io, oo]) => {
+    for (let e = 0; e < len; e++, so += ss, io += is, oo += os) {
+      let i = id[io];
+      if (i < 0) i += size;
+      if (i < 0 || i >= size) outOfBounds(id[io], size, 'scatterAdd', dim);
+      od[oo + i * step] += sd[so];
+    }
   });
 }

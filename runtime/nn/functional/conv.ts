@@ -1,4 +1,4 @@
-// Convolution as unfold (im2col) + one matmul, and PyTorch's F.unfold / F.fold, over the unfold and
+// Convolution as unfold (im2col) + one matmul over the whole batch, and PyTorch's F.unfold / F.fold, over the unfold and
 // fold primitives (ir/ops/conv.ts). Their gradients come from those two ops and matmul.
 import { fmtShape, numel, OPS } from '../../../ir/index.js';
 import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../../../ir/ops/conv.js';
@@ -89,12 +89,23 @@ function convNd(input: Tensor, weight: Tensor, bias: Tensor | null, opts: ConvOp
     if (extra.some((e) => e > 0)) x = pad(x, [...extra].reverse().flatMap((e) => [0, e]));
   } else padding = ntuple(opts.padding ?? 0, nd, 'padding', op);
 
-  const cols = unfoldRaw(x, { kernel, stride, padding, dilation, padValue: 0 }); // [N, C*K, L]
+  // The batch is unfolded as one more spatial dim (kernel 1) of a single image [1, C, N, *spatial],
+  // so the columns come out as [C*K, N*L] and the whole batch is one GEMM [O, C*K] @ [C*K, N*L]
+  // (one big product instead of N small ones, and its weight gradient is one product too). The
+  // product is [O, N, *spatialOut]: the output is its NCHW-permuted view.
   const n = x.shape[0];
+  // Geometry errors name the user's kernel and input, not the batch-as-spatial view below.
+  OPS.unfold.infer([x], { kernel, stride, padding, dilation, padValue: 0 });
+  const batchAsSpatial = x.permute([1, 0, ...kernel.map((_, d) => d + 2)]).unsqueeze(0); // [1, C, N, *spatial]
+  const cols = unfoldRaw(batchAsSpatial, { kernel: [1, ...kernel], stride: [1, ...stride], padding: [0, ...padding], dilation: [1, ...dilation], padValue: 0 });
   const ck = inCg * numel(kernel);
   const spatialOut = windowCounts(x.shape.slice(2), { kernel, stride, padding, dilation });
-  const out = matmul(weight.reshape([groups, outC / groups, ck]), cols.reshape([n, groups, ck, cols.shape[2]])); // [N, g, O/g, L]
-  let y = out.reshape([n, outC, ...spatialOut]);
-  if (bias) y = add(y, bias.reshape([outC, ...kernel.map(() => 1)]));
+  const nl = n * numel(spatialOut);
+  let out = groups === 1
+    ? matmul(weight.reshape([outC, ck]), cols.reshape([ck, nl]))
+    : matmul(weight.reshape([groups, outC / groups, ck]), cols.reshape([groups, ck, nl])).reshape([outC, nl]);
+  // The bias is added to the product itself, so the compiler fuses it into the GEMM as an epilogue.
+  if (bias) out = add(out, bias.reshape([outC, 1]));
+  const y = out.reshape([outC, n, ...spatialOut]).permute([1, 0, ...spatialOut.map((_, d) => d + 2)]);
   return undo(y);
 }

@@ -1,0 +1,89 @@
+// The CPU's row-wise unfold/fold kernels against their per-element definitions, on random
+// geometries: 1-3 spatial dims, strided and offset inputs, padding, stride, dilation, edge sizes.
+import { describe, expect, it } from 'vitest';
+import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../ir/ops/conv.js';
+import type { View } from '../runtime/backend.js';
+import { foldReference, runFold, runUnfold, unfoldReference } from '../runtime/cpu/conv.js';
+
+// mulberry32: a failure reproduces from its seed.
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const dataOf = (v: View) => v.storage as unknown as Float64Array;
+const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
+const contiguous = (shape: readonly number[]) => shape.map((_, d) => numel(shape.slice(d + 1)));
+
+function view(data: Float64Array, shape: number[], strides: number[], offset: number): View {
+  return { storage: data as never, dtype: 'float64', shape, strides, offset };
+}
+
+/** A random window geometry over random spatial sizes that leaves at least one window position. */
+function geometry(rand: () => number) {
+  const nd = int(rand, 1, 3);
+  for (;;) {
+    const kernel = Array.from({ length: nd }, () => int(rand, 1, 4));
+    const stride = Array.from({ length: nd }, () => int(rand, 1, 3));
+    const dilation = Array.from({ length: nd }, () => int(rand, 1, 2));
+    const padding = Array.from({ length: nd }, () => int(rand, 0, 3));
+    const spatial = Array.from({ length: nd }, () => int(rand, 1, nd === 3 ? 6 : 11));
+    const a = { kernel, stride, padding, dilation };
+    if (windowCounts(spatial, a).every((c) => c >= 1)) return { spatial, a };
+  }
+}
+
+/** Strides of a random layout of `shape`: a permutation of the dims, with gaps, from a random offset. */
+function randomLayout(shape: number[], rand: () => number): { strides: number[]; offset: number; length: number } {
+  const order = shape.map((_, i) => i).sort(() => rand() - 0.5);
+  const strides = new Array<number>(shape.length);
+  let s = 1;
+  for (let k = order.length - 1; k >= 0; k--) {
+    strides[order[k]] = s;
+    s *= shape[order[k]] + (rand() < 0.3 ? 1 : 0);
+  }
+  const offset = int(rand, 0, 3);
+  return { strides, offset, length: offset + s + 1 };
+}
+
+describe('CPU unfold/fold row kernels', () => {
+  it('unfold matches the per-element definition', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const rand = rng(seed);
+      const { spatial, a } = geometry(rand);
+      const shape = [int(rand, 1, 3), int(rand, 1, 3), ...spatial];
+      const { strides, offset, length } = randomLayout(shape, rand);
+      const data = Float64Array.from({ length }, () => rand() * 2 - 1);
+      const attrs: UnfoldAttrs = { ...a, padValue: rand() < 0.5 ? 0 : -Infinity };
+      const l = numel(windowCounts(spatial, a));
+      const outShape = [shape[0], shape[1] * numel(a.kernel), l];
+      const got = new Float64Array(numel(outShape) + 2).fill(7), want = new Float64Array(numel(outShape) + 2).fill(7);
+      runUnfold(view(data, shape, strides, offset), view(got, outShape, contiguous(outShape), 1), attrs, dataOf);
+      unfoldReference(view(data, shape, strides, offset), view(want, outShape, contiguous(outShape), 1), attrs, dataOf);
+      expect([...got], `seed ${seed}: ${JSON.stringify({ shape, strides, attrs })}`).toEqual([...want]);
+    }
+  });
+
+  it('fold matches the per-element definition (stale output, strided columns)', () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const rand = rng(1000 + seed);
+      const { spatial, a } = geometry(rand);
+      const [n, c] = [int(rand, 1, 3), int(rand, 1, 3)];
+      const colsShape = [n, c * numel(a.kernel), numel(windowCounts(spatial, a))];
+      const { strides, offset, length } = randomLayout(colsShape, rand);
+      const data = Float64Array.from({ length }, () => rand() * 2 - 1);
+      const attrs: FoldAttrs = { ...a, outputSize: spatial };
+      const outShape = [n, c, ...spatial];
+      const got = Float64Array.from({ length: numel(outShape) + 2 }, () => rand());
+      const want = Float64Array.from(got);
+      runFold(view(data, colsShape, strides, offset), view(got, outShape, contiguous(outShape), 1), attrs, dataOf);
+      foldReference(view(data, colsShape, strides, offset), view(want, outShape, contiguous(outShape), 1), attrs, dataOf);
+      for (let i = 0; i < got.length; i++) expect(got[i], `seed ${seed} at ${i}: ${JSON.stringify({ colsShape, strides, attrs })}`).toBeCloseTo(want[i], 12);
+    }
+  });
+});
