@@ -1,11 +1,14 @@
-// Times the CPU matmul kernels (the WebAssembly SIMD one, and the plain-JS one it falls back to)
-// against the plain triple loop at the sizes Kiln cares about.
+// Times the CPU matmul kernels (the WebAssembly SIMD one on 1 and 2 threads, with operands copied
+// in or already in the Wasm heap, and the plain-JS one it falls back to) against the plain triple
+// loop at the sizes Kiln cares about.
 //   npx tsx bench/matmul.ts        (or: npm run bench)
 // Prints a markdown table; bench/RESULTS.md records a run.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { matmulNaive, type MatOperand } from '../runtime/cpu/matmul.js';
 import { matmulF32Simd, matmulSimdAvailable, relaxedSimdAvailable } from '../runtime/cpu/wasm/matmul-simd.js';
+import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
 
 type Fn = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number) => void;
 
@@ -26,6 +29,9 @@ interface Case {
   K: number;
   a: MatOperand;
   b: MatOperand;
+  /** The same operands copied into the Wasm heap (used in place there). */
+  aHeap: MatOperand;
+  bHeap: MatOperand;
   /** The naive loop at 1024^3 takes seconds a run, so it gets fewer. */
   naiveRuns: number;
 }
@@ -38,40 +44,73 @@ function random(n: number): Float32Array {
 
 const contiguous = (data: Float32Array, cols: number): MatOperand => ({ data, offset: 0, rowStride: cols, colStride: 1 });
 
+const heapOwners: object[] = [];
+/** x's data copied into the Wasm heap, same offset and strides. */
+function inHeap(x: MatOperand): MatOperand {
+  const owner = {};
+  heapOwners.push(owner);
+  const data = wasmHeap()?.allocArray('float32', x.data.length, owner) as Float32Array | undefined;
+  if (!data) throw new Error('the Wasm heap cannot hold arrays here (no SharedArrayBuffer)');
+  data.set(x.data);
+  return { ...x, data };
+}
+
+function makeCase(name: string, M: number, N: number, K: number, a: MatOperand, b: MatOperand, naiveRuns: number): Case {
+  return { name, M, N, K, a, b, aHeap: inHeap(a), bHeap: inHeap(b), naiveRuns };
+}
+
 // The seed model's first layer: x [64, 1000], w1 [1000, 100], and the gradient g [64, 100] of its output.
 const x = random(64 * 1000), w1 = random(1000 * 100), g = random(64 * 100);
+const x4096 = random(4096 * 1000);
 const big1 = random(1024 * 1024), big2 = random(1024 * 1024);
 
 const cases: Case[] = [
-  { name: 'x.mm(w1)', M: 64, N: 100, K: 1000, a: contiguous(x, 1000), b: contiguous(w1, 100), naiveRuns: 15 },
+  makeCase('x.mm(w1)', 64, 100, 1000, contiguous(x, 1000), contiguous(w1, 100), 15),
   // x^T @ g, the weight gradient, with x^T a strided view of x (no copy): A(i, k) = x[k * 1000 + i].
-  { name: 'x^T @ g (x^T strided)', M: 1000, N: 100, K: 64, a: { data: x, offset: 0, rowStride: 1, colStride: 1000 }, b: contiguous(g, 100), naiveRuns: 15 },
-  { name: '1024^3', M: 1024, N: 1024, K: 1024, a: contiguous(big1, 1024), b: contiguous(big2, 1024), naiveRuns: 2 },
+  makeCase('x^T @ g (x^T strided)', 1000, 100, 64, { data: x, offset: 0, rowStride: 1, colStride: 1000 }, contiguous(g, 100), 15),
+  // The first layer at inference batch 4096.
+  makeCase('x4096.mm(w1)', 4096, 100, 1000, contiguous(x4096, 1000), contiguous(w1, 100), 2),
+  makeCase('1024^3', 1024, 1024, 1024, contiguous(big1, 1024), contiguous(big2, 1024), 2),
 ];
 
+/** The Wasm GEMM's variants: thread count, and whether operands and out lie in the heap. */
+const wasmVariants = [
+  { name: '1T', threads: 1, heap: false },
+  { name: '2T', threads: 2, heap: false },
+  { name: '1T heap', threads: 1, heap: true },
+  { name: '2T heap', threads: 2, heap: true },
+] as const;
+
 /**
- * Milliseconds of each timed run of the Wasm kernel, the JS kernel and naive on c, after warm-up
- * runs (so the JIT has optimized all three). The runs alternate (one naive, then kilnPerNaive of
- * each kernel), so a busy spell on a shared machine hits every column rather than skewing ratios.
+ * Milliseconds of each timed run of every Wasm variant, the JS kernel and naive on c, after warm-up
+ * runs (so the JIT has optimized all of them). The runs alternate (one naive, then kilnPerNaive of
+ * the JS kernel and 4 * kilnPerNaive of each Wasm variant, round-robin), so a busy spell on a shared
+ * machine hits every column rather than skewing ratios.
  */
-function timeAll(c: Case, kilnPerNaive: number): { wasm: number[]; js: number[]; naive: number[] } {
+function timeAll(c: Case, kilnPerNaive: number): { wasm: number[][]; js: number[]; naive: number[] } {
   const out = new Float32Array(c.M * c.N);
-  const run = (fn: Fn): number => {
+  const outHeap = inHeap(contiguous(out, c.N)).data as Float32Array;
+  const run = (fn: Fn, a = c.a, b = c.b, o: Float32Array = out): number => {
     const t0 = performance.now();
-    fn(c.M, c.N, c.K, c.a, c.b, out, 0);
+    fn(c.M, c.N, c.K, a, b, o, 0);
     return performance.now() - t0;
   };
-  for (let i = 0; i < 5; i++) run(matmulF32Simd);
+  const runWasm = (v: (typeof wasmVariants)[number]): number => {
+    setThreadCount(v.threads);
+    return v.heap ? run(matmulF32Simd, c.aHeap, c.bHeap, outHeap) : run(matmulF32Simd);
+  };
+  for (const v of wasmVariants) for (let i = 0; i < 5; i++) runWasm(v);
   for (let i = 0; i < 5; i++) run(matmulJs);
-  // At 1024^3 the earlier cases have already warmed the naive loop up.
+  // For the big cases the earlier ones have already warmed the naive loop up.
   if (c.naiveRuns > 2) for (let i = 0; i < 3; i++) run(matmulNaive);
-  const wasm: number[] = [], js: number[] = [], naive: number[] = [];
+  const wasm: number[][] = wasmVariants.map(() => []), js: number[] = [], naive: number[] = [];
   for (let r = 0; r < c.naiveRuns; r++) {
     naive.push(run(matmulNaive));
     for (let i = 0; i < kilnPerNaive; i++) js.push(run(matmulJs));
     // The Wasm kernel is fast enough to afford four times the runs.
-    for (let i = 0; i < 4 * kilnPerNaive; i++) wasm.push(run(matmulF32Simd));
+    for (let i = 0; i < 4 * kilnPerNaive; i++) wasmVariants.forEach((v, j) => wasm[j].push(runWasm(v)));
   }
+  setThreadCount(undefined);
   return { wasm, js, naive };
 }
 
@@ -94,14 +133,15 @@ function cpuModel(): string {
 }
 
 console.log(
-  `# matmul: ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel()} (${cpus().length} cores; single-threaded, float32 operands; ` +
+  `# matmul: ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel()} (${cpus().length} cores; float32 operands; ` +
     `relaxed SIMD ${relaxedSimdAvailable() ? 'available (f32x4.relaxed_madd)' : 'not available (f32x4.mul + f32x4.add)'})\n`,
 );
-console.log('| case | M x K @ K x N | wasm ms | wasm GFLOP/s (best) | js ms | js GFLOP/s (best) | naive ms | naive GFLOP/s (best) | wasm / js | wasm / naive | max rel. diff wasm | max rel. diff js |');
-console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+const wasmHeads = wasmVariants.map((v) => `wasm ${v.name} ms | GFLOP/s (best)`).join(' | ');
+console.log(`| case | M x K @ K x N | ${wasmHeads} | js ms | js GFLOP/s (best) | naive ms | naive GFLOP/s (best) | 2T / 1T | wasm 1T / js | max rel. diff wasm | max rel. diff js |`);
+console.log(`|---|---|${'---:|---:|'.repeat(wasmVariants.length)}---:|---:|---:|---:|---:|---:|---:|---:|`);
 for (const c of cases) {
   const t = timeAll(c, c.naiveRuns > 2 ? 2 : 4);
-  const wasmMs = median(t.wasm), jsMs = median(t.js), naiveMs = median(t.naive);
+  const wasmMs = t.wasm.map(median), jsMs = median(t.js), naiveMs = median(t.naive);
   const best = (ms: number[]) => gflops(c, Math.min(...ms)).toFixed(2);
 
   // Sanity check: the kernels agree with naive (float32 rounding differs only in the order of the sums).
@@ -117,11 +157,15 @@ for (const c of cases) {
     }
     return (diff / scale).toExponential(1);
   };
+  const wasmCells = wasmMs.map((ms, j) => `${ms.toFixed(2)} | ${gflops(c, ms).toFixed(2)} (${best(t.wasm[j])})`).join(' | ');
   console.log(
-    `| ${c.name} | ${c.M} x ${c.K} @ ${c.K} x ${c.N} | ${wasmMs.toFixed(2)} | ${gflops(c, wasmMs).toFixed(2)} (${best(t.wasm)}) | ` +
+    `| ${c.name} | ${c.M} x ${c.K} @ ${c.K} x ${c.N} | ${wasmCells} | ` +
       `${jsMs.toFixed(2)} | ${gflops(c, jsMs).toFixed(2)} (${best(t.js)}) | ` +
-      `${naiveMs.toFixed(1)} | ${gflops(c, naiveMs).toFixed(2)} (${best(t.naive)}) | ${(jsMs / wasmMs).toFixed(1)}x | ${(naiveMs / wasmMs).toFixed(1)}x | ` +
+      `${naiveMs.toFixed(1)} | ${gflops(c, naiveMs).toFixed(2)} (${best(t.naive)}) | ${(wasmMs[0] / wasmMs[1]).toFixed(2)}x | ${(jsMs / wasmMs[0]).toFixed(1)}x | ` +
       `${relDiff(matmulF32Simd)} | ${relDiff(matmulJs)} |`,
   );
 }
-console.log('\nms and GFLOP/s are medians (best run in parentheses) of 120 wasm, 30 js and 15 naive runs (32, 8 and 2 at 1024^3), after warm-up.');
+console.log(
+  '\nms and GFLOP/s are medians (best run in parentheses) of 120 runs of each wasm variant, 30 js and 15 naive runs (32, 8 and 2 for the big cases), after warm-up.\n' +
+    '"1T"/"2T": threads (setThreadCount); "heap": A, B and out lie in the shared Wasm heap and are used in place (no copy in or out).',
+);

@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, it, expect, vi } from 'vitest';
 import { matmul, matmulNaive, type MatOperand } from '../runtime/cpu/matmul.js';
 import {
@@ -62,6 +66,13 @@ const maxAbs = (x: ArrayLike<number>): number => {
   return m;
 };
 
+/** The first index where x and y differ (NaN equals NaN), or -1. */
+function firstDifference(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  if (x.length !== y.length) return 0;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i] && !(Number.isNaN(x[i]) && Number.isNaN(y[i]))) return i;
+  return -1;
+}
+
 /** Which of A, B and out lie in the Wasm heap. */
 interface Where {
   a?: boolean;
@@ -96,8 +107,9 @@ function check(fn: Fn, M: number, N: number, K: number, la: Layout, lb: Layout, 
   expect(errJs <= 1e-5 * scale, `${what}: max difference from the JS kernel ${errJs}`).toBe(true);
   for (let i = 0; i < outOffset; i++) expect(Number.isNaN(got[i]), `${what}: out[${i}]`).toBe(true);
   for (const i of [outOffset + M * N, outOffset + M * N + 1]) expect(Number.isNaN(got[i]), `${what}: out[${i}]`).toBe(true);
-  expect(a.data, `${what}: a changed`).toEqual(aBefore);
-  expect(b.data, `${what}: b changed`).toEqual(bBefore);
+  // Element by element: toEqual on a view of the (large, shared) heap buffer is very slow.
+  expect(firstDifference(a.data, aBefore), `${what}: a changed`).toBe(-1);
+  expect(firstDifference(b.data, bBefore), `${what}: b changed`).toBe(-1);
 }
 
 const layouts: Layout[] = ['contiguous', 'transposed', 'padded', 'strided', 'broadcastRows', 'broadcastCols', 'scalar'];
@@ -177,7 +189,7 @@ describe('wasm simd matmul', () => {
   it.runIf(simd)('uses operands and out that lie in the heap, with the default build on 1 and 2 threads', () => {
     const rand = rng(12);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-    const dim = () => pick([1, 4, 7, 31, 64, 97, 130, 257]);
+    const dim = () => pick([1, 4, 7, 31, 64, 97, 130]);
     let seed = 5500;
     for (const threads of [1, 2]) {
       setThreadCount(threads);
@@ -187,6 +199,37 @@ describe('wasm simd matmul', () => {
       check(matmulF32Simd, 5, 3000, 400, 'padded', 'contiguous', seed++, { b: true });
     }
     setThreadCount(undefined);
+  });
+
+  it.runIf(simd)('works single-threaded on a non-shared heap (no SharedArrayBuffer), across memory growth', () => {
+    // A browser page without cross-origin isolation: the heap is a plain memory that detaches its
+    // buffer when it grows. Run in a child process, since the heap is created once per process.
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-noshared-'));
+    const script = join(dir, 'noshared.mts');
+    const mod = (p: string) => JSON.stringify(resolve(p));
+    writeFileSync(
+      script,
+      `delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;\n` +
+        `const { matmulF32Simd } = await import(${mod('runtime/cpu/wasm/matmul-simd.ts')});\n` +
+        `const { matmulNaive } = await import(${mod('runtime/cpu/matmul.ts')});\n` +
+        `const { wasmHeap } = await import(${mod('runtime/cpu/wasm/heap.ts')});\n` +
+        `let worst = 0;\n` +
+        `for (const [M, N, K] of [[5, 7, 3], [300, 200, 700], [1100, 900, 800], [33, 17, 65]]) {\n` +
+        `  const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));\n` +
+        `  const b = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i));\n` +
+        `  const A = { data: a, offset: 0, rowStride: K, colStride: 1 }, B = { data: b, offset: 0, rowStride: 1, colStride: K };\n` +
+        `  const got = new Float32Array(M * N), ref = new Float32Array(M * N);\n` +
+        `  matmulF32Simd(M, N, K, A, B, got, 0);\n` +
+        `  matmulNaive(M, N, K, A, B, ref, 0);\n` +
+        `  let scale = 0; for (const r of ref) scale = Math.max(scale, Math.abs(r));\n` +
+        `  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]) / scale);\n` +
+        `}\n` +
+        `console.log('shared', wasmHeap().shared, 'worst', worst < 1e-5 ? 'ok' : worst, 'reserved', wasmHeap().stats().bytesReserved > (4 << 20));\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, KILN_THREADS: '2' }, encoding: 'utf8', timeout: 50_000 });
+    expect(r.error, String(r.error)).toBeUndefined();
+    expect(r.stdout + r.stderr).toContain('shared false worst ok reserved true');
+    expect(r.status).toBe(0);
   });
 
   it.runIf(simd)('overwrites out, is repeatable, and K = 0 gives zeros', () => {
