@@ -206,6 +206,10 @@ export class FuncBuilder {
   f32x4Mul(): this { return this.simd(SIMD.f32x4_mul); }
   /** [a, b, c] -> a * b + c (relaxed SIMD: fused or not, the engine decides). */
   f32x4RelaxedMadd(): this { return this.simd(SIMD.f32x4_relaxed_madd); }
+  /** [a, b] -> the 32-bit lanes `lanes` (0-3 from a, 4-7 from b): i8x16.shuffle with the matching byte indices. */
+  i32x4Shuffle(lanes: readonly [number, number, number, number]): this {
+    return this.simd(0x0d, ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]));
+  }
 
   // SIMD for generated elementwise kernels (runtime/cpu/wasm/elementwise-simd.ts).
   /** A lane-wise SIMD instruction without immediates, by name (see SIMD_LANEWISE). */
