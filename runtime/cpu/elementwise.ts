@@ -5,6 +5,7 @@ import { exprToString, type DType, type Expr } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
 import { renderJs } from './render-js.js';
 import { coalesce, kernelTag } from './strided.js';
+import { runSimdElementwise } from './wasm/elementwise-simd.js';
 
 export interface Operand {
   readonly data: HostArray;
@@ -26,6 +27,8 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
   const flat = ndim === 0 || (ndim === 1 && merged.strides[0][0] === 1 && merged.strides.every((s) => s[0] === 1 || s[0] === 0));
   const scalars = flat ? inputs.map((_, j) => ndim === 0 || merged.strides[j + 1][0] === 0) : [];
   const key = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;
+  // Operands in the Wasm heap: the SIMD kernel (null when the expression has no Wasm rendering).
+  if (flat && runSimdElementwise(key, expr, ndim === 0 ? 1 : merged.shape[0], out, inputs, scalars)) return;
   let kernel = cache.get(key);
   if (!kernel) {
     kernel = compile(key, expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim, scalars);

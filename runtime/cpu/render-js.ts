@@ -7,11 +7,12 @@ export type Kind = 'f' | 'i' | 'b';
 
 const kindOf = (d: DType): Kind => (d === 'int32' ? 'i' : d === 'bool' ? 'b' : 'f');
 
+/** A number literal; negative ones in parentheses, so that `-x` of one is not `--x`. */
 function literal(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return 'Infinity';
-  if (v === -Infinity) return '-Infinity';
-  return Object.is(v, -0) ? '-0' : String(v);
+  if (v === -Infinity) return '(-Infinity)';
+  return Object.is(v, -0) ? '(-0)' : v < 0 ? `(${v})` : String(v);
 }
 
 export interface Rendered {

@@ -1,0 +1,268 @@
+// Wasm SIMD elementwise kernels (runtime/cpu/wasm/elementwise-simd.ts) against the JS kernels
+// (the reference) on random expressions built from ir/expr.ts nodes, random sizes (1, primes,
+// non-multiples of 4), broadcast scalars, offsets, and NaN/inf/-0 inputs.
+//
+// JS computes a fused expression's intermediates in float64 and rounds once at the store; Wasm
+// rounds every float op to float32. So the bit-exact families keep at most one rounding op on any
+// path, with only rounding-transparent ops (neg, abs, relu, max, min, select) above it; a last
+// family checks deep arithmetic within float32 tolerance on positive values.
+import { describe, expect, it, vi } from 'vitest';
+import { contiguousStrides, E, exprToString, type DType, type Expr } from '../ir/index.js';
+import { runElementwise, type Operand } from '../runtime/cpu/elementwise.js';
+import { compileSimdElementwise, runSimdElementwise } from '../runtime/cpu/wasm/elementwise-simd.js';
+import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { newHostArray } from '../runtime/host.js';
+import type { HostArray } from '../runtime/backend.js';
+
+const heap = wasmHeap()!;
+const owner = {};
+
+/** A small seeded generator (mulberry32), so a failure reproduces. */
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SIZES = [1, 2, 3, 4, 5, 7, 8, 13, 31, 64, 97, 257];
+const FLOAT_SPECIALS = [NaN, Infinity, -Infinity, -0, 0, 2 ** 31, -(2 ** 31), 4.5e9, -3e9, 1e20, 0.5, -0.5, 2.5, -1.5];
+
+interface Leaf { dtype: DType; scalar: boolean }
+
+function value(r: () => number, d: DType, bigInts: boolean): number {
+  if (d === 'bool') return r() < 0.5 ? 1 : 0;
+  if (d === 'int32') {
+    if (bigInts) return r() < 0.2 ? [0, 2147483647, -2147483647, 65536, -65535][Math.floor(r() * 5)] : Math.floor((r() - 0.5) * 2 ** 31);
+    return Math.floor((r() - 0.5) * 4096);
+  }
+  if (r() < 0.25) return FLOAT_SPECIALS[Math.floor(r() * FLOAT_SPECIALS.length)];
+  return Math.fround(r() < 0.3 ? Math.round((r() - 0.5) * 16) : (r() - 0.5) * 16);
+}
+
+/** Float constants exact in float32, so JS and Wasm see the same value (integers are int constants in both). */
+const CONSTS = [0.5, 3.25, -0.75, -2.5];
+
+/** Operands: plain arrays for the JS reference, heap arrays (offset by `pad` elements) for Wasm. */
+function operands(r: () => number, leaves: Leaf[], n: number, bigInts: boolean, pad: number) {
+  return leaves.map((l) => {
+    const len = l.scalar ? 1 : n;
+    const plain = newHostArray(l.dtype, len);
+    for (let i = 0; i < len; i++) plain[i] = value(r, l.dtype, bigInts);
+    const inHeap = heap.allocArray(l.dtype, len + pad, owner)!;
+    inHeap.set(plain, pad);
+    return { plain, inHeap };
+  });
+}
+
+function same(a: number, b: number): boolean {
+  return Object.is(a, b) || (a !== a && b !== b);
+}
+
+/** Runs `expr` both ways and returns the first mismatch, or null. */
+function compare(expr: Expr, leaves: Leaf[], outDtype: DType, n: number, r: () => number, opts: { bigInts?: boolean; tol?: number } = {}): string | null {
+  const pad = Math.floor(r() * 3); // element offsets 0..2: unaligned addresses
+  const ops = operands(r, leaves, n, opts.bigInts ?? false, pad);
+  const shape = [n];
+  const view = (data: HostArray, dtype: DType, scalar: boolean, offset: number): Operand => ({ data, offset, strides: scalar ? [0] : contiguousStrides(shape), dtype });
+  const ref = newHostArray(outDtype, n);
+  runElementwise(expr, shape, view(ref, outDtype, false, 0), ops.map((o, j) => view(o.plain, leaves[j].dtype, leaves[j].scalar, 0)));
+  const out = heap.allocArray(outDtype, n + pad, owner)!;
+  const scalars = leaves.map((l) => l.scalar);
+  const key = `test|${exprToString(expr)}|${leaves.map((l) => l.dtype)}>${outDtype}|${scalars.map(Number).join('')}`;
+  const kernel = compileSimdElementwise(key, heap, expr, leaves.map((l) => l.dtype), outDtype, scalars);
+  if (!kernel) return `no Wasm kernel for ${key}`;
+  const args = ops.map((o, j) => (leaves[j].scalar ? o.inHeap[pad] : heap.addressOf(o.inHeap) + pad * o.inHeap.BYTES_PER_ELEMENT));
+  kernel(n, heap.addressOf(out) + pad * out.BYTES_PER_ELEMENT, ...args);
+  for (let i = 0; i < n; i++) {
+    const a = out[pad + i], b = ref[i];
+    const ok = opts.tol === undefined ? same(a, b) : same(a, b) || Math.abs(a - b) <= opts.tol * Math.abs(b);
+    if (!ok) {
+      const ins = ops.map((o, j) => o.plain[leaves[j].scalar ? 0 : i]);
+      return `${key} n=${n} at ${i}: wasm ${a} js ${b}; inputs ${ins.join(', ')}`;
+    }
+  }
+  // The tail must not write past the output.
+  return null;
+}
+
+/**
+ * Random expressions whose every node is exact in both (no float rounding below the root):
+ * comparisons, logic, casts, floor/ceil, neg/abs/relu, max/min, select, small-int arithmetic.
+ */
+class Gen {
+  leaves: Leaf[] = [];
+  constructor(private readonly r: () => number) {}
+  pick<T>(xs: readonly T[]): T { return xs[Math.floor(this.r() * xs.length)]; }
+  input(dtype: DType): Expr {
+    this.leaves.push({ dtype, scalar: this.r() < 0.25 });
+    return E.input(this.leaves.length - 1);
+  }
+  /** An exact expression of the given lane kind ('f' float32 values, 'i' small ints, 'b' 0/1). */
+  exact(kind: 'f' | 'i' | 'b', depth: number): Expr {
+    const r = this.r;
+    if (depth <= 0 || r() < 0.2) {
+      if (kind === 'f') return r() < 0.15 ? E.const(this.pick(CONSTS)) : this.input('float32');
+      if (kind === 'i') return r() < 0.15 ? E.const(this.pick([0, 1, -3, 100])) : this.input('int32');
+      return this.input('bool');
+    }
+    const d = depth - 1;
+    const any = (): 'f' | 'i' | 'b' => this.pick(['f', 'i', 'b'] as const);
+    if (kind === 'b') {
+      switch (this.pick(['cmp', 'logic', 'not', 'isnan', 'castb', 'selb'])) {
+        case 'cmp': {
+          const k = any();
+          return E[this.pick(['lt', 'le', 'gt', 'ge', 'eq', 'ne'] as const)](this.exact(k, d), this.exact(r() < 0.7 ? k : any(), d));
+        }
+        case 'logic': return E[this.pick(['and', 'or'] as const)](this.exact(r() < 0.7 ? 'b' : any(), d), this.exact(r() < 0.7 ? 'b' : any(), d));
+        case 'not': return E.not(this.exact(r() < 0.6 ? 'b' : any(), d));
+        case 'isnan': return E.isnan(this.exact(r() < 0.6 ? 'f' : any(), d));
+        case 'castb': return E.cast('bool', this.exact(any(), d));
+        default: return E.select(this.exact(r() < 0.8 ? 'b' : any(), d), this.exact('b', d), this.exact('b', d));
+      }
+    }
+    if (kind === 'i') {
+      switch (this.pick(['arith', 'un', 'minmax', 'casti', 'sel'])) {
+        // Products of leaves only, so ints stay below 2^24 (exact in float32 when they meet floats).
+        case 'arith': return this.pick([E.add, E.sub])(this.exact('i', 0), r() < 0.5 ? E.mul(this.exact('i', 0), this.exact(r() < 0.5 ? 'b' : 'i', 0)) : this.exact('i', 0));
+        case 'un': return E[this.pick(['neg', 'abs', 'relu', 'floor', 'ceil'] as const)](this.exact(r() < 0.8 ? 'i' : 'b', d));
+        case 'minmax': return E[this.pick(['max', 'min'] as const)](this.exact('i', d), this.exact(r() < 0.8 ? 'i' : 'b', d));
+        case 'casti': return E.cast('int32', this.exact(r() < 0.5 ? 'b' : 'i', d));
+        default: return E.select(this.exact(r() < 0.8 ? 'b' : any(), d), this.exact('i', d), this.exact(r() < 0.8 ? 'i' : 'b', d));
+      }
+    }
+    switch (this.pick(['un', 'minmax', 'castf', 'sel'])) {
+      case 'un': return E[this.pick(['neg', 'abs', 'relu', 'floor', 'ceil'] as const)](this.exact('f', d));
+      case 'minmax': return E[this.pick(['max', 'min'] as const)](this.exact('f', d), this.exact(r() < 0.8 ? 'f' : 'i', d));
+      case 'castf': return E.cast('float32', this.exact(any(), d));
+      default: return E.select(this.exact(r() < 0.8 ? 'b' : any(), d), this.exact('f', d), this.exact(r() < 0.8 ? 'f' : 'b', d));
+    }
+  }
+  /** One rounding float op over exact operands, under rounding-transparent ops only. */
+  rounded(depth: number): Expr {
+    const r = this.r;
+    if (depth <= 0) {
+      if (r() < 0.2) return E.sqrt(this.exact('f', 1));
+      const k = r() < 0.8 ? 'f' : 'i';
+      return E[this.pick(['add', 'sub', 'mul', 'div'] as const)](this.exact('f', 1), this.exact(k, 1));
+    }
+    const inner = this.rounded(depth - 1);
+    switch (this.pick(['neg', 'abs', 'relu', 'max', 'min', 'select'])) {
+      case 'neg': return E.neg(inner);
+      case 'abs': return E.abs(inner);
+      case 'relu': return E.relu(inner);
+      case 'max': return E.max(inner, this.exact('f', 1));
+      case 'min': return E.min(this.exact('f', 1), inner);
+      default: return r() < 0.5 ? E.select(this.exact('b', 1), inner, this.exact('f', 1)) : E.select(this.exact('b', 1), this.exact('f', 1), inner);
+    }
+  }
+}
+
+describe('Wasm SIMD elementwise kernels equal the JS kernels', () => {
+  it('on random exact expressions of every node kind, into float32, int32 and bool', () => {
+    const r = rng(1);
+    let checked = 0;
+    for (let t = 0; t < 400; t++) {
+      const g = new Gen(r);
+      const kind = g.pick(['f', 'i', 'b'] as const);
+      const expr = g.exact(kind, 1 + Math.floor(r() * 3));
+      const out = g.pick(['float32', 'int32', 'bool'] as const);
+      for (const n of [g.pick(SIZES), g.pick(SIZES)]) {
+        expect(compare(expr, g.leaves, out, n, r)).toBeNull();
+        checked++;
+      }
+    }
+    expect(checked).toBe(800);
+  });
+
+  it('on random expressions with one float rounding op (add, sub, mul, div, sqrt), into float32 and bool', () => {
+    const r = rng(2);
+    for (let t = 0; t < 300; t++) {
+      const g = new Gen(r);
+      const expr = g.rounded(Math.floor(r() * 3));
+      const out = r() < 0.8 ? 'float32' : 'bool';
+      expect(compare(expr, g.leaves, out, g.pick(SIZES), r)).toBeNull();
+    }
+  });
+
+  it('on int32 arithmetic that wraps, and float -> int32 casts (ToInt32: truncation, wrap, NaN/inf to 0)', () => {
+    const r = rng(3);
+    const $0 = E.input(0), $1 = E.input(1);
+    const ints: Leaf[] = [{ dtype: 'int32', scalar: false }, { dtype: 'int32', scalar: false }];
+    for (const e of [E.add($0, $1), E.sub($0, $1), E.mul($0, $1), E.neg($0), E.max($0, $1), E.min($0, $1), E.relu($0), E.lt($0, $1)]) {
+      for (const n of [1, 5, 64, 97]) expect(compare(e, ints, e.k === 'binary' && e.fn === 'lt' ? 'bool' : 'int32', n, r, { bigInts: true })).toBeNull();
+    }
+    for (const n of [3, 64, 257]) {
+      expect(compare(E.cast('int32', $0), [{ dtype: 'float32', scalar: false }], 'int32', n, r)).toBeNull();
+      expect(compare($0, [{ dtype: 'float32', scalar: false }], 'int32', n, r)).toBeNull();
+    }
+  });
+
+  it('gives NaN, -0 and infinities exactly as JS on the ops where they matter', () => {
+    const r = rng(4);
+    const $0 = E.input(0), $1 = E.input(1);
+    const f2: Leaf[] = [{ dtype: 'float32', scalar: false }, { dtype: 'float32', scalar: false }];
+    const cases: Expr[] = [E.max($0, $1), E.min($0, $1), E.relu($0), E.abs($0), E.neg($0), E.floor($0), E.ceil($0), E.sqrt($0),
+      E.div($0, $1), E.isnan($0), E.not($0), E.eq($0, $1), E.ne($0, $1), E.cast('bool', $0), E.select($0, $0, $1), E.and($0, $1)];
+    for (const e of cases) for (const n of [1, 7, 97]) expect(compare(e, f2, e.k === 'unary' && (e.fn === 'isnan' || e.fn === 'not') ? 'bool' : 'float32', n, r)).toBeNull();
+  });
+
+  it('within float32 tolerance on deep arithmetic over positive values (no cancellation)', () => {
+    const r = rng(5);
+    const pos = (depth: number, g: Gen): Expr => {
+      if (depth <= 0) return r() < 0.2 ? E.const(0.75) : E.abs(g.input('float32'));
+      const a = pos(depth - 1, g), b = pos(depth - 1, g);
+      return g.pick([() => E.add(a, b), () => E.mul(a, b), () => E.div(a, E.add(b, E.const(1))), () => E.max(a, b), () => E.sqrt(a)])();
+    };
+    for (let t = 0; t < 100; t++) {
+      const g = new Gen(r);
+      expect(compare(pos(4, g), g.leaves, 'float32', g.pick(SIZES), r, { tol: 1e-5 })).toBeNull();
+    }
+  });
+
+  it('leaves to JS what Wasm has no instruction for, and float64', () => {
+    const $0 = E.input(0), $1 = E.input(1);
+    const none = (e: Expr, dtypes: DType[], out: DType) => compileSimdElementwise(`none|${exprToString(e)}|${dtypes}>${out}`, heap, e, dtypes, out, dtypes.map(() => false));
+    for (const e of [E.exp($0), E.log($0), E.tanh($0), E.sin($0), E.cos($0), E.sigmoid($0), E.sign($0), E.pow($0, $1), E.add($0, E.exp($1))]) {
+      expect(none(e, ['float32', 'float32'], 'float32')).toBeNull();
+    }
+    expect(none(E.div($0, $1), ['int32', 'int32'], 'float32')).toBeNull();
+    expect(none(E.add($0, $1), ['float64', 'float64'], 'float64')).toBeNull();
+    expect(none(E.add($0, $1), ['float32', 'float32'], 'float32')).not.toBeNull();
+  });
+});
+
+describe('runElementwise takes the Wasm path for heap operands', () => {
+  it('runs a flat kernel on heap operands (broadcast scalars outside the heap included) with the JS result', () => {
+    const n = 1001;
+    const expr = E.add(E.input(0), E.mul(E.input(1), E.input(2)));
+    const a = heap.allocArray('float32', n, owner)!, g = heap.allocArray('float32', n, owner)!, out = heap.allocArray('float32', n, owner)!;
+    for (let i = 0; i < n; i++) { a[i] = Math.fround(Math.sin(i)); g[i] = Math.fround(Math.cos(i)); }
+    const lr = new Float32Array([-0.5]); // a plan's constant: not in the heap, passed by value
+    const flat = (data: HostArray, scalar = false): Operand => ({ data, offset: 0, strides: [scalar ? 0 : 1], dtype: 'float32' });
+    expect(runSimdElementwise('integration|sgd', expr, n, flat(out), [flat(a), flat(g), flat(lr, true)], [false, false, true])).toBe(process.env.KILN_WASM !== '0');
+    const ref = new Float32Array(n);
+    runElementwise(expr, [n], flat(ref), [flat(a.slice()), flat(g.slice()), flat(lr, true)]);
+    out.fill(0);
+    runElementwise(expr, [n], flat(out), [flat(a), flat(g), flat(lr, true)]);
+    expect([...out]).toEqual([...ref]);
+  });
+
+  it('keeps the JS kernel when an operand lies outside the heap, and under KILN_WASM=0', async () => {
+    const inHeap = heap.allocArray('float32', 8, owner)!;
+    const plain = new Float32Array(8);
+    const flat = (data: HostArray): Operand => ({ data, offset: 0, strides: [1], dtype: 'float32' });
+    expect(runSimdElementwise('integration|neg', E.neg(E.input(0)), 8, flat(inHeap), [flat(plain)], [false])).toBe(false);
+    vi.stubEnv('KILN_WASM', '0');
+    vi.resetModules();
+    try {
+      const mod = await import('../runtime/cpu/wasm/elementwise-simd.js');
+      expect(mod.runSimdElementwise('integration|neg', E.neg(E.input(0)), 8, flat(inHeap), [flat(inHeap)], [false])).toBe(false);
+    } finally {
+      vi.unstubAllEnvs();
+      vi.resetModules();
+    }
+  });
+});
