@@ -70,3 +70,23 @@ describe('compiled convolutions equal eager', () => {
     });
   }
 });
+
+describe('max-pool picks the tap PyTorch picks', () => {
+  const pool = (x: Tensor) => F.maxPool2d(x, [1, 4], { returnIndices: true });
+  it('the first of tied maxima gets the index and the gradient, eager and compiled', () => {
+    for (const run of [pool, kiln.compile((x: Tensor) => pool(x)[0], quiet)]) {
+      const x = kiln.tensor([1, 3, 3, 2, -1, -1, -1, -1]).reshape([1, 1, 1, 8]).requiresGrad_();
+      const r = run(x) as Tensor | [Tensor, Tensor];
+      const out = Array.isArray(r) ? r[0] : r;
+      out.sum().backward();
+      expect(out.dataSync()).toEqual(Float32Array.from([3, -1]));
+      expect([...x.grad!.dataSync()]).toEqual([0, 1, 0, 0, 1, 0, 0, 0]);
+    }
+    expect([...pool(kiln.tensor([1, 3, 3, 2]).reshape([1, 1, 1, 4]))[1].dataSync()]).toEqual([1]);
+  });
+  it('a NaN wins, the last one (PyTorch CPU: val > max || isnan(val))', () => {
+    const [out, idx] = pool(kiln.tensor([1, NaN, 5, NaN]).reshape([1, 1, 1, 4]));
+    expect(Number.isNaN(out.dataSync()[0])).toBe(true);
+    expect([...idx.dataSync()]).toEqual([3]);
+  });
+});

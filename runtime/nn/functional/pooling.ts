@@ -1,9 +1,9 @@
-// Pooling over the unfold primitive: max-pooling takes the argmax of each window and gathers it (so
-// the gradient reaches only the first maximum, PyTorch's tie-break), average pooling sums each
-// window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
+// Pooling over the unfold primitive: max-pooling finds each window's first maximum by comparing its
+// taps and gathers it (so the gradient reaches only that maximum, PyTorch's tie-break), average
+// pooling sums each window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
 import { fmtShape, numel } from '../../../ir/index.js';
-import { arange, ones, tensor } from '../../creation.js';
-import { argmax, div, expand, gather, matmul, pad, sum } from '../../ops/index.js';
+import { arange, ones, tensor, zerosLike } from '../../creation.js';
+import { div, expand, gather, gt, isnan, logicalOr, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
 import type { Tensor } from '../../tensor.js';
 import { unfoldRaw } from './conv.js';
 import { batchify, ntuple, requireFloat, type IntOrTuple } from './utils.js';
@@ -80,7 +80,7 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
   const g = geometry(x.shape.slice(2), kernelSize, opts, op);
   const w = windows(x, g, -Infinity); // [N, C, K, L]
-  const best = argmax(w, 2, true); // [N, C, 1, L]: first maximum of each window
+  const best = firstMaximum(w).unsqueeze(2); // [N, C, 1, L]
   const [n, c] = x.shape;
   const out = undo(gather(w, 2, best).reshape([n, c, ...g.out]));
   if (!opts.returnIndices) return out;
@@ -89,6 +89,25 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   const positions = windows(arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]), g, -1);
   const indices = gather(expand(positions, w.shape), 2, best).reshape([n, c, ...g.out]);
   return [out, undo(indices)];
+}
+
+/**
+ * The tap of each window [N, C, K, L] that PyTorch's max-pool picks: the first maximum, or the last
+ * NaN. A chain of comparisons over the K rows of taps, i.e. elementwise work along the windows
+ * (one kernel when compiled) rather than a reduction across rows K apart.
+ */
+function firstMaximum(w: Tensor): Tensor {
+  const taps = w.detach();
+  let top = select(taps, 2, 0);
+  if (w.shape[2] === 1) return zerosLike(top, { dtype: 'int32' });
+  let best: Tensor | undefined;
+  for (let t = 1; t < w.shape[2]; t++) {
+    const v = select(taps, 2, t);
+    const better = logicalOr(gt(v, top), isnan(v));
+    top = where(better, v, top);
+    best = where(better, scalarTensor(t, 'int32', w.device), best ?? scalarTensor(0, 'int32', w.device));
+  }
+  return best!;
 }
 
 export interface AvgPoolOptions {
