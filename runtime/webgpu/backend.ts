@@ -18,9 +18,12 @@ import { newHostArray } from '../host.js';
 import { catRegions, padRegion } from '../cpu/routines.js';
 import { f16ToF32, f32ToF16 } from '../half.js';
 import { throwIfDeviceFailed } from './device.js';
+import { DeferredUnfolds } from './deferred-unfold.js';
+import { BLOCK, chooseMatmulVariant, matmulKernel, variantName, type MatmulOperandLayout } from './matmul-kernel.js';
+import { unfoldMapMeta } from './unfold-map.js';
 import { ERROR_BYTES, indexError, IndexErrors } from './index-check.js';
 import { isFloatKind, resultKind } from './render-wgsl.js';
-import { elementwiseKernel, elementwiseMeta, matmulKernel, reduceKernel, TILE, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
+import { elementwiseKernel, elementwiseMeta, reduceKernel, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
 import { foldKernel, gatherKernel, gatherMeta, scatterAddKernel, scatterAddMeta, unfoldKernel } from './kernels.js';
 
 const IDENTITY = E.input(0);
@@ -49,6 +52,10 @@ export class GpuStorage implements Storage {
 
 const numelOf = numel;
 
+/** Does `v` cover its whole storage, contiguous from offset 0 (so writing it overwrites everything there)? */
+const isWhole = (v: View) => v.offset === 0 && numelOf(v.shape) === v.storage.length && v.strides.every((s, i) => v.shape[i] === 1 || s === contiguousStrides(v.shape)[i]);
+const bufferOf = (v: View) => (v.storage as GpuStorage).buffer;
+
 export class WebGPUBackend implements Backend {
   readonly device = 'webgpu';
   private readonly pool = new Map<number, GPUBuffer[]>();
@@ -62,6 +69,12 @@ export class WebGPUBackend implements Backend {
 
   /** Where gather and scatterAdd record an out-of-range index; checked at each read. */
   private readonly indexErrors: IndexErrors;
+  /** Unfolds not run yet: a matmul reads their columns through the unfold's index map (implicit GEMM). */
+  private readonly deferred = new DeferredUnfolds(bufferOf, (d) => this.unfoldNow(d.x, d.out, d.attrs));
+  /** Defer unfolds so that matmuls read conv columns in place (false: always materialise them; for comparisons). */
+  implicitGemm = true;
+  /** Matmul dispatches by variant name (matmul-kernel.ts variantName), so tests can see which kernel ran. */
+  readonly matmulVariants = new Map<string, number>();
 
   constructor(readonly gpu: GPUDevice) {
     this.indexErrors = new IndexErrors(gpu);
@@ -103,6 +116,7 @@ export class WebGPUBackend implements Backend {
   }
 
   async read(view: View): Promise<HostArray> {
+    this.deferred.materialise(bufferOf(view));
     const n = numelOf(view.shape);
     let src = view;
     const plain = view.offset === 0 && view.strides.every((s, i) => view.shape[i] === 1 || s === contiguousStrides(view.shape)[i]);
@@ -208,6 +222,7 @@ export class WebGPUBackend implements Backend {
   /** Returns a storage's buffer to the pool once no tensor views it. */
   recycle(s: GpuStorage): void {
     if (!this.live.delete(s)) return;
+    this.deferred.recycled(s.buffer);
     const size = s.buffer.size;
     const list = this.pool.get(size) ?? [];
     list.push(s.buffer);
@@ -286,7 +301,9 @@ export class WebGPUBackend implements Backend {
   }
 
   /** Records one dispatch: binding 0 = out, 1 = metadata, 2.. = the inputs (undefined: aliased to out, not bound). */
-  private dispatch(spec: KernelSpec, out: GPUBuffer, meta: Uint32Array, inputs: readonly (GPUBuffer | undefined)[], grid: [number, number, number]): void {
+  private dispatch(spec: KernelSpec, outView: View, meta: Uint32Array, inputs: readonly (GPUBuffer | undefined)[], grid: [number, number, number]): void {
+    const out = (outView.storage as GpuStorage).buffer;
+    this.deferred.beforeKernel(out, isWhole(outView), inputs);
     const pipeline = this.pipeline(spec);
     const [metaBuffer, metaKey] = this.meta(meta);
     const key = `${spec.key}|${metaKey}|${this.idOf(out)}|${inputs.map((b) => (b ? this.idOf(b) : '-')).join(',')}`;
@@ -323,7 +340,7 @@ export class WebGPUBackend implements Backend {
     const ops = this.operands(inputs, out);
     const spec = elementwiseKernel(expr, exprToString(expr), ops, out.dtype, out.shape.length);
     const meta = elementwiseMeta(n, out.shape, out, inputs);
-    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+    this.dispatch(spec, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
   }
 
   private reduce(reducer: Reducer, prologue: Expr | undefined, attrs: ReduceAttrs & { shape?: number[] }, inputs: readonly View[], out: View): void {
@@ -340,7 +357,7 @@ export class WebGPUBackend implements Backend {
     const intAcc = !isFloatKind(resultKind(expr, inputs.map((v) => v.dtype)));
     const spec = reduceKernel(reducer, expr, exprToString(expr), ops, out.dtype, kept.length, red.length, intAcc ? 'i32' : 'f32');
     const meta = Uint32Array.from([nOut, nRed, ...kept.map((d) => shape[d]), ...red.map((d) => shape[d]), ...inputs.flatMap((v) => [...kept.map((d) => v.strides[d]), ...red.map((d) => v.strides[d]), v.offset])]);
-    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(nOut));
+    this.dispatch(spec, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(nOut));
   }
 
   private matmul(a: View, b: View, out: View, epilogue: Expr | undefined, extras: readonly View[]): void {
@@ -354,22 +371,36 @@ export class WebGPUBackend implements Backend {
       const j = i - (nb - (v.shape.length - 2));
       return j < 0 || v.shape[j] === 1 ? 0 : v.strides[j];
     });
+    const layout = (v: View): MatmulOperandLayout => ({ rowStride: v.strides[v.strides.length - 2], colStride: v.strides[v.strides.length - 1], batchStrides: batchStrides(v), offset: v.offset });
+    // An operand that is a deferred unfold's columns is read through its index map, from its input
+    // (unless the product overwrites that input: then the columns are materialised first).
+    const implicit = (v: View) => {
+      const d = this.deferred.get(bufferOf(v));
+      return d && bufferOf(d.x) !== bufferOf(out) ? d : undefined;
+    };
+    const ua = implicit(a);
+    const ub = implicit(b);
+    const variant = chooseMatmulVariant(a.dtype, batches, m, n, k, layout(a), layout(b), ua && ua.x.shape.length - 2, ub && ub.x.shape.length - 2);
     const exOps = extras.map((v) => ({ dtype: v.dtype, aliasOut: false }));
-    const spec = matmulKernel(a.dtype, nb, epilogue, epilogue ? exprToString(epilogue) : '', exOps);
+    const spec = matmulKernel(a.dtype, nb, epilogue, epilogue ? exprToString(epilogue) : '', exOps, variant);
     const [ars, acs] = a.strides.slice(-2);
     const [brs, bcs] = b.strides.slice(-2);
     const meta = Uint32Array.from([
       m, n, k, batches, ...batch, ...batchStrides(a), ...batchStrides(b), ars, acs, brs, bcs, a.offset, b.offset,
       ...extras.flatMap((e) => [...e.strides.slice(-2), ...batchStrides(e), e.offset]),
+      ...(ua ? unfoldMapMeta(ua.x, ua.attrs) : []), ...(ub ? unfoldMapMeta(ub.x, ub.attrs) : []),
     ]);
     // A and B bind at 2 and 3, the epilogue's extra inputs from 4: the dispatcher's convention.
-    const buffers = [a, b, ...extras].map((v) => (v.storage as GpuStorage).buffer);
-    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, buffers, [Math.ceil(n / TILE), Math.ceil(m / TILE), batches]);
+    const buffers = [ua ? ua.x : a, ub ? ub.x : b, ...extras].map(bufferOf);
+    const block = BLOCK[variant.tile];
+    this.dispatch(spec, out, meta, buffers, [Math.ceil(n / block), Math.ceil(m / block), batches]);
+    const name = variantName(variant);
+    this.matmulVariants.set(name, (this.matmulVariants.get(name) ?? 0) + 1);
   }
 
   /** Binds the inputs not aliased to `out` and dispatches one thread per output element. */
   private routine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
-    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+    this.dispatch(spec, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
   }
 
   /** An out-of-range index reads element 0 and is reported at the next read (index-check.ts). */
@@ -393,27 +424,21 @@ export class WebGPUBackend implements Backend {
   /** As routine(), with the index-error buffer bound after the inputs. */
   private checkedRoutine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
     const buffers = inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer));
-    this.dispatch(spec, (out.storage as GpuStorage).buffer, meta, [...buffers, this.indexErrors.use()], this.grid(n));
+    this.dispatch(spec, out, meta, [...buffers, this.indexErrors.use()], this.grid(n));
   }
 
+  /** Deferred when its columns fill their storage (deferred-unfold.ts); run now otherwise. */
   private unfold(x: View, out: View, a: UnfoldAttrs): void {
+    if (numelOf(out.shape) === 0) return;
+    if (!this.implicitGemm || !isWhole(out) || bufferOf(x) === bufferOf(out)) return this.unfoldNow(x, out, a);
+    this.deferred.beforeKernel(bufferOf(out), true, [bufferOf(x)]);
+    this.deferred.defer({ x, attrs: a, out });
+  }
+
+  private unfoldNow(x: View, out: View, a: UnfoldAttrs): void {
     const n = numelOf(out.shape);
-    if (n === 0) return;
-    const spatial = x.shape.slice(2);
-    const counts = windowCounts(spatial, a);
-    const taps = numelOf(a.kernel);
-    // The pad value as the output's storage word, converted as the CPU's typed arrays convert it (-Infinity is 0 in an int32 tensor).
-    const word = new Uint32Array(1);
-    if (out.dtype === 'float32') new Float32Array(word.buffer)[0] = a.padValue;
-    else if (out.dtype === 'float16') word[0] = f32ToF16(a.padValue); // the low half of the word (read as vec2<f16>.x)
-    else if (out.dtype === 'int32') new Int32Array(word.buffer)[0] = a.padValue;
-    else word[0] = new Uint8Array([a.padValue])[0];
-    const meta = Uint32Array.from([
-      n, x.shape[1] * taps, taps, numelOf(counts), word[0], out.offset, x.strides[0], x.strides[1], x.offset,
-      ...spatial.flatMap((s, d) => [s, a.kernel[d], a.stride[d], a.padding[d], a.dilation[d], counts[d], x.strides[2 + d]]),
-    ]);
     const ops = this.operands([x], out);
-    this.routine(unfoldKernel(ops[0], spatial.length), ops, [x], out, meta, n);
+    this.routine(unfoldKernel(ops[0], x.shape.length - 2), ops, [x], out, Uint32Array.from([n, out.offset, ...unfoldMapMeta(x, a)]), n);
   }
 
   private fold(cols: View, out: View, a: FoldAttrs): void {
@@ -437,6 +462,7 @@ export class WebGPUBackend implements Backend {
     drawRandom(values, a.distribution, a.a, a.b);
     const words = out.dtype === 'float16' ? Uint16Array.from(values, (v) => f32ToF16(v)) : values;
     // writeBuffer runs before the next submit, so everything recorded so far is submitted first.
+    this.deferred.beforeKernel(bufferOf(out), isWhole(out), []);
     this.flush();
     const bytes = out.dtype === 'float16' ? 2 : 4;
     this.gpu.queue.writeBuffer((out.storage as GpuStorage).buffer, out.offset * bytes, words.buffer, words.byteOffset, words.byteLength);

@@ -11,6 +11,7 @@
 import type { DType, Expr, Reducer } from '../../ir/index.js';
 import { PRELUDE, renderWgsl, storageType } from './render-wgsl.js';
 import { indexCheckWgsl, opCode } from './index-check.js';
+import { unfoldMapWgsl } from './unfold-map.js';
 
 /** Prepends `enable f16;` (WGSL requires it before any declaration) to a kernel that uses the f16 type. */
 export function withF16(spec: KernelSpec): KernelSpec {
@@ -18,16 +19,16 @@ export function withF16(spec: KernelSpec): KernelSpec {
 }
 
 /** The type a kernel adds values of `d` in: f32 for float16 (one rounding, at the store), else the storage type. */
-const accType = (d: DType) => (d === 'float16' ? 'f32' : storageType(d));
+export const accType = (d: DType) => (d === 'float16' ? 'f32' : storageType(d));
 /** `code` (a value of storage type `d`) converted to accType(d). */
-const widen = (d: DType, code: string) => (d === 'float16' ? `f32(${code})` : code);
+export const widen = (d: DType, code: string) => (d === 'float16' ? `f32(${code})` : code);
 /** `code` (a value of accType(d)) converted back to the storage type. */
-const narrow = (d: DType, code: string) => (d === 'float16' ? `f16(${code})` : code);
+export const narrow = (d: DType, code: string) => (d === 'float16' ? `f16(${code})` : code);
 
 export const WORKGROUP = 256;
 
 /** A loop over `n` dims, or nothing for 0 dims (its body would not type-check: `0u - 1u`). */
-const dimLoop = (n: number, loop: string) => (n > 0 ? loop : '');
+export const dimLoop = (n: number, loop: string) => (n > 0 ? loop : '');
 
 export interface KernelSpec {
   /** Identifies the WGSL source; pipelines are cached by it. */
@@ -151,77 +152,6 @@ ${HEADER('md[0]')}
   return withF16({ key: `red|${reducer}|${exprKey}|${inputs.map((x) => x.dtype).join(',')}>${out}|${nk}|${nr}|${accKind}`, code });
 }
 
-export const TILE = 16;
-
-/**
- * Tiled matmul: each workgroup computes a TILE x TILE block of C through workgroup memory, over a
- * batch in the z... (flattened into the thread index). Metadata: [M, N, K, batches, per batch
- * offsets are computed from: batch shape(nb), a batch strides(nb), b batch strides(nb),
- * a row/col stride, b row/col stride, a offset, b offset, epilogue extras' (row, col, batch strides(nb), offset)].
- */
-export function matmulKernel(dtype: DType, nb: number, epilogue: Expr | undefined, exprKey: string, extras: readonly Operand[]): KernelSpec {
-  const t = storageType(dtype);
-  // float16 operands are widened as they enter workgroup memory and the product accumulates in f32;
-  // the epilogue sees that f32 product (x0) and the result is rounded to f16 once, at the store.
-  const ct = accType(dtype);
-  const extrasBind = extras.map((x, j) => `@group(0) @binding(${4 + j}) var<storage, read> e${j}: array<${storageType(x.dtype)}>;`).join('\n');
-  const rendered = epilogue ? renderWgsl(epilogue, [dtype === 'float16' ? 'float32' : dtype, ...extras.map((x) => x.dtype)], dtype) : undefined;
-  const extraBase = (j: number) => 4 + 3 * nb + 6 + j * (nb + 3);
-  const code = `@group(0) @binding(0) var<storage, read_write> out: array<${t}>;
-@group(0) @binding(1) var<storage, read> md: array<u32>;
-@group(0) @binding(2) var<storage, read> A: array<${t}>;
-@group(0) @binding(3) var<storage, read> B: array<${t}>;
-${extrasBind}
-${PRELUDE}
-var<workgroup> As: array<${ct}, ${TILE * TILE}>;
-var<workgroup> Bs: array<${ct}, ${TILE * TILE}>;
-var<workgroup> kShared: u32;
-@compute @workgroup_size(${TILE}, ${TILE})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = md[0]; let N = md[1];
-  // The tile loop holds barriers, so its bound must be uniform: read K through workgroup memory.
-  if (lid.x == 0u && lid.y == 0u) { kShared = md[2]; }
-  let K = workgroupUniformLoad(&kShared);
-  let row = wg.y * ${TILE}u + lid.y;
-  let col = wg.x * ${TILE}u + lid.x;
-  var rem = wg.z;
-  var ao = md[${4 + 3 * nb + 4}];
-  var bo = md[${4 + 3 * nb + 5}];
-  ${extras.map((_, j) => `var eo${j} = md[${extraBase(j) + 2 + nb}];`).join('\n  ')}
-  ${dimLoop(nb, `
-  for (var k = 0u; k < ${nb}u; k++) {
-    let d = ${nb - 1}u - k;
-    let s = md[4u + d];
-    let c = rem % s;
-    rem = rem / s;
-    ao += c * md[${4 + nb}u + d];
-    bo += c * md[${4 + 2 * nb}u + d];
-    ${extras.map((_, j) => `eo${j} += c * md[${extraBase(j) + 2}u + d];`).join('\n    ')}
-  }`)}
-  let ars = md[${4 + 3 * nb}]; let acs = md[${4 + 3 * nb + 1}];
-  let brs = md[${4 + 3 * nb + 2}]; let bcs = md[${4 + 3 * nb + 3}];
-  var acc: ${ct} = ${ct}(0);
-  for (var k0 = 0u; k0 < K; k0 += ${TILE}u) {
-    let ak = k0 + lid.x;
-    let bk = k0 + lid.y;
-    As[lid.y * ${TILE}u + lid.x] = select(${ct}(0), ${widen(dtype, `A[ao + row * ars + ak * acs]`)}, row < M && ak < K);
-    Bs[lid.y * ${TILE}u + lid.x] = select(${ct}(0), ${widen(dtype, `B[bo + bk * brs + col * bcs]`)}, bk < K && col < N);
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${TILE}u; kk++) {
-      acc = acc + As[lid.y * ${TILE}u + kk] * Bs[kk * ${TILE}u + lid.x];
-    }
-    workgroupBarrier();
-  }
-  if (row < M && col < N) {
-    let x0 = acc;
-    ${extras.map((x, j) => `let x${j + 1} = ${x.dtype === 'bool' ? `(e${j}[eo${j} + row * md[${extraBase(j)}] + col * md[${extraBase(j) + 1}]] != 0u)` : `e${j}[eo${j} + row * md[${extraBase(j)}] + col * md[${extraBase(j) + 1}]]`};`).join('\n    ')}
-    ${rendered ? rendered.body : ''}
-    out[wg.z * M * N + row * N + col] = ${rendered ? rendered.result : narrow(dtype, 'acc')};
-  }
-}`;
-  return withF16({ key: `mm|${dtype}|${nb}|${exprKey}|${extras.map((x) => x.dtype).join(',')}`, code });
-}
-
 // ---- Indexing and sliding-window routines (gather, scatterAdd, unfold, fold) ----
 // These move values without arithmetic on them (scatterAdd and fold add), so inputs are read in
 // their storage type: bools stay u32 words. WGSL has no float atomics, so the two scattering
@@ -339,38 +269,18 @@ export function scatterAddMeta(n: number, shape: readonly number[], out: Strided
   ]);
 }
 
-/** Per spatial dim, the window geometry the unfold and fold kernels read: size, kernel, stride, padding, dilation, count. */
+/** Per spatial dim, the window geometry the fold kernel reads: size, kernel, stride, padding, dilation, count. */
 const WINDOW_FIELDS = 6;
 
 /**
- * im2col: out[b, c*K + k, l] = x[b, c, window l's tap k], or the pad value (its bits, in the
- * metadata) in the padding. Metadata: [n, C*K, K, L, pad value bits, out offset, x strides (batch,
- * channel), x offset, per spatial dim: size, kernel, stride, padding, dilation, count, x stride].
+ * im2col: out[offset + i] = element i of the unfold (unfold-map.ts, the one definition of the
+ * mapping). Metadata: [n, out offset, the unfold map (unfoldMapMeta)].
  */
 export function unfoldKernel(x: Operand, ns: number): KernelSpec {
-  const g = 9;
   const code = `${bindings(x.dtype, [x])}
+${unfoldMapWgsl('kiln_unfold', x.aliasOut ? 'out' : 'in0', x.dtype, ns, 2)}
 ${HEADER('md[0]')}
-  let l0 = i % md[3];
-  let row = (i / md[3]) % md[1];
-  let b = i / (md[3] * md[1]);
-  var k = row % md[2];
-  var l = l0;
-  var px = md[8] + b * md[6] + (row / md[2]) * md[7];
-  var padded = false;
-  ${dimLoop(ns, `
-  for (var e = 0u; e < ${ns}u; e++) {
-    let f = ${g}u + (${ns - 1}u - e) * ${WINDOW_FIELDS + 1}u;
-    let kd = k % md[f + 1u];
-    k = k / md[f + 1u];
-    let od = l % md[f + 5u];
-    l = l / md[f + 5u];
-    let pos = i32(od * md[f + 2u] + kd * md[f + 4u]) - i32(md[f + 3u]);
-    if (pos < 0 || pos >= i32(md[f])) { padded = true; }
-    px += u32(pos) * md[f + 6u];
-  }`)}
-  let pad = ${x.dtype === 'float16' ? 'bitcast<vec2<f16>>(md[4]).x' : `bitcast<${storageType(x.dtype)}>(md[4])`};
-  out[md[5] + i] = select(${raw(0, x, 'select(px, 0u, padded)')}, pad, padded);
+  out[md[1] + i] = kiln_unfold(i);
 }`;
   return withF16({ key: `unfold|${x.dtype}${x.aliasOut ? '@' : ''}|${ns}`, code });
 }
