@@ -9,7 +9,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { contiguousStrides, E, exprToString, type DType, type Expr } from '../ir/index.js';
 import { runElementwise, type Operand } from '../runtime/cpu/elementwise.js';
-import { compileSimdElementwise, runSimdElementwise } from '../runtime/cpu/wasm/elementwise-simd.js';
+import { compileSimdElementwise, runSimdElementwise, type LaneMode } from '../runtime/cpu/wasm/elementwise-simd.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { newHostArray } from '../runtime/host.js';
 import type { HostArray } from '../runtime/backend.js';
@@ -70,12 +70,13 @@ function compare(expr: Expr, leaves: Leaf[], outDtype: DType, n: number, r: () =
   const ref = newHostArray(outDtype, n);
   runElementwise(expr, shape, view(ref, outDtype, false, 0), ops.map((o, j) => view(o.plain, leaves[j].dtype, leaves[j].scalar, 0)));
   const out = heap.allocArray(outDtype, n + pad, owner)!;
-  const scalars = leaves.map((l) => l.scalar);
-  const key = `test|${exprToString(expr)}|${leaves.map((l) => l.dtype)}>${outDtype}|${scalars.map(Number).join('')}`;
-  const kernel = compileSimdElementwise(key, heap, expr, leaves.map((l) => l.dtype), outDtype, scalars);
+  const modes = leaves.map((l): LaneMode => (l.scalar ? 'c' : 'v'));
+  const key = `test|${exprToString(expr)}|${leaves.map((l) => l.dtype)}>${outDtype}|${modes.join('')}`;
+  const kernel = compileSimdElementwise(key, heap, expr, leaves.map((l) => l.dtype), outDtype, modes);
   if (!kernel) return `no Wasm kernel for ${key}`;
-  const args = ops.map((o, j) => (leaves[j].scalar ? o.inHeap[pad] : heap.addressOf(o.inHeap) + pad * o.inHeap.BYTES_PER_ELEMENT));
-  kernel(n, heap.addressOf(out) + pad * out.BYTES_PER_ELEMENT, ...args);
+  // One row of n: (n, rows, out, out row stride, then a value or an address and row stride per input).
+  const args = ops.flatMap((o, j) => (leaves[j].scalar ? [o.inHeap[pad]] : [heap.addressOf(o.inHeap) + pad * o.inHeap.BYTES_PER_ELEMENT, 0]));
+  kernel(n, 1, heap.addressOf(out) + pad * out.BYTES_PER_ELEMENT, 0, ...args);
   for (let i = 0; i < n; i++) {
     const a = out[pad + i], b = ref[i];
     const ok = opts.tol === undefined ? same(a, b) : same(a, b) || Math.abs(a - b) <= opts.tol * Math.abs(b);
@@ -224,7 +225,7 @@ describe('Wasm SIMD elementwise kernels equal the JS kernels', () => {
 
   it('leaves to JS what Wasm has no instruction for, and float64', () => {
     const $0 = E.input(0), $1 = E.input(1);
-    const none = (e: Expr, dtypes: DType[], out: DType) => compileSimdElementwise(`none|${exprToString(e)}|${dtypes}>${out}`, heap, e, dtypes, out, dtypes.map(() => false));
+    const none = (e: Expr, dtypes: DType[], out: DType) => compileSimdElementwise(`none|${exprToString(e)}|${dtypes}>${out}`, heap, e, dtypes, out, dtypes.map((): LaneMode => 'v'));
     for (const e of [E.exp($0), E.log($0), E.tanh($0), E.sin($0), E.cos($0), E.sigmoid($0), E.sign($0), E.pow($0, $1), E.add($0, E.exp($1))]) {
       expect(none(e, ['float32', 'float32'], 'float32')).toBeNull();
     }
@@ -242,7 +243,8 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
     for (let i = 0; i < n; i++) { a[i] = Math.fround(Math.sin(i)); g[i] = Math.fround(Math.cos(i)); }
     const lr = new Float32Array([-0.5]); // a plan's constant: not in the heap, passed by value
     const flat = (data: HostArray, scalar = false): Operand => ({ data, offset: 0, strides: [scalar ? 0 : 1], dtype: 'float32' });
-    expect(runSimdElementwise('integration|sgd', expr, n, flat(out), [flat(a), flat(g), flat(lr, true)], [false, false, true])).toBe(process.env.KILN_WASM !== '0');
+    const merged = { shape: [n], strides: [[1], [1], [1], [0]] };
+    expect(runSimdElementwise('integration|sgd', expr, merged, flat(out), [flat(a), flat(g), flat(lr, true)])).toBe(process.env.KILN_WASM !== '0');
     const ref = new Float32Array(n);
     runElementwise(expr, [n], flat(ref), [flat(a.slice()), flat(g.slice()), flat(lr, true)]);
     out.fill(0);
@@ -250,16 +252,50 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
     expect([...out]).toEqual([...ref]);
   });
 
+  it('runs strided layouts row by row (transposed operands, broadcast along rows, offsets) with the JS result', () => {
+    const r = rng(6);
+    const expr = E.select(E.gt(E.input(0), E.input(1)), E.add(E.input(2), E.input(3)), E.input(1));
+    for (let t = 0; t < 60; t++) {
+      // [A, B, C] or, every other time, [A, B*D, C] read as 4-d by $2: two dims outside the kernel's.
+      const [A, B, C, D] = [1 + Math.floor(r() * 5), 1 + Math.floor(r() * 6), 1 + Math.floor(r() * 40), t % 2 ? 1 : 2 + Math.floor(r() * 3)];
+      const shape = D > 1 ? [A, B, D, C] : [A, B, C], n = A * B * C * D;
+      const fill = (x: HostArray, len: number) => { for (let i = 0; i < len; i++) x[i] = value(r, 'float32', false); return x; };
+      // $0 contiguous at an offset; $1 one value per (a, b) row; $2 with its outer dims transposed; $3 a global scalar.
+      const specs = D > 1
+        ? [
+          { len: n + 3, offset: 3, strides: contiguousStrides(shape) },
+          { len: A * B * D, offset: 0, strides: [B * D, D, 1, 0] },
+          { len: n, offset: 0, strides: [C, A * C, A * B * C, 1] },
+          { len: 1, offset: 0, strides: [0, 0, 0, 0] },
+        ]
+        : [
+          { len: n + 3, offset: 3, strides: [B * C, C, 1] },
+          { len: A * B, offset: 0, strides: [B, 1, 0] },
+          { len: n, offset: 0, strides: [C, A * C, 1] },
+          { len: 1, offset: 0, strides: [0, 0, 0] },
+        ];
+      const plain = specs.map((sp) => fill(new Float32Array(sp.len), sp.len));
+      const inHeap = plain.map((p) => { const h = heap.allocArray('float32', p.length, owner)!; h.set(p); return h; });
+      const ops = (arrs: HostArray[]): Operand[] => specs.map((sp, j) => ({ data: arrs[j], offset: sp.offset, strides: sp.strides, dtype: 'float32' }));
+      const ref = new Float32Array(n);
+      runElementwise(expr, shape, { data: ref, offset: 0, strides: contiguousStrides(shape), dtype: 'float32' }, ops(plain));
+      const out = heap.allocArray('float32', n, owner)!;
+      runElementwise(expr, shape, { data: out, offset: 0, strides: contiguousStrides(shape), dtype: 'float32' }, ops(inHeap));
+      for (let i = 0; i < n; i++) expect(same(out[i], ref[i]), `shape ${shape} at ${i}: ${out[i]} vs ${ref[i]}`).toBe(true);
+    }
+  });
+
   it('keeps the JS kernel when an operand lies outside the heap, and under KILN_WASM=0', async () => {
     const inHeap = heap.allocArray('float32', 8, owner)!;
     const plain = new Float32Array(8);
     const flat = (data: HostArray): Operand => ({ data, offset: 0, strides: [1], dtype: 'float32' });
-    expect(runSimdElementwise('integration|neg', E.neg(E.input(0)), 8, flat(inHeap), [flat(plain)], [false])).toBe(false);
+    const merged = { shape: [8], strides: [[1], [1]] };
+    expect(runSimdElementwise('integration|neg', E.neg(E.input(0)), merged, flat(inHeap), [flat(plain)])).toBe(false);
     vi.stubEnv('KILN_WASM', '0');
     vi.resetModules();
     try {
       const mod = await import('../runtime/cpu/wasm/elementwise-simd.js');
-      expect(mod.runSimdElementwise('integration|neg', E.neg(E.input(0)), 8, flat(inHeap), [flat(inHeap)], [false])).toBe(false);
+      expect(mod.runSimdElementwise('integration|neg', E.neg(E.input(0)), merged, flat(inHeap), [flat(inHeap)])).toBe(false);
     } finally {
       vi.unstubAllEnvs();
       vi.resetModules();

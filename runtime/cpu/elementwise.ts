@@ -26,9 +26,10 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
   // (stride 0: loaded once, before the loop).
   const flat = ndim === 0 || (ndim === 1 && merged.strides[0][0] === 1 && merged.strides.every((s) => s[0] === 1 || s[0] === 0));
   const scalars = flat ? inputs.map((_, j) => ndim === 0 || merged.strides[j + 1][0] === 0) : [];
-  const key = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;
-  // Operands in the Wasm heap: the SIMD kernel (null when the expression has no Wasm rendering).
-  if (flat && runSimdElementwise(key, expr, ndim === 0 ? 1 : merged.shape[0], out, inputs, scalars)) return;
+  const sig = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}`;
+  // Operands in the Wasm heap, innermost dim contiguous or broadcast: the SIMD kernel, when the expression has one.
+  if (runSimdElementwise(sig, expr, merged, out, inputs)) return;
+  const key = `${sig}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;
   let kernel = cache.get(key);
   if (!kernel) {
     kernel = compile(key, expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim, scalars);

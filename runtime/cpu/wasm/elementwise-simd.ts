@@ -1,7 +1,9 @@
-// Flat elementwise kernels in WebAssembly SIMD, generated from the op table's scalar expression
-// (ir/expr.ts), for operands that lie in the CPU heap (./heap.ts): contiguous, or broadcast
-// scalars. Four lanes per step (f32x4 / i32x4), then one element at a time for the tail, through
-// the same lane-wise code (lane loads and stores), so no node has a second, scalar rendering.
+// Elementwise kernels in WebAssembly SIMD, generated from the op table's scalar expression
+// (ir/expr.ts), for operands that lie in the CPU heap (./heap.ts) and are contiguous along the
+// innermost dim or broadcast along it. A kernel runs `rows` rows of `n` elements (each operand
+// with its own row stride); along a row, four lanes per step (f32x4 / i32x4), then one element at
+// a time for the tail through the same lane-wise code (lane loads and stores), so no node has a
+// second, scalar rendering.
 //
 // The JS renderer (../render-js.ts) is the reference and this file matches its semantics node by
 // node: NaN propagation of max/min (IEEE maximum, as Math.max), relu keeping NaN and -0, truthiness
@@ -19,8 +21,17 @@ import { wasmHeap, type WasmHeap } from './heap.js';
 /** Lane kinds: float32, int32, and bool as a mask (all bits set for true), what comparisons give. */
 type Kind = 'f' | 'i' | 'b';
 
-/** A compiled kernel: `n` elements; the output's byte address; each input's byte address (its first element), or its value for a broadcast scalar. */
-export type SimdElementwise = (n: number, out: number, ...inputs: number[]) => void;
+/**
+ * How an input is read: 'v' a vector along the row (address, row stride in bytes); 'r' one value
+ * per row, splat (address, row stride); 'c' one value for the whole call, passed by value.
+ */
+export type LaneMode = 'v' | 'r' | 'c';
+
+/**
+ * A compiled kernel: (n, rows, out address, out row stride in bytes, then per input: its value for
+ * mode 'c', else its address and row stride in bytes). Addresses are of each operand's first element.
+ */
+export type SimdElementwise = (...args: number[]) => void;
 
 class Unsupported extends Error {}
 
@@ -39,16 +50,25 @@ function splatBytes(v: number, kind: 'f' | 'i'): Uint8Array {
 }
 
 /**
- * Emits the kernel function for `expr` over inputs of `inDtypes` (those with `scalars[j]` are
- * broadcast: one element, read once) into `outDtype`. Throws Unsupported for what it cannot do.
+ * Emits the kernel function for `expr` over inputs of `inDtypes`, read as `modes` says, into
+ * `outDtype`. Throws Unsupported for what it cannot do.
  */
-function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, scalars: readonly boolean[]): FuncBuilder {
+function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, modes: readonly LaneMode[]): FuncBuilder {
   const outKind = kindOf(outDtype);
   const inKinds = inDtypes.map(kindOf);
-  // Params: n, the output's address, then per input its address or, for a broadcast scalar, its
-  // value (f32 for float32, i32 for int32 and bool). Addresses are advanced in place.
-  const f = new FuncBuilder('kernel', [I32, I32, ...inDtypes.map((d, j): ValType => (scalars[j] && d === 'float32' ? F32 : I32))]);
-  const N = 0, OUT = 1, IN = (j: number) => 2 + j;
+  // Params (see SimdElementwise): a 'c' input's value is f32 for float32, i32 for int32 and bool.
+  const params: ValType[] = [I32, I32, I32, I32];
+  const IN: number[] = [], STRIDE: number[] = [];
+  inDtypes.forEach((d, j) => {
+    IN.push(params.length);
+    if (modes[j] === 'c') params.push(d === 'float32' ? F32 : I32);
+    else { STRIDE[j] = params.length + 1; params.push(I32, I32); }
+  });
+  const f = new FuncBuilder('kernel', params);
+  const N = 0, ROWS = 1, OUT = 2, OUT_STRIDE = 3;
+  // Per row: the element count left and the moving addresses.
+  const left = f.local(I32), pOut = f.local(I32);
+  const p = inDtypes.map((_, j) => (modes[j] === 'v' ? f.local(I32) : -1));
   const op = (name: SimdLanewise) => f.simdOp(name);
   const zero = () => f.v128Zero();
   const constF = (v: number) => f.v128Const(splatBytes(v, 'f'));
@@ -96,24 +116,30 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
     zero(); op(k === 'f' ? 'f32x4.ne' : 'i32x4.ne');
   };
 
-  // Broadcast scalars: splat once, before both loops.
+  // Broadcast values: a 'c' input splat once, before all loops; an 'r' input once per row (below).
   const scalarLocal: number[] = [];
   inDtypes.forEach((d, j) => {
-    if (!scalars[j]) return;
-    const l = tmp();
-    f.get(IN(j));
-    if (d === 'float32') op('f32x4.splat');
-    else op('i32x4.splat');
+    if (modes[j] === 'v') return;
+    scalarLocal[j] = tmp();
+    if (modes[j] === 'r') return;
+    f.get(IN[j]);
+    op(d === 'float32' ? 'f32x4.splat' : 'i32x4.splat');
     if (d === 'bool') { zero(); op('i32x4.ne'); }
-    f.set(l);
-    scalarLocal[j] = l;
+    f.set(scalarLocal[j]);
+  });
+  const splatRowValues = () => inDtypes.forEach((d, j) => {
+    if (modes[j] !== 'r') return;
+    f.get(IN[j]);
+    if (d === 'bool') { f.v128Load8Splat(); zero(); op('i32x4.ne'); } // all 16 bytes = b: each i32 lane is nonzero iff b is
+    else f.v128Load32Splat();
+    f.set(scalarLocal[j]);
   });
 
   /** Emits one step: LANES elements (`vector`) or one, in lane 0. */
   const step = (vector: boolean) => {
     const memo = new Map<Expr, [number, Kind]>();
     const load = (j: number) => {
-      f.get(IN(j));
+      f.get(p[j]);
       if (inDtypes[j] === 'bool') {
         if (vector) f.v128Load32Zero().simdOp('i16x8.extend_low_i8x16_u').simdOp('i32x4.extend_low_i16x8_u');
         else f.v128Load8Splat();
@@ -153,7 +179,7 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
     const gen = (e: Expr): Kind => {
       switch (e.k) {
         case 'input':
-          if (scalars[e.i]) f.get(scalarLocal[e.i]);
+          if (modes[e.i] !== 'v') f.get(scalarLocal[e.i]);
           else load(e.i);
           return inKinds[e.i];
         case 'const': {
@@ -244,7 +270,7 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
     };
 
     // The store: the JS kernel stores a bool output by truthiness, others through the typed array (ToInt32 for int32).
-    f.get(OUT);
+    f.get(pOut);
     if (outKind === 'b') {
       push(expr, 'b');
       maskToInt();
@@ -261,21 +287,32 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
   };
 
   const advance = (elements: number) => {
-    f.incr(OUT, elements * bytesOf(outDtype));
-    inDtypes.forEach((d, j) => { if (!scalars[j]) f.incr(IN(j), elements * bytesOf(d)); });
-    f.incr(N, -elements);
+    f.incr(pOut, elements * bytesOf(outDtype));
+    inDtypes.forEach((d, j) => { if (modes[j] === 'v') f.incr(p[j], elements * bytesOf(d)); });
+    f.incr(left, -elements);
   };
-  // while (n >= 4) { four lanes }
+  // for each row
   f.block().loop();
-  f.get(N).i32Const(LANES).i32LtS().brIf(1);
+  f.get(ROWS).i32Eqz().brIf(1);
+  f.get(N).set(left).get(OUT).set(pOut);
+  inDtypes.forEach((_, j) => { if (modes[j] === 'v') f.get(IN[j]).set(p[j]); });
+  splatRowValues();
+  //   while (left >= 4) { four lanes }
+  f.block().loop();
+  f.get(left).i32Const(LANES).i32LtS().brIf(1);
   step(true);
   advance(LANES);
   f.br(0).end().end();
-  // while (n > 0) { one lane }
+  //   while (left > 0) { one lane }
   f.block().loop();
-  f.get(N).i32Eqz().brIf(1);
+  f.get(left).i32Eqz().brIf(1);
   step(false);
   advance(1);
+  f.br(0).end().end();
+  // next row
+  f.get(OUT).get(OUT_STRIDE).i32Add().set(OUT);
+  inDtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).get(STRIDE[j]).i32Add().set(IN[j]); });
+  f.incr(ROWS, -1);
   f.br(0).end().end();
   return f;
 }
@@ -283,16 +320,16 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
 const cache = new Map<string, SimdElementwise | null>();
 
 /**
- * The Wasm kernel for `expr` (inputs of `inDtypes`, `scalars[j]` for a broadcast input) writing
- * `outDtype`, compiled once per key on `heap`'s memory; null when some node or dtype has no Wasm
- * rendering (the caller keeps the JS kernel).
+ * The Wasm kernel for `expr` (inputs of `inDtypes`, read as `modes` says) writing `outDtype`,
+ * compiled once per key on `heap`'s memory; null when some node or dtype has no Wasm rendering
+ * (the caller keeps the JS kernel).
  */
-export function compileSimdElementwise(key: string, heap: WasmHeap, expr: Expr, inDtypes: readonly DType[], outDtype: DType, scalars: readonly boolean[]): SimdElementwise | null {
+export function compileSimdElementwise(key: string, heap: WasmHeap, expr: Expr, inDtypes: readonly DType[], outDtype: DType, modes: readonly LaneMode[]): SimdElementwise | null {
   const known = cache.get(key);
   if (known !== undefined) return known;
   let kernel: SimdElementwise | null = null;
   try {
-    const f = buildFunction(expr, inDtypes, outDtype, scalars);
+    const f = buildFunction(expr, inDtypes, outDtype, modes);
     const memory = heap.shared ? { minPages: 1, maxPages: 65536, shared: true } : { minPages: 1, shared: false };
     const module = new WebAssembly.Module(emitModule([f], memory));
     const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
@@ -307,29 +344,76 @@ export function compileSimdElementwise(key: string, heap: WasmHeap, expr: Expr, 
 // KILN_WASM=0 keeps every elementwise kernel on JS (read once, at load; a browser has no process).
 const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
+/** Below this many elements per row, a strided kernel stays on JS. */
+const MIN_ROW = 4;
+
+type Merged = { readonly shape: readonly number[]; readonly strides: readonly (readonly number[])[] };
+
 /**
- * Runs a flat elementwise kernel (contiguous output, each input contiguous or a broadcast scalar:
- * `scalars[j]`) of `len` elements in Wasm when every non-scalar operand lies in the heap and the expression
- * has a Wasm rendering; returns false, having done nothing, otherwise. Copying operands into the
- * heap would cost more than the kernel saves, so outside it the JS kernel runs.
+ * Runs an elementwise kernel in Wasm when the output and every input not broadcast along the
+ * innermost dim are contiguous along it and lie in the heap, and the expression has a Wasm
+ * rendering; returns false, having done nothing, otherwise. `merged` is the coalesced loop
+ * (../strided.ts: the shape, then per operand its strides, the output's first). The kernel loops
+ * over the two innermost dims; any outer dims are a loop here, one call per step. Copying operands
+ * into the heap would cost more than the kernel saves, so outside it the JS kernel runs.
+ * `sig` names the expression and dtypes (with the lane modes, the kernel cache key).
  */
-export function runSimdElementwise(key: string, expr: Expr, len: number, out: Operand, inputs: readonly Operand[], scalars: readonly boolean[]): boolean {
+export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out: Operand, inputs: readonly Operand[]): boolean {
   if (!ENABLED) return false;
+  const { shape, strides } = merged;
+  const ndim = shape.length;
+  const inner = ndim - 1, row = ndim - 2;
+  if (ndim > 1 && shape[inner] < MIN_ROW) return false;
+  if (ndim > 0 && strides[0][inner] !== 1) return false;
+  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d]);
+  const modes = inputs.map((_, j): LaneMode | null => {
+    const s = stride(j, inner);
+    if (s === 1) return 'v';
+    if (s !== 0) return null;
+    return stride(j, row) === 0 ? 'c' : 'r';
+  });
+  if (modes.includes(null)) return false;
   const heap = wasmHeap();
   if (!heap) return false;
   const outAt = heap.addressOf(out.data);
   if (outAt < 0) return false;
   const at: number[] = [];
   for (let j = 0; j < inputs.length; j++) {
-    const x = inputs[j];
-    // A broadcast scalar travels by value, so it may lie anywhere (a plan's constants do not live in the heap).
-    if (scalars[j]) { at.push(x.data[x.offset]); continue; }
-    const a = heap.addressOf(x.data);
+    // A 'c' operand travels by value, so it may lie anywhere (a plan's constants are not in the heap).
+    const a = modes[j] === 'c' ? 0 : heap.addressOf(inputs[j].data);
     if (a < 0) return false;
-    at.push(a + x.offset * x.data.BYTES_PER_ELEMENT);
+    at.push(a);
   }
-  const kernel = compileSimdElementwise(key, heap, expr, inputs.map((x) => x.dtype), out.dtype, scalars);
+  const laneModes = modes as LaneMode[];
+  const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, heap, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
   if (!kernel) return false;
-  kernel(len, outAt + out.offset * out.data.BYTES_PER_ELEMENT, ...at);
-  return true;
+  if (shape.some((d) => d === 0)) return true;
+  // Arguments: fixed ones now, addresses and 'c' values per call.
+  const args: number[] = [ndim === 0 ? 1 : shape[inner], row >= 0 ? shape[row] : 1, 0, row >= 0 ? strides[0][row] * out.data.BYTES_PER_ELEMENT : 0];
+  const slot: number[] = [];
+  inputs.forEach((x, j) => {
+    slot.push(args.length);
+    if (laneModes[j] === 'c') args.push(0);
+    else args.push(0, stride(j, row) * x.data.BYTES_PER_ELEMENT);
+  });
+  const offs = [out.offset, ...inputs.map((x) => x.offset)];
+  const outer = Math.max(0, row);
+  const idx = new Array<number>(outer).fill(0);
+  for (;;) {
+    args[2] = outAt + offs[0] * out.data.BYTES_PER_ELEMENT;
+    for (let j = 0; j < inputs.length; j++) {
+      const x = inputs[j];
+      args[slot[j]] = laneModes[j] === 'c' ? x.data[offs[j + 1]] : at[j] + offs[j + 1] * x.data.BYTES_PER_ELEMENT;
+    }
+    kernel(...args);
+    // Next call: an odometer over the dims outside the kernel's two.
+    let d = outer - 1;
+    for (; d >= 0; d--) {
+      for (let j = 0; j < offs.length; j++) offs[j] += strides[j][d];
+      if (++idx[d] < shape[d]) break;
+      for (let j = 0; j < offs.length; j++) offs[j] -= strides[j][d] * shape[d];
+      idx[d] = 0;
+    }
+    if (d < 0) return true;
+  }
 }
