@@ -98,6 +98,8 @@ class Pool {
 
   run(kernel: WasmKernel, name: string, tasks: readonly (readonly number[])[], scratchBytes: number, workers: number): void {
     const ctl = this.ctl, n = tasks.length, nargs = tasks[0].length;
+    // Everything that can throw happens before the job is published.
+    const exp = exportIndex(kernel.module, name);
     this.send(kernel);
     const scratch = scratchAreas(this.heap);
     // Allocate before publishing (allocation may grow the memory).
@@ -122,7 +124,7 @@ class Pool {
     Atomics.store(ctl, CTL.BASE, base);
     Atomics.store(ctl, CTL.END, end);
     Atomics.store(ctl, CTL.KERNEL, kernel.id);
-    Atomics.store(ctl, CTL.EXPORT, exportIndex(kernel.module, name));
+    Atomics.store(ctl, CTL.EXPORT, exp);
     Atomics.store(ctl, CTL.NARGS, nargs);
     Atomics.store(ctl, CTL.ARGS, this.args.ptr | 0);
     Atomics.store(ctl, CTL.WORKERS, workers);
