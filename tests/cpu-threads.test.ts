@@ -111,7 +111,7 @@ describe('thread pool', () => {
       setThreadCount(2);
       expect(() => runTasks(kernel, 'nope', [[1], [2]], SCRATCH)).toThrow(/no function export 'nope'/);
       expect(() => runTasks(kernel, 'tag', [[1, 2], [3]], SCRATCH)).toThrow(/same number of args/);
-      // A refused job never reaches the workers: they still take tasks afterwards.
+      // The pool still shares work after refusing a job.
       expect(untilWorkerJoins().size).toBe(2);
     }
   });
