@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../ir/ops/conv.js';
 import type { View } from '../runtime/backend.js';
 import { foldReference, runFold, runUnfold, unfoldReference } from '../runtime/cpu/conv.js';
+import { wasmLinesReady } from '../runtime/cpu/conv-wasm.js';
+import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 
 // mulberry32: a failure reproduces from its seed.
 function rng(seed: number): () => number {
@@ -16,6 +18,16 @@ function rng(seed: number): () => number {
 }
 
 const dataOf = (v: View) => v.storage as unknown as Float64Array;
+
+// Float32 arrays in the Wasm heap take the Wasm line kernels; float64 (and KILN_WASM=0) the JS loops.
+const owner = {};
+type Alloc = (n: number) => Float64Array | Float32Array;
+const inHeap: Alloc = (n) => wasmHeap()!.allocArray('float32', n, owner) as Float32Array;
+const kinds: [string, Alloc, Alloc][] = [['float64, JS lines', (n) => new Float64Array(n), (n) => new Float64Array(n)]];
+if (wasmLinesReady()) {
+  kinds.push(['float32 in the Wasm heap, Wasm lines', inHeap, inHeap]);
+  kinds.push(['float32 input outside the heap, copied in', (n) => new Float32Array(n), inHeap]);
+}
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
 const contiguous = (shape: readonly number[]) => shape.map((_, d) => numel(shape.slice(d + 1)));
@@ -51,18 +63,21 @@ function randomLayout(shape: number[], rand: () => number): { strides: number[];
   return { strides, offset, length: offset + s + 1 };
 }
 
-describe('CPU unfold/fold row kernels', () => {
+describe.each(kinds)('CPU unfold/fold row kernels (%s)', (_, allocIn, allocOut) => {
+  const fillWith = (a: Float64Array | Float32Array, fill: () => number) => { for (let i = 0; i < a.length; i++) a[i] = fill(); return a as Float64Array; };
+  const input = (n: number, fill: () => number) => fillWith(allocIn(n), fill);
+  const array = (n: number, fill: () => number) => fillWith(allocOut(n), fill);
   it('unfold matches the per-element definition', () => {
     for (let seed = 1; seed <= 300; seed++) {
       const rand = rng(seed);
       const { spatial, a } = geometry(rand);
       const shape = [int(rand, 1, 3), int(rand, 1, 3), ...spatial];
       const { strides, offset, length } = randomLayout(shape, rand);
-      const data = Float64Array.from({ length }, () => rand() * 2 - 1);
+      const data = input(length, () => rand() * 2 - 1);
       const attrs: UnfoldAttrs = { ...a, padValue: rand() < 0.5 ? 0 : -Infinity };
       const l = numel(windowCounts(spatial, a));
       const outShape = [shape[0], shape[1] * numel(a.kernel), l];
-      const got = new Float64Array(numel(outShape) + 2).fill(7), want = new Float64Array(numel(outShape) + 2).fill(7);
+      const got = array(numel(outShape) + 2, () => 7), want = array(numel(outShape) + 2, () => 7);
       runUnfold(view(data, shape, strides, offset), view(got, outShape, contiguous(outShape), 1), attrs, dataOf);
       unfoldReference(view(data, shape, strides, offset), view(want, outShape, contiguous(outShape), 1), attrs, dataOf);
       expect([...got], `seed ${seed}: ${JSON.stringify({ shape, strides, attrs })}`).toEqual([...want]);
@@ -76,14 +91,15 @@ describe('CPU unfold/fold row kernels', () => {
       const [n, c] = [int(rand, 1, 3), int(rand, 1, 3)];
       const colsShape = [n, c * numel(a.kernel), numel(windowCounts(spatial, a))];
       const { strides, offset, length } = randomLayout(colsShape, rand);
-      const data = Float64Array.from({ length }, () => rand() * 2 - 1);
+      const data = array(length, () => rand() * 2 - 1);
       const attrs: FoldAttrs = { ...a, outputSize: spatial };
       const outShape = [n, c, ...spatial];
-      const got = Float64Array.from({ length: numel(outShape) + 2 }, () => rand());
-      const want = Float64Array.from(got);
+      const got = array(numel(outShape) + 2, () => rand());
+      const want = array(got.length, () => 0);
+      want.set(got);
       runFold(view(data, colsShape, strides, offset), view(got, outShape, contiguous(outShape), 1), attrs, dataOf);
       foldReference(view(data, colsShape, strides, offset), view(want, outShape, contiguous(outShape), 1), attrs, dataOf);
-      for (let i = 0; i < got.length; i++) expect(got[i], `seed ${seed} at ${i}: ${JSON.stringify({ colsShape, strides, attrs })}`).toBeCloseTo(want[i], 12);
+      for (let i = 0; i < got.length; i++) expect(got[i], `seed ${seed} at ${i}: ${JSON.stringify({ colsShape, strides, attrs })}`).toBeCloseTo(want[i], got instanceof Float32Array ? 5 : 12);
     }
   });
 });

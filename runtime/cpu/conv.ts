@@ -9,6 +9,8 @@
 import type { FoldAttrs, UnfoldAttrs, WindowAttrs } from '../../ir/ops/conv.js';
 import { windowCounts } from '../../ir/ops/conv.js';
 import type { HostArray, View } from '../backend.js';
+import { foldLines, heapAddress, readableAddress, unfoldLines, wasmLinesReady } from './conv-wasm.js';
+import { wasmHeap } from './wasm/heap.js';
 
 type DataOf = (v: View) => HostArray;
 
@@ -21,6 +23,8 @@ interface RowPlan {
   readonly taps: number;
   /** taps * lines: offset of the line's start in the plane (tap on the last dim not yet applied), or -1 if it lies in the padding. */
   readonly lineOffset: Int32Array;
+  /** Byte address of lineOffset in the Wasm heap (for the Wasm line kernels), or -1. */
+  readonly tableAddress: number;
   /** Per tap along the last dim: first and one-past-last position inside the input, and the offset of the first. */
   readonly lo: Int32Array;
   readonly hi: Int32Array;
@@ -50,7 +54,10 @@ function buildRowPlan(spatial: readonly number[], strides: readonly number[], a:
   const taps = a.kernel.reduce((p, k) => p * k, 1);
   const width = counts[last];
   const lines = counts.slice(0, last).reduce((p, c) => p * c, 1);
-  const lineOffset = new Int32Array(taps * lines);
+  // The plan owns its table; in the Wasm heap when the Wasm line kernels can read it.
+  const plan = {} as RowPlan;
+  const heap = wasmLinesReady() ? wasmHeap() : null;
+  const lineOffset = ((heap?.allocArray('int32', taps * lines, plan) as Int32Array | undefined) ?? new Int32Array(taps * lines));
   const k = new Array<number>(nd).fill(0);
   const o = new Array<number>(last).fill(0);
   let j = 0;
@@ -77,17 +84,21 @@ function buildRowPlan(spatial: readonly number[], strides: readonly number[], a:
     hi[t] = Math.max(lo[t], Math.min(width, Math.floor((n - 1 - shift) / s) + 1));
     first[t] = (lo[t] * s + shift) * strides[last];
   }
-  return { width, lines, taps, lineOffset, lo, hi, first, step: s * strides[last] };
+  const tableAddress = heap ? heap.addressOf(lineOffset) : -1;
+  return Object.assign(plan, { width, lines, taps, lineOffset, tableAddress, lo, hi, first, step: s * strides[last] });
 }
 
 /** out[n, c*K + k, l] = x[n, c, window l's tap k], or padValue in the padding; out is contiguous. */
 export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): void {
   const [n, ch] = x.shape;
   const plan = rowPlan(x.shape.slice(2), x.strides.slice(2), a);
-  const { width, lines, taps, lineOffset, lo, hi, first, step } = plan;
+  const { width, lines, taps, lineOffset, tableAddress, lo, hi, first, step } = plan;
   const kw = lo.length;
   const xd = dataOf(x), od = dataOf(out);
   const pad = a.padValue;
+  const oAt = tableAddress >= 0 ? heapAddress(od) : -1;
+  const xAt = oAt >= 0 ? readableAddress(xd, x.offset, x.offset + 1 + x.shape.reduce((e, d, i) => e + (d - 1) * x.strides[i], 0)) : -1;
+  const padBits = new Int32Array(Float32Array.of(pad).buffer)[0];
   let o = out.offset;
   for (let b = 0; b < n; b++) {
     for (let c = 0; c < ch; c++) {
@@ -95,6 +106,12 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
       for (let t = 0, j = 0; t < taps; t++) {
         const tw = t % kw;
         const l0 = lo[tw], l1 = hi[tw], f = first[tw];
+        if (xAt >= 0) {
+          unfoldLines(xAt + 4 * base, oAt + 4 * o, tableAddress + 4 * j, lines, width, l0, l1, f, step, padBits);
+          o += lines * width;
+          j += lines;
+          continue;
+        }
         for (let r = 0; r < lines; r++, j++) {
           const line = lineOffset[j];
           if (line < 0 || l0 === l1) { od.fill(pad, o, o + width); o += width; continue; }
@@ -113,12 +130,14 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
 export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
   const [n, ch] = out.shape;
   const plan = rowPlan(a.outputSize, contiguous(a.outputSize), a);
-  const { width, lines, taps, lineOffset, lo, hi, first, step } = plan;
+  const { width, lines, taps, lineOffset, tableAddress, lo, hi, first, step } = plan;
   const kw = lo.length;
   const cd = dataOf(cols), od = dataOf(out);
   const planeSize = a.outputSize.reduce((p, v) => p * v, 1);
   od.fill(0, out.offset, out.offset + n * ch * planeSize);
   const [s0, s1, s2] = cols.strides;
+  const cAt = tableAddress >= 0 ? heapAddress(cd) : -1;
+  const oAt = cAt >= 0 ? heapAddress(od) : -1;
   for (let b = 0; b < n; b++) {
     for (let c = 0; c < ch; c++) {
       const base = out.offset + (b * ch + c) * planeSize;
@@ -126,6 +145,11 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
         const tw = t % kw;
         const l0 = lo[tw], l1 = hi[tw], f = first[tw];
         const row = cols.offset + b * s0 + (c * taps + t) * s1;
+        if (oAt >= 0) {
+          foldLines(cAt + 4 * row, oAt + 4 * base, tableAddress + 4 * j, lines, width, l0, l1, f, step, s2);
+          j += lines;
+          continue;
+        }
         for (let r = 0; r < lines; r++, j++) {
           const line = lineOffset[j];
           if (line < 0) continue;

@@ -1,0 +1,170 @@
+// The inner loops of unfold and fold (./conv.ts) in WebAssembly, for float32 operands that lie in
+// the Wasm heap (a compiled plan's memory). One call does every line of one tap of one channel:
+// a line read with step 1 is copied (or added) four floats at a time with v128 loads and stores,
+// other steps one float at a time; padding is stored as the pad value's bits. In JS the same lines
+// cost ~2.5 ns a float here, mostly float32 loads and stores; this is the ConvNet's im2col and col2im.
+import { FuncBuilder, I32 } from './wasm/emit.js';
+import { compileKernel } from './wasm/kernel.js';
+import { wasmHeap } from './wasm/heap.js';
+import type { HostArray } from '../backend.js';
+
+/**
+ * unfoldLines(src, dst, table, lines, width, l0, l1, first, step, pad): for each of `lines` lines
+ * r, line = table[r] (an element offset from src, or -1: all padding); dst[r*width + q] =
+ * src[line + first + (q - l0)*step] for l0 <= q < l1, else the float with bits `pad`. Addresses in
+ * bytes, offsets and steps in elements.
+ */
+type UnfoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, pad: number) => void;
+/**
+ * foldLines(src, dst, table, lines, width, l0, l1, first, step, srcStep): for each line r with
+ * table[r] >= 0, dst[table[r] + first + (q - l0)*step] += src[(r*width + q)*srcStep] for l0 <= q < l1.
+ */
+type FoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, srcStep: number) => void;
+
+const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
+
+let kernels: { unfold: UnfoldLines; fold: FoldLines } | null | undefined;
+
+function load(): { unfold: UnfoldLines; fold: FoldLines } | null {
+  if (kernels !== undefined) return kernels;
+  kernels = null;
+  if (!ENABLED || !wasmHeap()?.canHoldStorages) return kernels;
+  try {
+    const { instance } = compileKernel([buildUnfold(), buildFold()]);
+    kernels = { unfold: instance.exports.unfoldLines as UnfoldLines, fold: instance.exports.foldLines as FoldLines };
+  } catch {
+    kernels = null; // no SIMD: the JS loops serve
+  }
+  return kernels;
+}
+
+/** Whether the Wasm line kernels run here (WebAssembly SIMD and a heap that holds storages). */
+export function wasmLinesReady(): boolean {
+  return load() !== null;
+}
+
+/** The byte address of `a[0]` when `a` is float32 in the Wasm heap and the kernels exist, else -1. */
+export function heapAddress(a: HostArray): number {
+  if (!(a instanceof Float32Array) || !load()) return -1;
+  return wasmHeap()!.addressOf(a);
+}
+
+/** A float32 scratch block in the heap, kept for reuse (grown, never shrunk). */
+const scratchOwner = {};
+let scratch: Float32Array | undefined;
+
+/**
+ * The byte address at which `data[lo..hi)` can be read by the Wasm kernels: where it lies if it is
+ * in the heap, else a copy in a heap scratch block (an input fed from outside, e.g. a training
+ * batch, costs one memcpy of its span). -1 without the kernels or for non-float32 data.
+ */
+export function readableAddress(data: HostArray, lo: number, hi: number): number {
+  if (!(data instanceof Float32Array) || !load()) return -1;
+  const heap = wasmHeap()!;
+  const at = heap.addressOf(data);
+  if (at >= 0) return at;
+  if (!scratch || scratch.length < hi - lo) {
+    if (scratch) heap.release(scratchOwner, scratch);
+    scratch = heap.allocArray('float32', Math.max(hi - lo, 2 * (scratch?.length ?? 0)), scratchOwner) as Float32Array;
+  }
+  scratch.set(data.subarray(lo, hi));
+  return heap.addressOf(scratch) - 4 * lo;
+}
+
+export function unfoldLines(...args: Parameters<UnfoldLines>): void {
+  kernels!.unfold(...args);
+}
+
+export function foldLines(...args: Parameters<FoldLines>): void {
+  kernels!.fold(...args);
+}
+
+/** `while (get(i) < get(end)) { body; }` */
+function whileLess(f: FuncBuilder, i: number, end: number, body: () => void): void {
+  f.block().loop();
+  f.get(i).get(end).i32GeS().brIf(1);
+  body();
+  f.br(0).end().end();
+}
+
+/** Stores the 32 bits `pad` at addresses [from, to) (bytes, a multiple of 4 apart). */
+function fill(f: FuncBuilder, at: number, to: number, pad: number): void {
+  whileLess(f, at, to, () => {
+    f.get(at).get(pad).i32Store();
+    f.incr(at, 4);
+  });
+}
+
+function buildUnfold(): FuncBuilder {
+  const [src, dst, table, lines, width, l0, l1, first, step, pad] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new FuncBuilder('unfoldLines', new Array(10).fill(I32));
+  const r = f.local(I32), line = f.local(I32), at = f.local(I32), to = f.local(I32), s = f.local(I32), vecEnd = f.local(I32), rowEnd = f.local(I32), stepBytes = f.local(I32);
+  f.get(step).i32Const(4).i32Mul().set(stepBytes);
+  f.i32Const(0).set(r);
+  whileLess(f, r, lines, () => {
+    f.get(table).i32Load().set(line);
+    f.get(dst).get(width).i32Const(4).i32Mul().i32Add().set(rowEnd);
+    f.get(dst).set(at);
+    // A line in the padding, or no tap inside the input: all pad.
+    f.get(line).i32Const(0).i32LtS().get(l0).get(l1).i32Eq().i32Add(); // either (0/1 flags)
+    f.if();
+    fill(f, at, rowEnd, pad);
+    f.else();
+    f.get(dst).get(l0).i32Const(4).i32Mul().i32Add().set(to);
+    fill(f, at, to, pad);
+    f.get(src).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(s);
+    f.get(dst).get(l1).i32Const(4).i32Mul().i32Add().set(to);
+    f.get(step).i32Const(1).i32Eq();
+    f.if();
+    f.get(to).i32Const(12).i32Sub().set(vecEnd);
+    whileLess(f, at, vecEnd, () => {
+      f.get(at).get(s).v128LoadUnaligned().v128StoreUnaligned();
+      f.incr(at, 16).incr(s, 16);
+    });
+    f.end();
+    whileLess(f, at, to, () => {
+      f.get(at).get(s).f32Load().f32Store();
+      f.incr(at, 4).get(s).get(stepBytes).i32Add().set(s);
+    });
+    fill(f, at, rowEnd, pad);
+    f.end();
+    f.get(rowEnd).set(dst);
+    f.incr(table, 4).incr(r, 1);
+  });
+  return f;
+}
+
+function buildFold(): FuncBuilder {
+  const [src, dst, table, lines, width, l0, l1, first, step, srcStep] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new FuncBuilder('foldLines', new Array(10).fill(I32));
+  const r = f.local(I32), line = f.local(I32), d = f.local(I32), s = f.local(I32), n = f.local(I32), k = f.local(I32), vecN = f.local(I32), stepBytes = f.local(I32), srcStepBytes = f.local(I32);
+  f.get(step).i32Const(4).i32Mul().set(stepBytes);
+  f.get(srcStep).i32Const(4).i32Mul().set(srcStepBytes);
+  f.i32Const(0).set(r);
+  whileLess(f, r, lines, () => {
+    f.get(table).i32Load().set(line);
+    f.get(line).i32Const(0).i32GeS();
+    f.if();
+    f.get(dst).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(d);
+    f.get(src).get(r).get(width).i32Mul().get(l0).i32Add().get(srcStepBytes).i32Mul().i32Add().set(s);
+    f.get(l1).get(l0).i32Sub().set(n);
+    f.i32Const(0).set(k);
+    f.get(step).i32Const(1).i32Eq().get(srcStep).i32Const(1).i32Eq().i32Mul(); // both
+    f.if();
+    f.get(n).i32Const(3).i32Sub().set(vecN);
+    whileLess(f, k, vecN, () => {
+      f.get(d).get(d).v128LoadUnaligned().get(s).v128LoadUnaligned().f32x4Add().v128StoreUnaligned();
+      f.incr(d, 16).incr(s, 16).incr(k, 4);
+    });
+    f.end();
+    whileLess(f, k, n, () => {
+      f.get(d).get(d).f32Load().get(s).f32Load().f32Add().f32Store();
+      f.get(d).get(stepBytes).i32Add().set(d);
+      f.get(s).get(srcStepBytes).i32Add().set(s);
+      f.incr(k, 1);
+    });
+    f.end();
+    f.incr(table, 4).incr(r, 1);
+  });
+  return f;
+}
