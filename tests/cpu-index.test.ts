@@ -1,8 +1,10 @@
 // The CPU's gather/scatterAdd line loops against a per-element definition, on random shapes, dims,
 // strided operands and negative indices; and their out-of-range errors.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { View } from '../runtime/backend.js';
 import { runGather, runScatterAdd } from '../runtime/cpu/routines.js';
+import { wasmIndexLines } from '../runtime/cpu/gather-wasm.js';
+import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 
 function rng(seed: number): () => number {
   return () => {
@@ -16,6 +18,14 @@ const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand
 const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
 const dataOf = (v: View) => v.storage as unknown as Float64Array;
 
+// float64 runs the JS lines; float32 values and int32 indices in the Wasm heap the Wasm lines.
+type Alloc = (n: number, int: boolean) => Float64Array | Float32Array | Int32Array;
+const owner = {};
+const kinds: [string, Alloc][] = [['float64, JS lines', (n, int) => (int ? new Int32Array(n) : new Float64Array(n))]];
+const heapAlloc: Alloc = (n, int) => wasmHeap()!.allocArray(int ? 'int32' : 'float32', n, owner) as Float32Array | Int32Array;
+if (wasmHeap()?.canHoldStorages && wasmIndexLines(heapAlloc(1, false), heapAlloc(1, true), heapAlloc(1, false))) kinds.push(['float32 in the Wasm heap, Wasm lines', heapAlloc]);
+let alloc: Alloc = kinds[0][1];
+
 /** A view of `shape` over fresh random data, laid out in a random dim order with an offset. */
 function randomView(shape: number[], rand: () => number, fill: () => number, Ctor: typeof Float64Array | typeof Int32Array = Float64Array): View {
   const order = shape.map((_, i) => i).sort(() => rand() - 0.5);
@@ -23,12 +33,14 @@ function randomView(shape: number[], rand: () => number, fill: () => number, Cto
   let s = 1;
   for (let k = order.length - 1; k >= 0; k--) { strides[order[k]] = s; s *= shape[order[k]]; }
   const offset = int(rand, 0, 2);
-  const data = new Ctor(offset + s);
+  const data = alloc(offset + s, Ctor === Int32Array);
   for (let i = 0; i < data.length; i++) data[i] = fill();
   return { storage: data as never, dtype: Ctor === Int32Array ? 'int32' : 'float64', shape, strides, offset };
 }
 
-function contiguousView(shape: number[], data = new Float64Array(numel(shape))): View {
+function contiguousView(shape: number[], values?: ArrayLike<number>): View {
+  const data = alloc(numel(shape), false);
+  if (values) data.set(values);
   return { storage: data as never, dtype: 'float64', shape, strides: shape.map((_, d) => numel(shape.slice(d + 1))), offset: 0 };
 }
 
@@ -57,7 +69,8 @@ function randomCase(seed: number) {
   return { rand, xShape, iShape, dim, index };
 }
 
-describe('CPU gather/scatterAdd', () => {
+describe.each(kinds)('CPU gather/scatterAdd (%s)', (_, kindAlloc) => {
+  beforeEach(() => { alloc = kindAlloc; });
   it('gather matches the per-element definition', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const { rand, xShape, iShape, dim, index } = randomCase(seed);
@@ -78,25 +91,26 @@ describe('CPU gather/scatterAdd', () => {
       const { rand, xShape, iShape, dim, index } = randomCase(500 + seed);
       const src = randomView(iShape, rand, () => rand());
       const base = Float64Array.from({ length: numel(xShape) }, () => rand());
-      const out = contiguousView(xShape, Float64Array.from(base));
+      const out = contiguousView(xShape, base);
       runScatterAdd(src, index, out, dim, dataOf);
-      const want = Float64Array.from(base);
-      const wantView = contiguousView(xShape, want);
+      const want = Float64Array.from(dataOf(contiguousView(xShape, base)));
+      const wantView: View = { storage: want as never, dtype: 'float64', shape: xShape, strides: xShape.map((_, d) => numel(xShape.slice(d + 1))), offset: 0 };
       const id = dataOf(index), sd = dataOf(src);
       for (const p of positions(iShape)) {
         const i = id[at(index, p)];
         want[at(wantView, p.map((v, d) => (d === dim ? (i < 0 ? i + xShape[dim] : i) : v)))] += sd[at(src, p)];
       }
       const got = dataOf(out);
-      for (let k = 0; k < want.length; k++) expect(got[k], `seed ${seed}`).toBeCloseTo(want[k], 12);
+      for (let k = 0; k < want.length; k++) expect(got[k], `seed ${seed}`).toBeCloseTo(want[k], got instanceof Float32Array ? 5 : 12);
     }
   });
 
   it('an index out of range is a RangeError naming the op, index, dim and size', () => {
-    const x = contiguousView([2, 3], Float64Array.from([1, 2, 3, 4, 5, 6]));
-    const index: View = { storage: Int32Array.from([0, 3]) as never, dtype: 'int32', shape: [1, 2], strides: [2, 1], offset: 0 };
+    const x = contiguousView([2, 3], [1, 2, 3, 4, 5, 6]);
+    const ints = (v: number[]) => { const a = alloc(v.length, true); a.set(v); return a; };
+    const index: View = { storage: ints([0, 3]) as never, dtype: 'int32', shape: [1, 2], strides: [1, 1], offset: 0 };
     expect(() => runGather(x, index, contiguousView([1, 2]), 1, dataOf)).toThrow('gather: index 3 is out of bounds for dimension 1 with size 3');
-    const neg: View = { ...index, storage: Int32Array.from([-4, 0]) as never };
+    const neg: View = { ...index, storage: ints([-4, 0]) as never };
     expect(() => runScatterAdd(contiguousView([1, 2]), neg, x, 1, dataOf)).toThrow('scatterAdd: index -4 is out of bounds for dimension 1 with size 3');
   });
 });

@@ -5,6 +5,7 @@ import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { HostArray, View } from '../backend.js';
 import { matmul, type MatArray } from './matmul.js';
 import { forEachIndex } from './strided.js';
+import { wasmIndexLines } from './gather-wasm.js';
 import { runElementwise, type Operand } from './elementwise.js';
 import type { Expr } from '../../ir/index.js';
 
@@ -105,7 +106,14 @@ export function runGather(x: View, index: View, out: View, dim: number, dataOf: 
   const size = x.shape[dim], step = x.strides[dim];
   const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
   const [xs, is, os] = [xStrides, index.strides, out.strides].map((s) => (s.length ? s[s.length - 1] : 0));
+  const wasm = wasmIndexLines(xd, id, od);
   forEachLine(index.shape, [x.offset, index.offset, out.offset], [xStrides, index.strides, out.strides], ([xo, io, oo]) => {
+    if (wasm) {
+      const [xa, ia, oa] = wasm.at;
+      const bad = wasm.run.gather(xa + 4 * xo, ia + 4 * io, oa + 4 * oo, len, xs, is, os, step, size);
+      if (bad >= 0) outOfBounds(id[io + bad * is], size, 'gather', dim);
+      return;
+    }
     for (let e = 0; e < len; e++, xo += xs, io += is, oo += os) {
       let i = id[io];
       if (i < 0) i += size;
@@ -122,7 +130,14 @@ export function runScatterAdd(src: View, index: View, out: View, dim: number, da
   const size = out.shape[dim], step = out.strides[dim];
   const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
   const [ss, is, os] = [src.strides, index.strides, outStrides].map((s) => (s.length ? s[s.length - 1] : 0));
+  const wasm = wasmIndexLines(sd, id, od);
   forEachLine(index.shape, [src.offset, index.offset, out.offset], [src.strides, index.strides, outStrides], ([so, io, oo]) => {
+    if (wasm) {
+      const [sa, ia, oa] = wasm.at;
+      const bad = wasm.run.scatterAdd(sa + 4 * so, ia + 4 * io, oa + 4 * oo, len, ss, is, os, step, size);
+      if (bad >= 0) outOfBounds(id[io + bad * is], size, 'scatterAdd', dim);
+      return;
+    }
     for (let e = 0; e < len; e++, so += ss, io += is, oo += os) {
       let i = id[io];
       if (i < 0) i += size;
