@@ -201,6 +201,22 @@ describe('wasm simd matmul', () => {
     setThreadCount(undefined);
   });
 
+  it.runIf(simd)('gives bit-identical results on 1 and 2 threads (a split never changes the order of the sums)', () => {
+    const split = createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() }, { minFlopsPerThread: 1, tasksPerThread: 3 });
+    const rand = rng(13);
+    for (const [M, N, K, la, lb] of [[97, 45, 300, 'contiguous', 'transposed'], [6, 301, 70, 'padded', 'contiguous']] as const) {
+      const a = operand(la, M, K, rand), b = operand(lb, K, N, rand);
+      const results = [1, 2].map((threads) => {
+        setThreadCount(threads);
+        const out = new Float32Array(M * N);
+        split.matmul(M, N, K, a, b, out, 0);
+        return out;
+      });
+      expect(firstDifference(results[0], results[1]), `M=${M} N=${N} K=${K}`).toBe(-1);
+    }
+    setThreadCount(undefined);
+  });
+
   it.runIf(simd)('works single-threaded on a non-shared heap (no SharedArrayBuffer), across memory growth', () => {
     // A browser page without cross-origin isolation: the heap is a plain memory that detaches its
     // buffer when it grows. Run in a child process, since the heap is created once per process.
