@@ -90,3 +90,12 @@ describe('max-pool picks the tap PyTorch picks', () => {
     expect([...idx.dataSync()]).toEqual([3]);
   });
 });
+
+describe('the layout rewrites outside convolutions', () => {
+  it('a reshape of a transposed elementwise result, with a broadcast operand, equals eager', () => {
+    const f = (x: Tensor, b: Tensor) => x.mul(b).add(x.exp()).relu().transpose(0, 2).reshape([-1]).mul(2);
+    const fast = kiln.compile(f, quiet);
+    const x = kiln.randn([3, 4, 5]), b = kiln.randn([4, 1]);
+    expectClose(fast(x, b), f(x, b));
+  });
+});

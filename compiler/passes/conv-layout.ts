@@ -16,7 +16,8 @@ import { contiguousStrides, numel, OPS, type Graph, type Node } from '../../ir/i
 import { viewStrides } from '../../ir/ops/movement.js';
 import { usesOf } from './uses.js';
 
-const isElementwise = (n: Node) => n.op !== 'fused' && !n.expr && OPS[n.op]?.lowering.kind === 'elementwise';
+// Pure elementwise primitives only: an impure op's values must stay in the order it draws them.
+const isElementwise = (n: Node) => n.op !== 'fused' && !n.expr && OPS[n.op]?.lowering.kind === 'elementwise' && !OPS[n.op].impure;
 
 export function convLayouts(g: Graph): void {
   sinkIntoElementwise(g);
