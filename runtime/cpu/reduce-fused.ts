@@ -5,6 +5,7 @@ import type { HostArray } from '../backend.js';
 import type { Operand } from './elementwise.js';
 import { renderJs } from './render-js.js';
 import { coalesce, kernelTag } from './strided.js';
+import { runSimdSum } from './wasm/reduce-simd.js';
 
 type Kernel = (out: HostArray, oo: number, kept: readonly number[], red: readonly number[], ...ins: unknown[]) => void;
 const cache = new Map<string, Kernel>();
@@ -30,7 +31,10 @@ export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly num
   const keptDims = shape.map((_, i) => i).filter((i) => !dims.includes(i));
   const kept = coalesce(keptDims.map((d) => shape[d]), inputs.map((x) => keptDims.map((d) => x.strides[d])));
   const red = coalesce(dims.map((d) => shape[d]), inputs.map((x) => dims.map((d) => x.strides[d])));
-  const key = `${reducer}|${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}|${kept.shape.length}|${red.shape.length}`;
+  const sig = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}`;
+  // A float32 sum over rows or columns of heap operands: the Wasm SIMD kernel, when the prologue has one.
+  if (reducer === 'sum' && runSimdSum(sig, expr, kept, red, inputs, out, outOffset)) return;
+  const key = `${reducer}|${sig}|${kept.shape.length}|${red.shape.length}`;
   let kernel = cache.get(key);
   if (!kernel) {
     kernel = compile(key, reducer, expr, inputs.map((x) => x.dtype), kept.shape.length, red.shape.length);

@@ -149,6 +149,8 @@ const ENABLED = (globalThis as { process?: { env?: Record<string, string | undef
 
 /** Below this many elements per row, a strided kernel stays on JS. */
 const MIN_ROW = 4;
+/** An operand outside the heap is copied in when it spans at most 1/STAGE_RATIO of the elements computed. */
+const STAGE_RATIO = 8;
 
 type Merged = { readonly shape: readonly number[]; readonly strides: readonly (readonly number[])[] };
 
@@ -157,8 +159,10 @@ type Merged = { readonly shape: readonly number[]; readonly strides: readonly (r
  * innermost dim are contiguous along it and lie in the heap, and the expression has a Wasm
  * rendering; returns false, having done nothing, otherwise. `merged` is the coalesced loop
  * (../strided.ts: the shape, then per operand its strides, the output's first). The kernel loops
- * over the two innermost dims; any outer dims are a loop here, one call per step. Copying operands
- * into the heap would cost more than the kernel saves, so outside it the JS kernel runs.
+ * over the two innermost dims; any outer dims are a loop here, one call per step. An operand
+ * outside the heap is copied in for the call when it is small next to the work (a bias: at most
+ * 1/STAGE_RATIO of the elements computed); a bigger one would cost more to copy than the kernel
+ * saves, so then the JS kernel runs.
  * `sig` names the expression and dtypes (with the lane modes, the kernel cache key).
  */
 export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out: Operand, inputs: readonly Operand[]): boolean {
@@ -180,17 +184,53 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   if (!heap) return false;
   const outAt = heap.addressOf(out.data);
   if (outAt < 0) return false;
-  const at: number[] = [];
-  for (let j = 0; j < inputs.length; j++) {
-    // A 'c' operand travels by value, so it may lie anywhere (a plan's constants are not in the heap).
-    const a = modes[j] === 'c' ? 0 : heap.addressOf(inputs[j].data);
-    if (a < 0) return false;
-    at.push(a);
-  }
   const laneModes = modes as LaneMode[];
   const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, heap, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
   if (!kernel) return false;
-  if (shape.some((d) => d === 0)) return true;
+  const total = shape.reduce((a, b) => a * b, 1);
+  if (total === 0) return true;
+  // Each operand's address, minus its offset: a 'c' operand travels by value (a plan's constants
+  // are not in the heap); a small one outside the heap (a bias) is copied in for the call.
+  const at: number[] = [];
+  const staged: number[] = [];
+  try {
+    for (let j = 0; j < inputs.length; j++) {
+      const x = inputs[j];
+      let a = laneModes[j] === 'c' ? 0 : heap.addressOf(x.data);
+      if (a < 0) {
+        const span = spanOf(shape, strides[j + 1]);
+        if (span * STAGE_RATIO > total) return false;
+        const block = heap.allocBytes(span * x.data.BYTES_PER_ELEMENT);
+        staged.push(block);
+        viewAt(heap, x.data, block, span).set(x.data.subarray(x.offset, x.offset + span));
+        a = block - x.offset * x.data.BYTES_PER_ELEMENT;
+      }
+      at.push(a);
+    }
+    runCalls(kernel, laneModes, merged, out, outAt, inputs, at);
+    return true;
+  } finally {
+    for (const b of staged) heap.freeBytes(b);
+  }
+}
+
+/** Elements an operand's view spans in its array (strides are non-negative). */
+function spanOf(shape: readonly number[], strides: readonly number[]): number {
+  return 1 + shape.reduce((s, d, i) => s + (d - 1) * strides[i], 0);
+}
+
+/** A typed array like `like`, of `length` elements at byte address `at` in the heap. */
+function viewAt(heap: WasmHeap, like: Operand['data'], at: number, length: number): Operand['data'] {
+  const Ctor = like.constructor as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Operand['data'];
+  return new Ctor(heap.buffer, at, length);
+}
+
+/** The kernel's calls: one per step of the dims outside its two (an odometer), offsets turned into addresses. */
+function runCalls(kernel: SimdElementwise, laneModes: readonly LaneMode[], merged: Merged, out: Operand, outAt: number, inputs: readonly Operand[], at: readonly number[]): void {
+  const { shape, strides } = merged;
+  const ndim = shape.length;
+  const inner = ndim - 1, row = ndim - 2;
+  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d]);
   // Arguments: fixed ones now, addresses and 'c' values per call.
   const args: number[] = [ndim === 0 ? 1 : shape[inner], row >= 0 ? shape[row] : 1, 0, row >= 0 ? strides[0][row] * out.data.BYTES_PER_ELEMENT : 0];
   const slot: number[] = [];
@@ -217,6 +257,6 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
       for (let j = 0; j < offs.length; j++) offs[j] -= strides[j][d] * shape[d];
       idx[d] = 0;
     }
-    if (d < 0) return true;
+    if (d < 0) return;
   }
 }

@@ -1,0 +1,219 @@
+// Sums in WebAssembly SIMD, with the fused elementwise prologue rendered by ./simd-lanes.ts, for
+// float32 outputs whose operands lie in the heap. Two layouts, after coalescing:
+// - rows: the reduced elements are contiguous (sum over a row: `sum 10x36864 -> 10x1`); four lanes
+//   at a time, accumulated in float64 (two f64x2), like the JS kernel's float64 accumulator;
+// - columns: the kept innermost dim is contiguous and one reduced dim strides over it (a bias
+//   gradient, `sum 64x100 -> 1x100`); four columns at a time, each summed in float64 in the JS
+//   kernel's order, so the result is the JS one exactly.
+// A row sum adds in a different order than JS (four interleaved partial sums), which in float64
+// changes the float32 result only in the rarest rounding ties. Anything else stays on JS.
+import type { DType, Expr } from '../../../ir/index.js';
+import type { Operand } from '../elementwise.js';
+import { emitModule, F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
+import { wasmHeap, type WasmHeap } from './heap.js';
+import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
+import type { LaneMode } from './elementwise-simd.js';
+
+type Layout = 'rows' | 'cols';
+
+/**
+ * rows: (n reduced per row, rows, out address, then per input: its value for mode 'c', else its
+ * address and row stride in bytes); cols: (n columns, L reduced, out address, then per input: its
+ * value, or its address and stride in bytes along the reduction). The output is contiguous.
+ */
+export type SimdSum = (...args: number[]) => void;
+
+const LANE0 = new Uint8Array([255, 255, 255, 255, ...new Array<number>(12).fill(0)]);
+
+function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: readonly LaneMode[]): FuncBuilder {
+  const params: ValType[] = [I32, I32, I32];
+  const IN: number[] = [], STRIDE: number[] = [];
+  dtypes.forEach((d, j) => {
+    IN.push(params.length);
+    if (modes[j] === 'c') params.push(d === 'float32' ? F32 : I32);
+    else { STRIDE[j] = params.length + 1; params.push(I32, I32); }
+  });
+  const f = new FuncBuilder('sum', params);
+  const N = 0, M = 1, OUT = 2; // rows: n, rows; cols: n columns, M reduced
+  const lanes = new Lanes(f);
+  const left = f.local(I32), count = f.local(I32);
+  const p = dtypes.map((_, j) => (modes[j] === 'c' ? -1 : f.local(I32)));
+  const acc0 = f.local(V128), acc1 = f.local(V128), t = f.local(V128);
+  const splat = dtypes.map((_, j) => (modes[j] === 'v' ? -1 : f.local(V128)));
+  dtypes.forEach((d, j) => {
+    if (modes[j] !== 'c') return;
+    f.get(IN[j]);
+    lanes.splat(d);
+    f.set(splat[j]);
+  });
+  // An 'r' input is one value per row (rows) or per reduction step (cols): splat at its address.
+  const splatR = () => dtypes.forEach((d, j) => {
+    if (modes[j] !== 'r') return;
+    f.get(p[j]);
+    lanes.loadSplat(d);
+    f.set(splat[j]);
+  });
+  const inputs = (vector: boolean): LaneInput[] => dtypes.map((dtype, j) => ({
+    dtype,
+    push: () => {
+      if (modes[j] === 'v') lanes.load(dtype, vector, p[j]);
+      else f.get(splat[j]);
+    },
+  }));
+  /** acc0 += lanes 0-1 of the expression's value, acc1 += lanes 2-3 (float64); lane 0 alone for a tail. */
+  const accumulate = (vector: boolean) => {
+    lanes.expr(expr, inputs(vector), vector, 'f');
+    if (!vector) f.v128Const(LANE0).simdOp('v128.and');
+    f.tee(t).simdOp('f64x2.promote_low_f32x4').get(acc0).simdOp('f64x2.add').set(acc0);
+    if (vector) f.get(t).get(t).i32x4Shuffle([2, 3, 0, 1]).simdOp('f64x2.promote_low_f32x4').get(acc1).simdOp('f64x2.add').set(acc1);
+  };
+  const zeroAccs = () => { f.v128Zero().set(acc0).v128Zero().set(acc1); };
+  const advance = (ptrs: 'v' | 'vr', elements: number | null) => dtypes.forEach((d, j) => {
+    if (modes[j] === 'c' || (ptrs === 'v' && modes[j] !== 'v')) return;
+    if (elements === null) f.get(p[j]).get(STRIDE[j]).i32Add().set(p[j]);
+    else f.incr(p[j], elements * bytesOf(d));
+  });
+
+  if (layout === 'rows') {
+    f.block().loop();
+    f.get(M).i32Eqz().brIf(1);
+    f.get(N).set(left);
+    dtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).set(p[j]); });
+    splatR();
+    zeroAccs();
+    for (const vector of [true, false]) {
+      f.block().loop();
+      if (vector) f.get(left).i32Const(LANES).i32LtS().brIf(1);
+      else f.get(left).i32Eqz().brIf(1);
+      accumulate(vector);
+      advance('v', vector ? LANES : 1);
+      f.incr(left, vector ? -LANES : -1);
+      f.br(0).end().end();
+    }
+    // out[row] = float32(acc0 + acc1, its two lanes added)
+    f.get(OUT);
+    f.get(acc0).get(acc1).simdOp('f64x2.add').tee(t).get(t).get(t).i32x4Shuffle([2, 3, 0, 1]).simdOp('f64x2.add');
+    f.simdOp('f32x4.demote_f64x2_zero').v128Store32Lane(0);
+    f.incr(OUT, 4);
+    dtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).get(STRIDE[j]).i32Add().set(IN[j]); });
+    f.incr(M, -1);
+    f.br(0).end().end();
+    return f;
+  }
+
+  // cols: four columns at a time, then one; each column summed over the M reduced steps.
+  f.get(N).set(left);
+  for (const vector of [true, false]) {
+    f.block().loop();
+    if (vector) f.get(left).i32Const(LANES).i32LtS().brIf(1);
+    else f.get(left).i32Eqz().brIf(1);
+    zeroAccs();
+    dtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).set(p[j]); });
+    f.get(M).set(count);
+    f.block().loop();
+    f.get(count).i32Eqz().brIf(1);
+    splatR();
+    accumulate(vector);
+    advance('vr', null);
+    f.incr(count, -1);
+    f.br(0).end().end();
+    f.get(OUT);
+    if (vector) {
+      f.get(acc0).simdOp('f32x4.demote_f64x2_zero').get(acc1).simdOp('f32x4.demote_f64x2_zero').i32x4Shuffle([0, 1, 4, 5]);
+      f.v128StoreUnaligned();
+    } else f.get(acc0).simdOp('f32x4.demote_f64x2_zero').v128Store32Lane(0);
+    const cols = vector ? LANES : 1;
+    f.incr(OUT, 4 * cols);
+    dtypes.forEach((d, j) => { if (modes[j] === 'v') f.incr(IN[j], cols * bytesOf(d)); });
+    f.incr(left, -cols);
+    f.br(0).end().end();
+  }
+  return f;
+}
+
+const cache = new Map<string, SimdSum | null>();
+
+function compileSum(key: string, heap: WasmHeap, layout: Layout, expr: Expr, dtypes: readonly DType[], modes: readonly LaneMode[]): SimdSum | null {
+  const known = cache.get(key);
+  if (known !== undefined) return known;
+  let kernel: SimdSum | null = null;
+  try {
+    const f = buildSum(layout, expr, dtypes, modes);
+    const memory = heap.shared ? { minPages: 1, maxPages: 65536, shared: true } : { minPages: 1, shared: false };
+    const module = new WebAssembly.Module(emitModule([f], memory));
+    kernel = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports.sum as SimdSum;
+  } catch (err) {
+    if (!(err instanceof Unsupported)) throw err;
+  }
+  cache.set(key, kernel);
+  return kernel;
+}
+
+// KILN_WASM=0 keeps every reduction on JS (read once, at load; a browser has no process).
+const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
+
+type Loop = { readonly shape: readonly number[]; readonly strides: readonly (readonly number[])[] };
+
+/**
+ * out[outOffset...] (contiguous, kept dims in order) = sum over `red` of expr(inputs), in Wasm when
+ * the layout is rows or columns (above), the output is float32 and everything read lies in the heap;
+ * returns false, having done nothing, otherwise. `kept` and `red` are the coalesced kept and
+ * reduced loops (per input strides); `sig` names the expression and dtypes.
+ */
+export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, inputs: readonly Operand[], out: Operand['data'], outOffset: number): boolean {
+  if (!ENABLED || !(out instanceof Float32Array) || red.shape.length !== 1) return false;
+  const nk = kept.shape.length, inner = nk - 1;
+  const keptStride = (j: number) => (nk ? kept.strides[j][inner] : 0);
+  let layout: Layout;
+  let modes: LaneMode[];
+  if (inputs.every((_, j) => red.strides[j][0] === 0 || red.strides[j][0] === 1)) {
+    layout = 'rows';
+    modes = inputs.map((_, j) => (red.strides[j][0] === 1 ? 'v' : keptStride(j) === 0 ? 'c' : 'r'));
+  } else if (nk > 0 && kept.shape[inner] >= LANES && inputs.every((_, j) => keptStride(j) === 0 || keptStride(j) === 1)) {
+    layout = 'cols';
+    modes = inputs.map((_, j) => (keptStride(j) === 1 ? 'v' : red.strides[j][0] === 0 ? 'c' : 'r'));
+  } else return false;
+  const heap = wasmHeap();
+  if (!heap) return false;
+  const outAt = heap.addressOf(out);
+  if (outAt < 0) return false;
+  const at: number[] = [];
+  for (let j = 0; j < inputs.length; j++) {
+    const a = modes[j] === 'c' ? 0 : heap.addressOf(inputs[j].data);
+    if (a < 0) return false;
+    at.push(a);
+  }
+  const kernel = compileSum(`${sig}|${layout}|${modes.join('')}`, heap, layout, expr, inputs.map((x) => x.dtype), modes);
+  if (!kernel) return false;
+  if (red.shape[0] === 0 || kept.shape.some((d) => d === 0)) return false; // empty: the JS kernel writes the zeros
+  const perCall = nk ? kept.shape[inner] : 1;
+  const args: number[] = layout === 'rows' ? [red.shape[0], perCall, 0] : [perCall, red.shape[0], 0];
+  const slot: number[] = [];
+  inputs.forEach((x, j) => {
+    slot.push(args.length);
+    if (modes[j] === 'c') args.push(0);
+    else args.push(0, (layout === 'rows' ? keptStride(j) : red.strides[j][0]) * x.data.BYTES_PER_ELEMENT);
+  });
+  // One call per step of the kept dims outside the innermost; the output advances by perCall.
+  const offs = inputs.map((x) => x.offset);
+  const outer = Math.max(0, inner);
+  const idx = new Array<number>(outer).fill(0);
+  let o = outOffset;
+  for (;;) {
+    args[2] = outAt + o * 4;
+    for (let j = 0; j < inputs.length; j++) {
+      const x = inputs[j];
+      args[slot[j]] = modes[j] === 'c' ? x.data[offs[j]] : at[j] + offs[j] * x.data.BYTES_PER_ELEMENT;
+    }
+    kernel(...args);
+    o += perCall;
+    let d = outer - 1;
+    for (; d >= 0; d--) {
+      for (let j = 0; j < offs.length; j++) offs[j] += kept.strides[j][d];
+      if (++idx[d] < kept.shape[d]) break;
+      for (let j = 0; j < offs.length; j++) offs[j] -= kept.strides[j][d] * kept.shape[d];
+      idx[d] = 0;
+    }
+    if (d < 0) return true;
+  }
+}
