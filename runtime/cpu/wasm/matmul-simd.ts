@@ -53,7 +53,9 @@ export interface SplitPolicy {
   tasksPerThread: number;
 }
 
-// Measured on 2 cores (bench/RESULTS.md): 64x1000x100 (12.8 MFLOP) already gains from 2 threads.
+// On 2 free cores (bench/RESULTS.md) 64x1000x100 (12.8 MFLOP, 0.34 ms) ran 1.3x faster on 2 threads
+// and 1024^3 1.9x; on a core shared with other processes the split gains little and can lose at
+// small sizes (a descheduled worker holds its task). More tasks per thread measured no better.
 const DEFAULT_SPLIT: SplitPolicy = { minFlopsPerThread: 4e6, tasksPerThread: 1 };
 
 /** A compiled GEMM and the JS that places operands and splits the work. */
