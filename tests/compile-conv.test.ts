@@ -99,3 +99,13 @@ describe('the layout rewrites outside convolutions', () => {
     expectClose(fast(x, b), f(x, b));
   });
 });
+
+describe('max-pool with many taps per window', () => {
+  it('a 5x5 window (25 taps: argmax, not the chain) gives the window maxima, eager and compiled', () => {
+    kiln.manualSeed(5);
+    const x = kiln.randn([2, 3, 10, 10]);
+    const big = F.maxPool2d(x, 5);
+    expectClose(big, x.reshape([2, 3, 2, 5, 2, 5]).amax([3, 5]));
+    expectClose(kiln.compile((t: Tensor) => F.maxPool2d(t, 5), quiet)(x), big);
+  });
+});

@@ -1,5 +1,6 @@
-// Convolution as unfold (im2col) + one matmul over the whole batch, and PyTorch's F.unfold / F.fold, over the unfold and
-// fold primitives (ir/ops/conv.ts). Their gradients come from those two ops and matmul.
+// Convolution as unfold (im2col) + one matmul over the whole batch, and PyTorch's F.unfold / F.fold,
+// over the unfold and fold primitives (ir/ops/conv.ts). Their gradients come from those two ops and
+// matmul.
 import { fmtShape, numel, OPS } from '../../../ir/index.js';
 import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../../../ir/ops/conv.js';
 import { bind } from '../../dispatch.js';

@@ -3,7 +3,7 @@
 // pooling sums each window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
 import { fmtShape, numel } from '../../../ir/index.js';
 import { arange, ones, tensor, zerosLike } from '../../creation.js';
-import { div, expand, gather, gt, isnan, logicalOr, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
+import { argmax, div, expand, gather, gt, isnan, logicalOr, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
 import type { Tensor } from '../../tensor.js';
 import { unfoldRaw } from './conv.js';
 import { batchify, ntuple, requireFloat, type IntOrTuple } from './utils.js';
@@ -80,7 +80,8 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
   const g = geometry(x.shape.slice(2), kernelSize, opts, op);
   const w = windows(x, g, -Infinity); // [N, C, K, L]
-  const best = firstMaximum(w).unsqueeze(2); // [N, C, 1, L]
+  // Few taps (the usual 2x2, 3x3): a comparison chain; many: a chain would be a huge expression.
+  const best = w.shape[2] <= CHAIN_TAPS ? firstMaximum(w).unsqueeze(2) : argmax(w, 2, true); // [N, C, 1, L]
   const [n, c] = x.shape;
   const out = undo(gather(w, 2, best).reshape([n, c, ...g.out]));
   if (!opts.returnIndices) return out;
@@ -90,6 +91,9 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   const indices = gather(expand(positions, w.shape), 2, best).reshape([n, c, ...g.out]);
   return [out, undo(indices)];
 }
+
+/** Up to this many taps per window, max-pool compares them in a chain (below); beyond, argmax (whose NaN tie-break is the first NaN). */
+const CHAIN_TAPS = 16;
 
 /**
  * The tap of each window [N, C, K, L] that PyTorch's max-pool picks: the first maximum, or the last
