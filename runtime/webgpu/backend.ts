@@ -4,9 +4,11 @@
 // The host has no Float16Array (Node 20): float16 values are uploaded from float32 (rounded to the
 // nearest half, ties to even) and read back as a Float32Array, so `await t.data()` of a float16
 // tensor gives float32 values (each exactly a half). Kernels are WGSL generated from
-// the op table's lowerings (kernels.ts, render-wgsl.ts); pipelines are cached by source, shapes
-// travel in a metadata buffer, and dispatches are recorded into one command encoder until a
-// readback or an explicit flush submits them.
+// the op table's lowerings (kernels.ts, matmul-kernel.ts, render-wgsl.ts); pipelines are cached by
+// source, shapes travel in a metadata buffer, and dispatches are recorded into one command encoder
+// until a readback or an explicit flush submits them. Unfolds are deferred so that a matmul can read
+// conv columns in place (deferred-unfold.ts); gather and scatterAdd report out-of-range indices at
+// the next read (index-check.ts).
 import { contiguousStrides, E, exprToString, numel, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
 import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
 import { drawRandom } from '../random.js';
