@@ -9,7 +9,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { contiguousStrides, E, exprToString, type DType, type Expr } from '../ir/index.js';
 import { runElementwise, type Operand } from '../runtime/cpu/elementwise.js';
-import { compileSimdElementwise, runSimdElementwise, type LaneMode } from '../runtime/cpu/wasm/elementwise-simd.js';
+import { compileSimdElementwise, MIN_WASM_ELEMENTS, runSimdElementwise, type LaneMode } from '../runtime/cpu/wasm/elementwise-simd.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { newHostArray } from '../runtime/host.js';
 import { coalesce } from '../runtime/cpu/strided.js';
@@ -258,7 +258,7 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
     const expr = E.select(E.gt(E.input(0), E.input(1)), E.add(E.input(2), E.input(3)), E.input(1));
     for (let t = 0; t < 60; t++) {
       // [A, B, C] or, every other time, [A, B*D, C] read as 4-d by $2: two dims outside the kernel's.
-      const [A, B, C, D] = [1 + Math.floor(r() * 5), 1 + Math.floor(r() * 6), 1 + Math.floor(r() * 40), t % 2 ? 1 : 2 + Math.floor(r() * 3)];
+      const [A, B, C, D] = [1 + Math.floor(r() * 5), 1 + Math.floor(r() * 6), 1 + Math.floor(r() * 60), t % 2 ? 1 : 2 + Math.floor(r() * 3)];
       const shape = D > 1 ? [A, B, D, C] : [A, B, C], n = A * B * C * D;
       const fill = (x: HostArray, len: number) => { for (let i = 0; i < len; i++) x[i] = value(r, 'float32', false); return x; };
       // $0 contiguous at an offset; $1 one value per (a, b) row; $2 with its outer dims transposed; $3 a global scalar.
@@ -290,8 +290,8 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
       const outOp: Operand = { data: out, offset: 0, strides: contiguousStrides(shape), dtype: 'float32' };
       const merged = coalesce(shape, [outOp.strides, ...specs.map((sp) => sp.strides)]);
       const wasm = runSimdElementwise(`strided|${t}`, expr, merged, outOp, ops(inHeap));
-      // Wasm takes every layout here but one with short rows, or a copy-in bigger than an eighth of the work.
-      const short = merged.shape.length > 1 && merged.shape[merged.shape.length - 1] < 4;
+      // Wasm takes every layout here but one with short rows or few elements, or a copy-in bigger than an eighth of the work.
+      const short = (merged.shape.length > 1 && merged.shape[merged.shape.length - 1] < 4) || n < MIN_WASM_ELEMENTS;
       if (!short && t % 3 !== 0 && process.env.KILN_WASM !== '0') expect(wasm).toBe(true);
       if (!wasm) runElementwise(expr, shape, outOp, ops(inHeap));
       for (let i = 0; i < n; i++) expect(same(out[i], ref[i]), `shape ${shape} at ${i}: ${out[i]} vs ${ref[i]}`).toBe(true);
@@ -299,10 +299,12 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
   });
 
   it('keeps the JS kernel when an operand lies outside the heap, and under KILN_WASM=0', async () => {
-    const inHeap = heap.allocArray('float32', 8, owner)!;
-    const plain = new Float32Array(8);
+    const n = 2 * MIN_WASM_ELEMENTS;
+    const inHeap = heap.allocArray('float32', n, owner)!;
+    const plain = new Float32Array(n);
     const flat = (data: HostArray): Operand => ({ data, offset: 0, strides: [1], dtype: 'float32' });
-    const merged = { shape: [8], strides: [[1], [1]] };
+    const merged = { shape: [n], strides: [[1], [1]] };
+    expect(runSimdElementwise('integration|neg', E.neg(E.input(0)), merged, flat(inHeap), [flat(inHeap)])).toBe(process.env.KILN_WASM !== '0');
     expect(runSimdElementwise('integration|neg', E.neg(E.input(0)), merged, flat(inHeap), [flat(plain)])).toBe(false);
     vi.stubEnv('KILN_WASM', '0');
     vi.resetModules();

@@ -9,6 +9,7 @@ import type { Operand } from '../runtime/cpu/elementwise.js';
 import { runFusedReduce } from '../runtime/cpu/reduce-fused.js';
 import { coalesce } from '../runtime/cpu/strided.js';
 import { runSimdSum } from '../runtime/cpu/wasm/reduce-simd.js';
+import { MIN_WASM_ELEMENTS } from '../runtime/cpu/wasm/elementwise-simd.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { newHostArray } from '../runtime/host.js';
 import type { HostArray } from '../runtime/backend.js';
@@ -70,10 +71,11 @@ const contiguous = (shape: number[], extra = 0): Input => ({ dtype: 'float32', s
 describe('Wasm SIMD sums equal the JS reductions', () => {
   it('row sums (last dims reduced) of any length, with offsets and NaN/inf', () => {
     const r = rng(1);
-    for (const [rows, n] of [[1, 1], [1, 3], [2, 4], [3, 5], [10, 97], [7, 1000], [1, 36864]]) {
+    // Below MIN_WASM_ELEMENTS in all, JS runs (a Wasm call costs more than it saves).
+    for (const [rows, n] of [[1, 1], [1, 3], [2, 4], [3, 5], [50, 3], [40, 5], [33, 4], [200, 1], [10, 97], [7, 1000], [1, 36864]]) {
       for (const offset of [0, 1]) {
         const { wasm, js, absSum, ran } = both(E.input(0), [rows, n], [1], [contiguous([rows, n], offset)], r, true);
-        expect(ran, `${rows}x${n}`).toBe(n > 1);
+        expect(ran, `${rows}x${n}`).toBe(n > 1 && rows * n >= MIN_WASM_ELEMENTS);
         expect(close(wasm, js, absSum, 1e-6), `${rows}x${n}`).toBeNull();
       }
     }
@@ -81,9 +83,9 @@ describe('Wasm SIMD sums equal the JS reductions', () => {
 
   it('column sums (first dim reduced over contiguous columns) are exact, the tail columns included', () => {
     const r = rng(2);
-    for (const [m, n] of [[64, 100], [64, 10], [3, 4], [5, 7], [2, 13], [1, 9]]) {
+    for (const [m, n] of [[64, 100], [64, 10], [3, 4], [33, 7], [20, 13], [40, 5], [1, 9], [1, 300]]) {
       const { wasm, js, absSum, ran } = both(E.input(0), [m, n], [0], [contiguous([m, n])], r, true);
-      expect(ran, `${m}x${n}`).toBe(m > 1);
+      expect(ran, `${m}x${n}`).toBe(m > 1 && m * n >= MIN_WASM_ELEMENTS);
       expect(close(wasm, js, absSum, 0), `${m}x${n}`).toBeNull();
     }
   });

@@ -18,6 +18,18 @@ type Kernel = (out: HostArray, outOff: number, outStrides: readonly number[], sh
 
 const cache = new Map<string, Kernel>();
 
+// An op's expression object is built once per (op, arity, attributes) and reused, so its key string is too.
+const exprKeys = new WeakMap<Expr, string>();
+/** exprToString(expr), memoized by the expression object. */
+export function exprKey(expr: Expr): string {
+  let k = exprKeys.get(expr);
+  if (k === undefined) {
+    k = exprToString(expr);
+    exprKeys.set(expr, k);
+  }
+  return k;
+}
+
 /** out[i] = expr(inputs[0][i], inputs[1][i], ...) over `shape`, for any strides. */
 export function runElementwise(expr: Expr, shape: readonly number[], out: Operand, inputs: readonly Operand[]): void {
   const merged = coalesce(shape, [out.strides, ...inputs.map((x) => x.strides)]);
@@ -26,7 +38,7 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
   // (stride 0: loaded once, before the loop).
   const flat = ndim === 0 || (ndim === 1 && merged.strides[0][0] === 1 && merged.strides.every((s) => s[0] === 1 || s[0] === 0));
   const scalars = flat ? inputs.map((_, j) => ndim === 0 || merged.strides[j + 1][0] === 0) : [];
-  const sig = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}`;
+  const sig = `${exprKey(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}`;
   // Operands in the Wasm heap, innermost dim contiguous or broadcast: the SIMD kernel, when the expression has one.
   if (runSimdElementwise(sig, expr, merged, out, inputs)) return;
   const key = `${sig}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;

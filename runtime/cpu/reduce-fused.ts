@@ -1,8 +1,8 @@
 // A reduction with an elementwise prologue, as one generated loop nest: the compiler fuses
 // `sum((a - b)^2)` into a kernel that never writes `(a - b)^2` to memory.
-import { exprToString, type DType, type Expr, type Reducer } from '../../ir/index.js';
+import { type DType, type Expr, type Reducer } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
-import type { Operand } from './elementwise.js';
+import { exprKey, type Operand } from './elementwise.js';
 import { renderJs } from './render-js.js';
 import { coalesce, kernelTag } from './strided.js';
 import { runSimdSum } from './wasm/reduce-simd.js';
@@ -31,7 +31,7 @@ export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly num
   const keptDims = shape.map((_, i) => i).filter((i) => !dims.includes(i));
   const kept = coalesce(keptDims.map((d) => shape[d]), inputs.map((x) => keptDims.map((d) => x.strides[d])));
   const red = coalesce(dims.map((d) => shape[d]), inputs.map((x) => dims.map((d) => x.strides[d])));
-  const sig = `${exprToString(expr)}|${inputs.map((x) => x.dtype).join(',')}`;
+  const sig = `${exprKey(expr)}|${inputs.map((x) => x.dtype).join(',')}`;
   // A float32 sum over rows or columns of heap operands: the Wasm SIMD kernel, when the prologue has one.
   if (reducer === 'sum' && runSimdSum(sig, expr, kept, red, inputs, out, outOffset)) return;
   const key = `${reducer}|${sig}|${kept.shape.length}|${red.shape.length}`;

@@ -149,6 +149,8 @@ const ENABLED = (globalThis as { process?: { env?: Record<string, string | undef
 
 /** Below this many elements per row, a strided kernel stays on JS. */
 const MIN_ROW = 4;
+/** Below this many elements in all, a kernel stays on JS: a Wasm call's fixed cost (~0.5 us more, measured) outweighs its speed. */
+export const MIN_WASM_ELEMENTS = 128;
 /** An operand outside the heap is copied in when it spans at most 1/STAGE_RATIO of the elements computed. */
 const STAGE_RATIO = 8;
 
@@ -171,6 +173,8 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   const ndim = shape.length;
   const inner = ndim - 1, row = ndim - 2;
   if (ndim > 1 && shape[inner] < MIN_ROW) return false;
+  const total = shape.reduce((a, b) => a * b, 1);
+  if (total < MIN_WASM_ELEMENTS) return false;
   if (ndim > 0 && strides[0][inner] !== 1) return false;
   const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d]);
   const modes = inputs.map((_, j): LaneMode | null => {
@@ -187,8 +191,6 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   const laneModes = modes as LaneMode[];
   const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, heap, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
   if (!kernel) return false;
-  const total = shape.reduce((a, b) => a * b, 1);
-  if (total === 0) return true;
   // Each operand's address, minus its offset: a 'c' operand travels by value (a plan's constants
   // are not in the heap); a small one outside the heap (a bias) is copied in for the call.
   const at: number[] = [];

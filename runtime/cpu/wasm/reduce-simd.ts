@@ -12,7 +12,7 @@ import type { Operand } from '../elementwise.js';
 import { emitModule, F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
 import { wasmHeap, type WasmHeap } from './heap.js';
 import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
-import type { LaneMode } from './elementwise-simd.js';
+import { MIN_WASM_ELEMENTS, type LaneMode } from './elementwise-simd.js';
 
 type Layout = 'rows' | 'cols';
 
@@ -163,6 +163,7 @@ type Loop = { readonly shape: readonly number[]; readonly strides: readonly (rea
 export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, inputs: readonly Operand[], out: Operand['data'], outOffset: number): boolean {
   if (!ENABLED || !(out instanceof Float32Array) || red.shape.length !== 1) return false;
   const nk = kept.shape.length, inner = nk - 1;
+  if (kept.shape.reduce((a, b) => a * b, red.shape[0]) < MIN_WASM_ELEMENTS) return false;
   const keptStride = (j: number) => (nk ? kept.strides[j][inner] : 0);
   let layout: Layout;
   let modes: LaneMode[];
@@ -185,7 +186,6 @@ export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, input
   }
   const kernel = compileSum(`${sig}|${layout}|${modes.join('')}`, heap, layout, expr, inputs.map((x) => x.dtype), modes);
   if (!kernel) return false;
-  if (red.shape[0] === 0 || kept.shape.some((d) => d === 0)) return false; // empty: the JS kernel writes the zeros
   const perCall = nk ? kept.shape[inner] : 1;
   const args: number[] = layout === 'rows' ? [red.shape[0], perCall, 0] : [perCall, red.shape[0], 0];
   const slot: number[] = [];
