@@ -10,6 +10,13 @@
 // the unfold, for as long as the unfold is deferred. The backend keeps them by calling
 // `beforeKernel` before every kernel or copy, `recycled` when a buffer returns to the pool, and
 // `materialise` before reading a buffer back.
+//
+// The limit of doing this in the backend: it cannot know when columns are dead. A compiled plan's
+// slots are never freed, so columns deferred by the previous run are materialised for nothing when
+// a step before the unfold overwrites the input's slot (the compiled MNISTConvNet forward still
+// runs conv2's unfold each call; its training step, where the slots fall differently, runs neither).
+// A compiler pass that gives matmul the unfold's input directly (liveness then keeps the input,
+// and no slot holds the columns) would not have this limit.
 import type { UnfoldAttrs } from '../../ir/ops/conv.js';
 import type { View } from '../backend.js';
 
