@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
 import { nn, optim, type Tensor } from 'kiln';
 import { MNISTConvNet } from '../models/mnist-convnet.js';
+import { OPS } from '../ir/index.js';
 
 const F = nn.functional;
 const GPU = 'webgpu';
@@ -179,6 +180,19 @@ describe('deferred unfolds keep eager semantics', () => {
     await expectClose('product', w.matmul(cols), w.to(GPU).matmul(colsG));
     await expectClose('columns', cols, colsG);
     await expectClose('input', x.mul(2), xg);
+  });
+
+  it('an in-place op on the columns: out of place then written back (eager), or a kernel reading them through its output binding', async () => {
+    const { x, w, cols } = setup();
+    const colsG = F.unfold(x.to(GPU), 3, { padding: 1 });
+    kiln.noGrad(() => colsG.add_(1));
+    await expectClose('columns + 1', cols.add(1), colsG);
+    await expectClose('product', w.matmul(cols.add(1)), w.to(GPU).matmul(colsG));
+    // A kernel whose input is its output's buffer (as a plan's in-place update is) must see the columns.
+    const colsH = F.unfold(x.to(GPU), 3, { padding: 1 });
+    const v = colsH.eagerView('test');
+    gpu.run(OPS.neg, [v], {}, v);
+    await expectClose('-columns', cols.neg(), colsH);
   });
 
   it('the input freed before the product reads the columns', async () => {

@@ -57,11 +57,12 @@ export class DeferredUnfolds {
   /**
    * Before a kernel that reads `inputs` and writes `out` (`covers`: all of it) is recorded:
    * deferred columns it reads are materialised; so are deferred unfolds of `out`'s old contents;
-   * deferred columns it overwrites whole are forgotten (nobody can read them any more).
+   * deferred columns it overwrites whole without reading them are forgotten (nobody can read them
+   * any more). An undefined input is one read through `out`'s own binding (an in-place op).
    */
   beforeKernel(out: GPUBuffer, covers: boolean, inputs: readonly (GPUBuffer | undefined)[]): void {
     if (this.byColumns.size === 0) return;
-    for (const b of inputs) if (b) this.materialise(b);
+    for (const b of inputs) this.materialise(b ?? out);
     for (const [columns, d] of [...this.byColumns]) if (this.bufferOf(d.x) === out) this.materialise(columns);
     if (this.byColumns.has(out)) {
       if (covers) this.byColumns.delete(out);
