@@ -39,6 +39,12 @@ function view(data: Float64Array, shape: number[], strides: number[], offset: nu
 /** A random window geometry over random spatial sizes that leaves at least one window position. */
 function geometry(rand: () => number) {
   const nd = int(rand, 1, 3);
+  if (rand() < 0.2) {
+    // Windows that tile the input exactly (max-pool's layout; fold stores instead of adding).
+    const kernel = Array.from({ length: nd }, () => int(rand, 1, 3));
+    const spatial = kernel.map((k) => k * int(rand, 1, 4));
+    return { spatial, a: { kernel, stride: kernel, padding: kernel.map(() => 0), dilation: kernel.map(() => 1) } };
+  }
   for (;;) {
     const kernel = Array.from({ length: nd }, () => int(rand, 1, 4));
     const stride = Array.from({ length: nd }, () => int(rand, 1, 3));

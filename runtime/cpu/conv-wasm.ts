@@ -17,21 +17,24 @@ import type { HostArray } from '../backend.js';
 type UnfoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, pad: number) => void;
 /**
  * foldLines(src, dst, table, lines, width, l0, l1, first, step, srcStep): for each line r with
- * table[r] >= 0, dst[table[r] + first + (q - l0)*step] += src[(r*width + q)*srcStep] for l0 <= q < l1.
+ * table[r] >= 0, dst[table[r] + first + (q - l0)*step] += src[(r*width + q)*srcStep] for l0 <= q < l1
+ * (foldAssignLines: = instead of +=).
  */
 type FoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, srcStep: number) => void;
 
 const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
-let kernels: { unfold: UnfoldLines; fold: FoldLines } | null | undefined;
+interface Kernels { unfold: UnfoldLines; fold: FoldLines; foldAssign: FoldLines }
+let kernels: Kernels | null | undefined;
 
-function load(): { unfold: UnfoldLines; fold: FoldLines } | null {
+function load(): Kernels | null {
   if (kernels !== undefined) return kernels;
   kernels = null;
   if (!ENABLED || !wasmHeap()?.canHoldStorages) return kernels;
   try {
-    const { instance } = compileKernel([buildUnfold(), buildFold()]);
-    kernels = { unfold: instance.exports.unfoldLines as UnfoldLines, fold: instance.exports.foldLines as FoldLines };
+    const { instance } = compileKernel([buildUnfold(), buildFold('foldLines', false), buildFold('foldAssignLines', true)]);
+    const x = instance.exports;
+    kernels = { unfold: x.unfoldLines as UnfoldLines, fold: x.foldLines as FoldLines, foldAssign: x.foldAssignLines as FoldLines };
   } catch {
     kernels = null; // no SIMD: the JS loops serve
   }
@@ -75,8 +78,8 @@ export function unfoldLines(...args: Parameters<UnfoldLines>): void {
   kernels!.unfold(...args);
 }
 
-export function foldLines(...args: Parameters<FoldLines>): void {
-  kernels!.fold(...args);
+export function foldLines(assign: boolean, ...args: Parameters<FoldLines>): void {
+  (assign ? kernels!.foldAssign : kernels!.fold)(...args);
 }
 
 /** `while (get(i) < get(end)) { body; }` */
@@ -134,9 +137,10 @@ function buildUnfold(): FuncBuilder {
   return f;
 }
 
-function buildFold(): FuncBuilder {
+/** `assign`: store instead of add (windows that tile the output: each position gets one tap). */
+function buildFold(name: string, assign: boolean): FuncBuilder {
   const [src, dst, table, lines, width, l0, l1, first, step, srcStep] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const f = new FuncBuilder('foldLines', new Array(10).fill(I32));
+  const f = new FuncBuilder(name, new Array(10).fill(I32));
   const r = f.local(I32), line = f.local(I32), d = f.local(I32), s = f.local(I32), n = f.local(I32), k = f.local(I32), vecN = f.local(I32), stepBytes = f.local(I32), srcStepBytes = f.local(I32);
   f.get(step).i32Const(4).i32Mul().set(stepBytes);
   f.get(srcStep).i32Const(4).i32Mul().set(srcStepBytes);
@@ -153,12 +157,14 @@ function buildFold(): FuncBuilder {
     f.if();
     f.get(n).i32Const(3).i32Sub().set(vecN);
     whileLess(f, k, vecN, () => {
-      f.get(d).get(d).v128LoadUnaligned().get(s).v128LoadUnaligned().f32x4Add().v128StoreUnaligned();
+      if (assign) f.get(d).get(s).v128LoadUnaligned().v128StoreUnaligned();
+      else f.get(d).get(d).v128LoadUnaligned().get(s).v128LoadUnaligned().f32x4Add().v128StoreUnaligned();
       f.incr(d, 16).incr(s, 16).incr(k, 4);
     });
     f.end();
     whileLess(f, k, n, () => {
-      f.get(d).get(d).f32Load().get(s).f32Load().f32Add().f32Store();
+      if (assign) f.get(d).get(s).f32Load().f32Store();
+      else f.get(d).get(d).f32Load().get(s).f32Load().f32Add().f32Store();
       f.get(d).get(stepBytes).i32Add().set(d);
       f.get(s).get(srcStepBytes).i32Add().set(s);
       f.incr(k, 1);

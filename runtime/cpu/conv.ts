@@ -134,7 +134,10 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   const kw = lo.length;
   const cd = dataOf(cols), od = dataOf(out);
   const planeSize = a.outputSize.reduce((p, v) => p * v, 1);
-  od.fill(0, out.offset, out.offset + n * ch * planeSize);
+  // Windows that tile the output (max-pool's usual 2x2, stride 2) put exactly one tap on each
+  // position: store, with no zeroing first.
+  const assign = a.kernel.every((k, d) => a.stride[d] === k && a.dilation[d] === 1 && a.padding[d] === 0 && a.outputSize[d] % k === 0);
+  if (!assign) od.fill(0, out.offset, out.offset + n * ch * planeSize);
   const [s0, s1, s2] = cols.strides;
   const cAt = tableAddress >= 0 ? heapAddress(cd) : -1;
   const oAt = cAt >= 0 ? heapAddress(od) : -1;
@@ -146,7 +149,7 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
         const l0 = lo[tw], l1 = hi[tw], f = first[tw];
         const row = cols.offset + b * s0 + (c * taps + t) * s1;
         if (oAt >= 0) {
-          foldLines(cAt + 4 * row, oAt + 4 * base, tableAddress + 4 * j, lines, width, l0, l1, f, step, s2);
+          foldLines(assign, cAt + 4 * row, oAt + 4 * base, tableAddress + 4 * j, lines, width, l0, l1, f, step, s2);
           j += lines;
           continue;
         }
@@ -154,7 +157,9 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
           const line = lineOffset[j];
           if (line < 0) continue;
           let dst = base + line + f;
-          for (let q = row + (r * width + l0) * s2, end = row + (r * width + l1) * s2; q < end; q += s2, dst += step) od[dst] += cd[q];
+          const q0 = row + (r * width + l0) * s2, end = row + (r * width + l1) * s2;
+          if (assign) for (let q = q0; q < end; q += s2, dst += step) od[dst] = cd[q];
+          else for (let q = q0; q < end; q += s2, dst += step) od[dst] += cd[q];
         }
       }
     }
