@@ -166,6 +166,11 @@ class Pool {
 
 let pool: Pool | undefined;
 
+/** The byte address of at least `bytes` bytes of scratch for the calling thread (what runTasks passes it), for callers that skip runTasks when there is one task. */
+export function callingThreadScratch(heap: WasmHeap, bytes: number): number {
+  return scratchAreas(heap).get(0, bytes);
+}
+
 /**
  * Calls export `name` of `kernel` once per task: `fn(...task, scratch)`, where scratch is the byte
  * address of `scratchBytes` bytes that only the thread making the call uses meanwhile. Tasks run on
@@ -179,7 +184,7 @@ export function runTasks(kernel: WasmKernel, name: string, tasks: readonly (read
   if (!wt) {
     const fn = kernel.instance.exports[name] as KernelFn | undefined;
     if (typeof fn !== 'function') throw new Error(`runTasks: the kernel has no function export '${name}'`);
-    const scratch = scratchAreas(kernel.heap).get(0, scratchBytes);
+    const scratch = callingThreadScratch(kernel.heap, scratchBytes);
     for (const t of tasks) fn(...t, scratch);
     return;
   }

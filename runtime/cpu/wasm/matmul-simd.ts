@@ -10,7 +10,7 @@ import { emitModule, FuncBuilder, V128 } from './emit.js';
 import { DEFAULT_CONFIG, gemmFunctions, gemmScratchBytes, type SimdConfig } from './gemm-f32.js';
 import { compileKernel, type WasmKernel } from './kernel.js';
 import type { WasmHeap } from './heap.js';
-import { runTasks } from '../threads/pool.js';
+import { callingThreadScratch, runTasks } from '../threads/pool.js';
 import { threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
 
@@ -137,12 +137,17 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
   const heap = kernel.heap;
   const scratchBytes = gemmScratchBytes(cfg);
   const copies = new CopyArea(heap);
+  const gemm = kernel.instance.exports.gemm as (...args: number[]) => void;
+  let view = new Float32Array(heap.buffer);
+  /** The whole heap as floats, re-made only when growth replaced the buffer (a non-shared one is detached by it). */
+  const floats = (): Float32Array => {
+    const buffer = heap.buffer;
+    if (view.buffer !== buffer) view = new Float32Array(buffer);
+    return view;
+  };
 
-  /** The GEMM's calls: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc]. */
-  function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number): number[][] {
-    const threads = Math.max(1, Math.min(threadCount(), Math.floor((2 * M * N * K) / split.minFlopsPerThread)));
-    const whole = [M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, ldc];
-    if (threads <= 1) return [whole];
+  /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc]. */
+  function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number): number[][] {
     const parts = threads * split.tasksPerThread;
     // Rows unless C is too short to give every task a few register tiles of rows.
     const byRows = M >= N || M >= parts * 2 * cfg.mr;
@@ -169,15 +174,18 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const cFloats = outAt < 0 ? M * N : 0;
     const bytes = (aFloats + bFloats + cFloats) * 4;
     const area = bytes > 0 ? copies.get(bytes) : 0;
-    const mem = new Float32Array(heap.buffer); // after allocating: growth replaces a non-shared buffer
+    const mem = floats(); // after allocating, which may grow the memory
     const base = area / 4;
     const A = aCopy ? copyIn(mem, base, a, M, K, aCopy.gather) : { ptr: aAt + a.offset * 4, rs: a.rowStride, cs: a.colStride };
     const B = bCopy ? copyIn(mem, base + aFloats, b, K, N, bCopy.gather) : { ptr: bAt + b.offset * 4, rs: b.rowStride, cs: b.colStride };
     const pC = outAt >= 0 ? outAt + outOffset * 4 : (base + aFloats + bFloats) * 4;
 
-    runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N), scratchBytes);
+    const threads = Math.min(threadCount(), Math.floor((2 * M * N * K) / split.minFlopsPerThread));
+    // One thread: call the GEMM directly (runTasks would too, at ~0.1 us more, which shows at 16^3).
+    if (threads <= 1) gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, callingThreadScratch(heap, scratchBytes));
+    else runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads), scratchBytes);
 
-    if (outAt < 0) out.set(new Float32Array(heap.buffer, pC, M * N), outOffset);
+    if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
     copies.trim(16 << 20);
   }
 
