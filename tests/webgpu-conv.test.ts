@@ -99,8 +99,10 @@ describe('webgpu conv as implicit GEMM against the cpu', () => {
         yg.mul(wy.to(GPU)).sum().backward();
         await xg.grad!.data();
       });
-      // The forward product and the weight gradient's read the columns in place.
-      expect(implicit).toBe(2);
+      // The forward product and the weight gradient's read the columns in place, except where the
+      // weight gradient's 64 output channels are 4 blocks of the 16x16 tile: each column element
+      // would be decoded 4 times, so the columns are materialised (MAX_IMPLICIT_LOADS).
+      expect(implicit).toBe(cs === large ? 1 : 2);
       await expectClose('output', y, yg!);
       await expectClose('grad x', x.grad!, xg.grad!);
       await expectClose('grad w', w.grad!, wg.grad!);

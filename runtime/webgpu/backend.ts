@@ -21,7 +21,7 @@ import { catRegions, padRegion } from '../cpu/routines.js';
 import { f16ToF32, f32ToF16 } from '../half.js';
 import { throwIfDeviceFailed } from './device.js';
 import { DeferredUnfolds } from './deferred-unfold.js';
-import { BLOCK, chooseMatmulVariant, matmulKernel, variantName, type MatmulOperandLayout } from './matmul-kernel.js';
+import { BLOCK, chooseMatmulVariant, chooseTile, loadsPerElement, matmulKernel, MAX_IMPLICIT_LOADS, variantName, type MatmulOperandLayout } from './matmul-kernel.js';
 import { unfoldMapMeta } from './unfold-map.js';
 import { ERROR_BYTES, indexError, IndexErrors } from './index-check.js';
 import { isFloatKind, resultKind } from './render-wgsl.js';
@@ -374,14 +374,17 @@ export class WebGPUBackend implements Backend {
       return j < 0 || v.shape[j] === 1 ? 0 : v.strides[j];
     });
     const layout = (v: View): MatmulOperandLayout => ({ rowStride: v.strides[v.strides.length - 2], colStride: v.strides[v.strides.length - 1], batchStrides: batchStrides(v), offset: v.offset });
-    // An operand that is a deferred unfold's columns is read through its index map, from its input
-    // (unless the product overwrites that input: then the columns are materialised first).
-    const implicit = (v: View) => {
+    // An operand that is a deferred unfold's columns is read through its index map, from its input,
+    // unless the product overwrites that input or would decode each element more than
+    // MAX_IMPLICIT_LOADS times: then the columns are materialised first (dispatch does it).
+    const tile = chooseTile(batches, m, n);
+    const implicit = (v: View, otherExtent: number) => {
       const d = this.deferred.get(bufferOf(v));
-      return d && bufferOf(d.x) !== bufferOf(out) ? d : undefined;
+      const cheap = loadsPerElement(tile, otherExtent, batch, batchStrides(v)) <= MAX_IMPLICIT_LOADS;
+      return d && cheap && bufferOf(d.x) !== bufferOf(out) ? d : undefined;
     };
-    const ua = implicit(a);
-    const ub = implicit(b);
+    const ua = implicit(a, n);
+    const ub = implicit(b, m);
     const variant = chooseMatmulVariant(a.dtype, batches, m, n, k, layout(a), layout(b), ua && ua.x.shape.length - 2, ub && ub.x.shape.length - 2);
     const exOps = extras.map((v) => ({ dtype: v.dtype, aliasOut: false }));
     const spec = matmulKernel(a.dtype, nb, epilogue, epilogue ? exprToString(epilogue) : '', exOps, variant);
