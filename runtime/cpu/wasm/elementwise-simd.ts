@@ -150,7 +150,7 @@ const ENABLED = (globalThis as { process?: { env?: Record<string, string | undef
 /** Below this many elements per row, a strided kernel stays on JS. */
 const MIN_ROW = 4;
 /** Below this many elements in all, a kernel stays on JS: a Wasm call's fixed cost (~0.5 us more, measured) outweighs its speed. */
-export const MIN_WASM_ELEMENTS = 128;
+export const MIN_WASM_ELEMENTS = 256;
 /** An operand outside the heap is copied in when it spans at most 1/STAGE_RATIO of the elements computed. */
 const STAGE_RATIO = 8;
 

@@ -12,9 +12,12 @@ import type { Operand } from '../elementwise.js';
 import { emitModule, F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
 import { wasmHeap, type WasmHeap } from './heap.js';
 import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
-import { MIN_WASM_ELEMENTS, type LaneMode } from './elementwise-simd.js';
+import type { LaneMode } from './elementwise-simd.js';
 
 type Layout = 'rows' | 'cols';
+
+/** Below this many elements read, a sum stays on JS (measured between cache-cold kernels: even at 640, faster from 6400). */
+export const MIN_SUM_ELEMENTS = 1024;
 
 /**
  * rows: (n reduced per row, rows, out address, then per input: its value for mode 'c', else its
@@ -163,7 +166,7 @@ type Loop = { readonly shape: readonly number[]; readonly strides: readonly (rea
 export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, inputs: readonly Operand[], out: Operand['data'], outOffset: number): boolean {
   if (!ENABLED || !(out instanceof Float32Array) || red.shape.length !== 1) return false;
   const nk = kept.shape.length, inner = nk - 1;
-  if (kept.shape.reduce((a, b) => a * b, red.shape[0]) < MIN_WASM_ELEMENTS) return false;
+  if (kept.shape.reduce((a, b) => a * b, red.shape[0]) < MIN_SUM_ELEMENTS) return false;
   const keptStride = (j: number) => (nk ? kept.strides[j][inner] : 0);
   let layout: Layout;
   let modes: LaneMode[];
