@@ -14,6 +14,9 @@ import { CTL, CTL_WORDS, MAX_THREADS, WORKER_SOURCE, type KernelMessage, type Wo
 import { nodeProcess, threadCount } from './thread-count.js';
 
 type WorkerThreads = typeof import('node:worker_threads');
+
+/** Polls of the done counter before the calling thread sleeps in Atomics.wait (~20-40 us). */
+const SPIN_BEFORE_WAIT = 20_000;
 type KernelFn = (...args: number[]) => void;
 
 /** Node's worker_threads, loaded synchronously without a static import (browser bundles stay free of node: modules); undefined elsewhere. */
@@ -147,6 +150,9 @@ class Pool {
       }
       Atomics.add(ctl, CTL.DONE, 1);
     }
+    // Poll a little before sleeping: the workers usually finish about when we do, and a futex sleep
+    // and wake-up cost more (64x1000x100 on 2 threads, best of 3000: 203 -> 181 us; 160^3 125 -> 108).
+    for (let i = 0; i < SPIN_BEFORE_WAIT && Atomics.load(ctl, CTL.DONE) < end; i++);
     for (let d = Atomics.load(ctl, CTL.DONE); d < end; d = Atomics.load(ctl, CTL.DONE)) Atomics.wait(ctl, CTL.DONE, d);
     if (error !== undefined) throw error;
     if (Atomics.load(ctl, CTL.ERROR) !== 0) throw new Error(`runTasks: export '${name}' threw in a worker thread`);
