@@ -14,13 +14,15 @@ import type { HostArray } from '../backend.js';
  * src[line + first + (q - l0)*step] for l0 <= q < l1, else the float with bits `pad`. Addresses in
  * bytes, offsets and steps in elements.
  */
-type UnfoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, pad: number) => void;
+type UnfoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, pad: number, ...planes: Planes) => void;
 /**
  * foldLines(src, dst, table, lines, width, l0, l1, first, step, srcStep): for each line r with
  * table[r] >= 0, dst[table[r] + first + (q - l0)*step] += src[(r*width + q)*srcStep] for l0 <= q < l1
  * (foldAssignLines: = instead of +=).
  */
-type FoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, srcStep: number) => void;
+type FoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, srcStep: number, ...planes: Planes) => void;
+/** nb, sb, nc, sc, dPlane: see forEachPlane. */
+type Planes = [number, number, number, number, number];
 
 const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
@@ -98,79 +100,107 @@ function fill(f: FuncBuilder, at: number, to: number, pad: number): void {
   });
 }
 
+// Both kernels take, after their own parameters, the planes to repeat over: nb batches (src byte
+// stride sb) of nc channels (sc), the plane of batch b, channel c at src + b*sb + c*sc and at
+// dst + (b*nc + c)*dPlane; each plane reads the same line table. So a call covers one tap of the
+// whole tensor, and short lines (a pool's 4-wide ones) do not pay a JS-to-Wasm call each.
+const PLANE_PARAMS = 5;
+
+/** Emits the plane loops around `body(src, dst, table)`, which gets fresh locals per plane. */
+function forEachPlane(f: FuncBuilder, src: number, dst: number, table: number, first: number, body: (src: number, dst: number, table: number) => void): void {
+  const [nb, sb, nc, sc, dPlane] = [first, first + 1, first + 2, first + 3, first + 4];
+  const b = f.local(I32), c = f.local(I32), ps = f.local(I32), pd = f.local(I32), pt = f.local(I32), plane = f.local(I32);
+  f.i32Const(0).set(b).i32Const(0).set(plane);
+  whileLess(f, b, nb, () => {
+    f.i32Const(0).set(c);
+    whileLess(f, c, nc, () => {
+      f.get(src).get(b).get(sb).i32Mul().i32Add().get(c).get(sc).i32Mul().i32Add().set(ps);
+      f.get(dst).get(plane).get(dPlane).i32Mul().i32Add().set(pd);
+      f.get(table).set(pt);
+      body(ps, pd, pt);
+      f.incr(c, 1).incr(plane, 1);
+    });
+    f.incr(b, 1);
+  });
+}
+
 function buildUnfold(): FuncBuilder {
-  const [src, dst, table, lines, width, l0, l1, first, step, pad] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const f = new FuncBuilder('unfoldLines', new Array(10).fill(I32));
+  const [src0, dst0, table0, lines, width, l0, l1, first, step, pad] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new FuncBuilder('unfoldLines', new Array(10 + PLANE_PARAMS).fill(I32));
   const r = f.local(I32), line = f.local(I32), at = f.local(I32), to = f.local(I32), s = f.local(I32), vecEnd = f.local(I32), rowEnd = f.local(I32), stepBytes = f.local(I32);
   f.get(step).i32Const(4).i32Mul().set(stepBytes);
-  f.i32Const(0).set(r);
-  whileLess(f, r, lines, () => {
-    f.get(table).i32Load().set(line);
-    f.get(dst).get(width).i32Const(4).i32Mul().i32Add().set(rowEnd);
-    f.get(dst).set(at);
-    // A line in the padding, or no tap inside the input: all pad.
-    f.get(line).i32Const(0).i32LtS().get(l0).get(l1).i32Eq().i32Add(); // either (0/1 flags)
-    f.if();
-    fill(f, at, rowEnd, pad);
-    f.else();
-    f.get(dst).get(l0).i32Const(4).i32Mul().i32Add().set(to);
-    fill(f, at, to, pad);
-    f.get(src).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(s);
-    f.get(dst).get(l1).i32Const(4).i32Mul().i32Add().set(to);
-    f.get(step).i32Const(1).i32Eq();
-    f.if();
-    f.get(to).i32Const(12).i32Sub().set(vecEnd);
-    whileLess(f, at, vecEnd, () => {
-      f.get(at).get(s).v128LoadUnaligned().v128StoreUnaligned();
-      f.incr(at, 16).incr(s, 16);
+  forEachPlane(f, src0, dst0, table0, 10, (src, dst, table) => {
+    f.i32Const(0).set(r);
+    whileLess(f, r, lines, () => {
+      f.get(table).i32Load().set(line);
+      f.get(dst).get(width).i32Const(4).i32Mul().i32Add().set(rowEnd);
+      f.get(dst).set(at);
+      // A line in the padding, or no tap inside the input: all pad.
+      f.get(line).i32Const(0).i32LtS().get(l0).get(l1).i32Eq().i32Add(); // either (0/1 flags)
+      f.if();
+      fill(f, at, rowEnd, pad);
+      f.else();
+      f.get(dst).get(l0).i32Const(4).i32Mul().i32Add().set(to);
+      fill(f, at, to, pad);
+      f.get(src).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(s);
+      f.get(dst).get(l1).i32Const(4).i32Mul().i32Add().set(to);
+      f.get(step).i32Const(1).i32Eq();
+      f.if();
+      f.get(to).i32Const(12).i32Sub().set(vecEnd);
+      whileLess(f, at, vecEnd, () => {
+        f.get(at).get(s).v128LoadUnaligned().v128StoreUnaligned();
+        f.incr(at, 16).incr(s, 16);
+      });
+      f.end();
+      whileLess(f, at, to, () => {
+        f.get(at).get(s).f32Load().f32Store();
+        f.incr(at, 4).get(s).get(stepBytes).i32Add().set(s);
+      });
+      fill(f, at, rowEnd, pad);
+      f.end();
+      f.get(rowEnd).set(dst);
+      f.incr(table, 4).incr(r, 1);
     });
-    f.end();
-    whileLess(f, at, to, () => {
-      f.get(at).get(s).f32Load().f32Store();
-      f.incr(at, 4).get(s).get(stepBytes).i32Add().set(s);
-    });
-    fill(f, at, rowEnd, pad);
-    f.end();
-    f.get(rowEnd).set(dst);
-    f.incr(table, 4).incr(r, 1);
   });
   return f;
 }
 
 /** `assign`: store instead of add (windows that tile the output: each position gets one tap). */
 function buildFold(name: string, assign: boolean): FuncBuilder {
-  const [src, dst, table, lines, width, l0, l1, first, step, srcStep] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const f = new FuncBuilder(name, new Array(10).fill(I32));
+  const [src0, dst0, table0, lines, width, l0, l1, first, step, srcStep] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new FuncBuilder(name, new Array(10 + PLANE_PARAMS).fill(I32));
   const r = f.local(I32), line = f.local(I32), d = f.local(I32), s = f.local(I32), n = f.local(I32), k = f.local(I32), vecN = f.local(I32), stepBytes = f.local(I32), srcStepBytes = f.local(I32);
   f.get(step).i32Const(4).i32Mul().set(stepBytes);
   f.get(srcStep).i32Const(4).i32Mul().set(srcStepBytes);
-  f.i32Const(0).set(r);
-  whileLess(f, r, lines, () => {
-    f.get(table).i32Load().set(line);
-    f.get(line).i32Const(0).i32GeS();
-    f.if();
-    f.get(dst).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(d);
-    f.get(src).get(r).get(width).i32Mul().get(l0).i32Add().get(srcStepBytes).i32Mul().i32Add().set(s);
-    f.get(l1).get(l0).i32Sub().set(n);
-    f.i32Const(0).set(k);
-    f.get(step).i32Const(1).i32Eq().get(srcStep).i32Const(1).i32Eq().i32Mul(); // both
-    f.if();
-    f.get(n).i32Const(3).i32Sub().set(vecN);
-    whileLess(f, k, vecN, () => {
-      if (assign) f.get(d).get(s).v128LoadUnaligned().v128StoreUnaligned();
-      else f.get(d).get(d).v128LoadUnaligned().get(s).v128LoadUnaligned().f32x4Add().v128StoreUnaligned();
-      f.incr(d, 16).incr(s, 16).incr(k, 4);
+  forEachPlane(f, src0, dst0, table0, 10, (src, dst, table) => {
+    f.i32Const(0).set(r);
+    whileLess(f, r, lines, () => {
+      f.get(table).i32Load().set(line);
+      f.get(line).i32Const(0).i32GeS();
+      f.if();
+      f.get(dst).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(d);
+      f.get(src).get(r).get(width).i32Mul().get(l0).i32Add().get(srcStepBytes).i32Mul().i32Add().set(s);
+      f.get(l1).get(l0).i32Sub().set(n);
+      f.i32Const(0).set(k);
+      f.get(step).i32Const(1).i32Eq().get(srcStep).i32Const(1).i32Eq().i32Mul(); // both
+      f.if();
+      f.get(n).i32Const(3).i32Sub().set(vecN);
+      whileLess(f, k, vecN, () => {
+        if (assign) f.get(d).get(s).v128LoadUnaligned().v128StoreUnaligned();
+        else f.get(d).get(d).v128LoadUnaligned().get(s).v128LoadUnaligned().f32x4Add().v128StoreUnaligned();
+        f.incr(d, 16).incr(s, 16).incr(k, 4);
+      });
+      f.end();
+      whileLess(f, k, n, () => {
+        if (assign) f.get(d).get(s).f32Load().f32Store();
+        else f.get(d).get(d).f32Load().get(s).f32Load().f32Add().f32Store();
+        f.get(d).get(stepBytes).i32Add().set(d);
+        f.get(s).get(srcStepBytes).i32Add().set(s);
+        f.incr(k, 1);
+      });
+      f.end();
+      f.incr(table, 4).incr(r, 1);
     });
-    f.end();
-    whileLess(f, k, n, () => {
-      if (assign) f.get(d).get(s).f32Load().f32Store();
-      else f.get(d).get(d).f32Load().get(s).f32Load().f32Add().f32Store();
-      f.get(d).get(stepBytes).i32Add().set(d);
-      f.get(s).get(srcStepBytes).i32Add().set(s);
-      f.incr(k, 1);
-    });
-    f.end();
-    f.incr(table, 4).incr(r, 1);
   });
   return f;
 }

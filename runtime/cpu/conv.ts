@@ -99,6 +99,15 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
   const oAt = tableAddress >= 0 ? heapAddress(od) : -1;
   const xAt = oAt >= 0 ? readableAddress(xd, x.offset, x.offset + 1 + x.shape.reduce((e, d, i) => e + (d - 1) * x.strides[i], 0)) : -1;
   const padBits = new Int32Array(Float32Array.of(pad).buffer)[0];
+  if (xAt >= 0) {
+    // One Wasm call per tap, over every plane.
+    for (let t = 0; t < taps; t++) {
+      const tw = t % kw;
+      unfoldLines(xAt + 4 * x.offset, oAt + 4 * (out.offset + t * lines * width), tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, padBits,
+        n, 4 * x.strides[0], ch, 4 * x.strides[1], 4 * taps * lines * width);
+    }
+    return;
+  }
   let o = out.offset;
   for (let b = 0; b < n; b++) {
     for (let c = 0; c < ch; c++) {
@@ -106,12 +115,6 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
       for (let t = 0, j = 0; t < taps; t++) {
         const tw = t % kw;
         const l0 = lo[tw], l1 = hi[tw], f = first[tw];
-        if (xAt >= 0) {
-          unfoldLines(xAt + 4 * base, oAt + 4 * o, tableAddress + 4 * j, lines, width, l0, l1, f, step, padBits);
-          o += lines * width;
-          j += lines;
-          continue;
-        }
         for (let r = 0; r < lines; r++, j++) {
           const line = lineOffset[j];
           if (line < 0 || l0 === l1) { od.fill(pad, o, o + width); o += width; continue; }
@@ -141,6 +144,15 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   const [s0, s1, s2] = cols.strides;
   const cAt = tableAddress >= 0 ? heapAddress(cd) : -1;
   const oAt = cAt >= 0 ? heapAddress(od) : -1;
+  if (oAt >= 0) {
+    // One Wasm call per tap, over every plane.
+    for (let t = 0; t < taps; t++) {
+      const tw = t % kw;
+      foldLines(assign, cAt + 4 * (cols.offset + t * s1), oAt + 4 * out.offset, tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, s2,
+        n, 4 * s0, ch, 4 * taps * s1, 4 * planeSize);
+    }
+    return;
+  }
   for (let b = 0; b < n; b++) {
     for (let c = 0; c < ch; c++) {
       const base = out.offset + (b * ch + c) * planeSize;
@@ -148,11 +160,6 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
         const tw = t % kw;
         const l0 = lo[tw], l1 = hi[tw], f = first[tw];
         const row = cols.offset + b * s0 + (c * taps + t) * s1;
-        if (oAt >= 0) {
-          foldLines(assign, cAt + 4 * row, oAt + 4 * base, tableAddress + 4 * j, lines, width, l0, l1, f, step, s2);
-          j += lines;
-          continue;
-        }
         for (let r = 0; r < lines; r++, j++) {
           const line = lineOffset[j];
           if (line < 0) continue;
