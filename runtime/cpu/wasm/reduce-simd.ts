@@ -41,7 +41,11 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
   const lanes = new Lanes(f);
   const left = f.local(I32), count = f.local(I32);
   const p = dtypes.map((_, j) => (modes[j] === 'c' ? -1 : f.local(I32)));
-  const acc0 = f.local(V128), acc1 = f.local(V128), t = f.local(V128);
+  // Two float64 pairs: (acc[0], acc[1]) and, for row sums, a second pair so that two chains of
+  // additions overlap (one chain is bound by f64x2.add's latency: 0.26 -> 0.13 ns/element).
+  const acc = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const [acc0, acc1] = acc;
+  const t = f.local(V128);
   const splat = dtypes.map((_, j) => (modes[j] === 'v' ? -1 : f.local(V128)));
   dtypes.forEach((d, j) => {
     if (modes[j] !== 'c') return;
@@ -63,14 +67,15 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
       else f.get(splat[j]);
     },
   }));
-  /** acc0 += lanes 0-1 of the expression's value, acc1 += lanes 2-3 (float64); lane 0 alone for a tail. */
-  const accumulate = (vector: boolean) => {
+  /** Pair `pair`: acc[2 pair] += lanes 0-1 of the expression's value, acc[2 pair + 1] += lanes 2-3 (float64); lane 0 alone for a tail. */
+  const accumulate = (vector: boolean, pair = 0) => {
+    const lo = acc[2 * pair], hi = acc[2 * pair + 1];
     lanes.expr(expr, inputs(vector), vector, 'f');
     if (!vector) f.v128Const(LANE0).simdOp('v128.and');
-    f.tee(t).simdOp('f64x2.promote_low_f32x4').get(acc0).simdOp('f64x2.add').set(acc0);
-    if (vector) f.get(t).get(t).i32x4Shuffle([2, 3, 0, 1]).simdOp('f64x2.promote_low_f32x4').get(acc1).simdOp('f64x2.add').set(acc1);
+    f.tee(t).simdOp('f64x2.promote_low_f32x4').get(lo).simdOp('f64x2.add').set(lo);
+    if (vector) f.get(t).get(t).i32x4Shuffle([2, 3, 0, 1]).simdOp('f64x2.promote_low_f32x4').get(hi).simdOp('f64x2.add').set(hi);
   };
-  const zeroAccs = () => { f.v128Zero().set(acc0).v128Zero().set(acc1); };
+  const zeroAccs = () => acc.forEach((a) => f.v128Zero().set(a));
   const advance = (ptrs: 'v' | 'vr', elements: number | null) => dtypes.forEach((d, j) => {
     if (modes[j] === 'c' || (ptrs === 'v' && modes[j] !== 'v')) return;
     if (elements === null) f.get(p[j]).get(STRIDE[j]).i32Add().set(p[j]);
@@ -84,6 +89,16 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
     dtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).set(p[j]); });
     splatR();
     zeroAccs();
+    // while (left >= 8) { four lanes into each pair }
+    f.block().loop();
+    f.get(left).i32Const(2 * LANES).i32LtS().brIf(1);
+    for (const pair of [0, 1]) {
+      accumulate(true, pair);
+      advance('v', LANES);
+    }
+    f.incr(left, -2 * LANES);
+    f.br(0).end().end();
+    // then four lanes, then one, into the first pair
     for (const vector of [true, false]) {
       f.block().loop();
       if (vector) f.get(left).i32Const(LANES).i32LtS().brIf(1);
@@ -93,9 +108,10 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
       f.incr(left, vector ? -LANES : -1);
       f.br(0).end().end();
     }
-    // out[row] = float32(acc0 + acc1, its two lanes added)
+    // out[row] = float32(the four accumulators, their two lanes added)
     f.get(OUT);
-    f.get(acc0).get(acc1).simdOp('f64x2.add').tee(t).get(t).get(t).i32x4Shuffle([2, 3, 0, 1]).simdOp('f64x2.add');
+    f.get(acc[0]).get(acc[2]).simdOp('f64x2.add').get(acc[1]).get(acc[3]).simdOp('f64x2.add').simdOp('f64x2.add');
+    f.tee(t).get(t).get(t).i32x4Shuffle([2, 3, 0, 1]).simdOp('f64x2.add');
     f.simdOp('f32x4.demote_f64x2_zero').v128Store32Lane(0);
     f.incr(OUT, 4);
     dtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).get(STRIDE[j]).i32Add().set(IN[j]); });
