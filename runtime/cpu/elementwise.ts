@@ -1,6 +1,8 @@
 // Elementwise kernels: the op's scalar expression rendered to JS (render-js.ts) inside loops
 // generated for the operands' strides, compiled once per (expression, dtypes, loop shape) with
 // `new Function`. Strided and broadcast (stride 0) views are read in place, never copied.
+// Operands in the Wasm heap take the WebAssembly SIMD kernel of the same expression instead
+// (wasm/elementwise-simd.ts) where it has one; this JS kernel is the reference (KILN_WASM=0).
 import { exprToString, type DType, type Expr } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
 import { renderJs } from './render-js.js';

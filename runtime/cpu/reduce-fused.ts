@@ -1,6 +1,7 @@
 // A reduction with an elementwise prologue, as one generated loop nest: the compiler fuses
-// `sum((a - b)^2)` into a kernel that never writes `(a - b)^2` to memory.
-import { type DType, type Expr, type Reducer } from '../../ir/index.js';
+// `sum((a - b)^2)` into a kernel that never writes `(a - b)^2` to memory. Float32 sums over rows
+// or columns of heap operands run in WebAssembly SIMD (wasm/reduce-simd.ts); this is the reference.
+import type { DType, Expr, Reducer } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
 import { exprKey, type Operand } from './elementwise.js';
 import { renderJs } from './render-js.js';

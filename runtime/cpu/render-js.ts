@@ -28,7 +28,8 @@ export interface Rendered {
 // Branch-free forms. V8 compiles `c ? x : y` to a branch, which mispredicts on data such as
 // ReLU masks (half the signs random): 7-12 ns/element against 2 measured. So comparisons render
 // as `+(a < b)` (a setcc, no branch) and a select on a 0/1 condition picks from a two-slot
-// scratch array by index: exact for every value (NaN, -0, int32), with no branch.
+// scratch array by index: exact for every value (NaN, -0, int32), with no branch. (A bool value
+// is 0 or 1: comparisons make it so, and bool storages hold only 0/1, as toHostArray writes them.)
 const SCRATCH = 'sel_';
 const pick = (c: string, ifTrue: string, ifFalse: string): string => `(${SCRATCH}[0] = ${ifFalse}, ${SCRATCH}[1] = ${ifTrue}, ${SCRATCH}[${c}])`;
 
