@@ -110,7 +110,7 @@ export const SIMD_LANEWISE = {
   'v128.not': 0x4d, 'v128.and': 0x4e, 'v128.andnot': 0x4f, 'v128.or': 0x50, 'v128.xor': 0x51, 'v128.bitselect': 0x52,
   'i8x16.narrow_i16x8_u': 0x66, 'f32x4.ceil': 0x67, 'f32x4.floor': 0x68, 'f32x4.trunc': 0x69,
   'i16x8.narrow_i32x4_u': 0x86, 'i16x8.extend_low_i8x16_u': 0x89,
-  'i32x4.abs': 0xa0, 'i32x4.neg': 0xa1, 'i32x4.extend_low_i16x8_u': 0xa9, 'i32x4.shr_s': 0xac,
+  'i32x4.abs': 0xa0, 'i32x4.neg': 0xa1, 'i32x4.extend_low_i16x8_u': 0xa9, 'i32x4.shl': 0xab, 'i32x4.shr_s': 0xac,
   'i32x4.add': 0xae, 'i32x4.sub': 0xb1, 'i32x4.mul': 0xb5, 'i32x4.min_s': 0xb6, 'i32x4.max_s': 0xb8,
   'f32x4.abs': 0xe0, 'f32x4.neg': 0xe1, 'f32x4.sqrt': 0xe3, 'f32x4.add': 0xe4, 'f32x4.sub': 0xe5,
   'f32x4.mul': 0xe6, 'f32x4.div': 0xe7, 'f32x4.min': 0xe8, 'f32x4.max': 0xe9,
