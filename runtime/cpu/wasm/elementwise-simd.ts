@@ -6,7 +6,7 @@
 // second, scalar rendering.
 //
 // The expression's lanes come from ./simd-lanes.ts (which keeps the JS kernels' semantics); a
-// node without a Wasm rendering (exp, log, tanh, pow, sin, ...) makes the whole kernel stay on
+// node without a Wasm rendering (log, tanh, pow, sin, ...) makes the whole kernel stay on
 // JS: `compileSimdElementwise` returns null.
 import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';

@@ -5,8 +5,9 @@
 // `+(a !== 0)` for a cast to bool, ToInt32 (wrapping) for float -> int32. One difference is
 // inherent: JS computes a fused expression's intermediates in float64 and rounds once at the
 // store, Wasm rounds each step to float32 (as PyTorch and WGSL do), so a composite expression can
-// differ by an ulp or so; a single op of float32 operands is identical. Nodes Wasm has no
-// instruction for (exp, log, tanh, pow, sin, ...) throw Unsupported: the caller keeps JS.
+// differ by an ulp or so; a single op of float32 operands is identical. exp (and sigmoid through
+// it) is a polynomial within 2 ulp of float32(Math.exp); other nodes Wasm has no instruction for
+// (log, tanh, pow, sin, cos, sign) throw Unsupported: the caller keeps JS.
 import type { DType, Expr } from '../../../ir/index.js';
 import type { FuncBuilder, SimdLanewise } from './emit.js';
 import { V128 } from './emit.js';
@@ -93,6 +94,40 @@ export class Lanes {
     this.constF(2 ** 31).simdOp('f32x4.ge');
     this.constF(2 ** 32).simdOp('v128.and').simdOp('f32x4.sub').simdOp('i32x4.trunc_sat_f32x4_s');
     f.get(a).simdOp('i32x4.trunc_sat_f32x4_s').get(big).simdOp('v128.bitselect');
+  }
+
+  /**
+   * e^x of the f32x4 on the stack, within 2 ulp of float32(Math.exp(x)) (Cephes' expf: x = n ln2 + r,
+   * |r| <= ln2/2, a degree-6 polynomial for e^r, times 2^n as two normal powers of two so that
+   * results down to the subnormals round once). x is clamped to [-104, 89] first: beyond, e^x
+   * underflows to 0 or overflows to infinity through the scaling itself; NaN stays NaN.
+   */
+  exp(): void {
+    const f = this.f;
+    const x = this.tmp(), nf = this.tmp(), r = this.tmp(), n = this.tmp(), n1 = this.tmp();
+    this.constF(89).simdOp('f32x4.min');
+    this.constF(-104).simdOp('f32x4.max').tee(x);
+    this.constF(Math.LOG2E).simdOp('f32x4.mul');
+    this.constF(0.5).simdOp('f32x4.add').simdOp('f32x4.floor').set(nf);
+    // r = x - n ln2, ln2 in two parts (0.693359375 is exact in 9 bits, so n times it is exact)
+    f.get(x).get(nf);
+    this.constF(0.693359375).simdOp('f32x4.mul').simdOp('f32x4.sub').get(nf);
+    this.constF(-2.12194440e-4).simdOp('f32x4.mul').simdOp('f32x4.sub').set(r);
+    // e^r = 1 + r + r^2 P(r)
+    f.get(r);
+    this.constF(1.9875691500e-4).simdOp('f32x4.mul');
+    for (const c of [1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1]) {
+      this.constF(c).simdOp('f32x4.add').get(r).simdOp('f32x4.mul');
+    }
+    this.constF(5.0000001201e-1).simdOp('f32x4.add');
+    f.get(r).get(r).simdOp('f32x4.mul').simdOp('f32x4.mul').get(r).simdOp('f32x4.add');
+    this.constF(1).simdOp('f32x4.add');
+    // times 2^n1 2^n2, n1 = n >> 1, n2 = n - n1: each a float with exponent field n_i + 127
+    const pow2 = () => { this.constI(127).simdOp('i32x4.add').i32Const(23).simdOp('i32x4.shl').simdOp('f32x4.mul'); };
+    f.get(nf).simdOp('i32x4.trunc_sat_f32x4_s').tee(n).i32Const(1).simdOp('i32x4.shr_s').tee(n1);
+    pow2();
+    f.get(n).get(n1).simdOp('i32x4.sub');
+    pow2();
   }
 
   /** Converts the value on the stack to a numeric kind (bools as 0/1). */
@@ -207,6 +242,18 @@ export class Lanes {
           if (num === 'f') op(fn === 'floor' ? 'f32x4.floor' : 'f32x4.ceil');
           return num;
         case 'sqrt': push(a, 'f'); op('f32x4.sqrt'); return 'f';
+        case 'exp': push(a, 'f'); this.exp(); return 'f';
+        case 'sigmoid': {
+          // 1 / (1 + e^-a) as render-js writes it, but from e = e^-|a| (at most 1) so that float32
+          // cannot overflow where JS's float64 does not: (a < 0 ? e : 1) / (1 + e).
+          const e = tmp(), neg = tmp();
+          push(a, 'f'); f.tee(e);
+          zero(); op('f32x4.lt').set(neg);
+          f.get(e); op('f32x4.abs'); op('f32x4.neg'); this.exp(); f.set(e);
+          f.get(e); this.constF(1); f.get(neg); op('v128.bitselect');
+          f.get(e); this.constF(1).simdOp('f32x4.add').simdOp('f32x4.div');
+          return 'f';
+        }
         case 'not': push(a, 'b'); op('v128.not'); return 'b';
         case 'isnan':
           if (k !== 'f') { zero(); return 'b'; }
