@@ -11,8 +11,12 @@ import type { Expr } from '../../ir/index.js';
 
 export type DataOf = (v: View) => HostArray;
 
-/** Rows of the output per epilogue pass: small enough that a panel is still in cache when the epilogue reads it. */
-const EPILOGUE_ROWS = 64;
+/**
+ * Output elements per epilogue pass: a panel of about 1 MiB of float32 is still in L2 when the
+ * epilogue reads it, and is big enough that re-packing B for every panel (each panel is its own
+ * GEMM) stays cheap: 64-row panels cost 64 re-packs of the 1000x100 weight at batch 4096.
+ */
+const EPILOGUE_ELEMENTS = 1 << 18;
 
 /**
  * [..., M, K] @ [..., K, N] with broadcast batch dims; out is contiguous. With an `epilogue` (an
@@ -41,8 +45,9 @@ export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?
     if (!epilogue) {
       matmul(m, n, k, { data: aData, offset: ao, rowStride: ars, colStride: acs }, bOp, outData, o);
     } else {
-      for (let r0 = 0; r0 < m; r0 += EPILOGUE_ROWS) {
-        const rows = Math.min(EPILOGUE_ROWS, m - r0);
+      const panelRows = Math.max(64, Math.ceil(EPILOGUE_ELEMENTS / n));
+      for (let r0 = 0; r0 < m; r0 += panelRows) {
+        const rows = Math.min(panelRows, m - r0);
         const po = o + r0 * n;
         matmul(rows, n, k, { data: aData, offset: ao + r0 * ars, rowStride: ars, colStride: acs }, bOp, outData, po);
         const panel: Operand = { data: outData, offset: po, strides: [n, 1], dtype: out.dtype };
