@@ -73,7 +73,7 @@ function compare(expr: Expr, leaves: Leaf[], outDtype: DType, n: number, r: () =
   const out = heap.allocArray(outDtype, n + pad, owner)!;
   const modes = leaves.map((l): LaneMode => (l.scalar ? 'c' : 'v'));
   const key = `test|${exprToString(expr)}|${leaves.map((l) => l.dtype)}>${outDtype}|${modes.join('')}`;
-  const kernel = compileSimdElementwise(key, heap, expr, leaves.map((l) => l.dtype), outDtype, modes);
+  const kernel = compileSimdElementwise(key, expr, leaves.map((l) => l.dtype), outDtype, modes);
   if (!kernel) return `no Wasm kernel for ${key}`;
   // One row of n: (n, rows, out, out row stride, then a value or an address and row stride per input).
   const args = ops.flatMap((o, j) => (leaves[j].scalar ? [o.inHeap[pad]] : [heap.addressOf(o.inHeap) + pad * o.inHeap.BYTES_PER_ELEMENT, 0]));
@@ -241,7 +241,7 @@ describe('Wasm SIMD elementwise kernels equal the JS kernels', () => {
         runElementwise(e, [n], flat(ref), [flat(x), flat(y)]);
         const hx = heap.allocArray('float32', n, owner)!, hy = heap.allocArray('float32', n, owner)!;
         hx.set(x); hy.set(y);
-        const kernel = compileSimdElementwise(`exp|${exprToString(e)}`, heap, e, ['float32', 'float32'], 'float32', ['v', 'v'])!;
+        const kernel = compileSimdElementwise(`exp|${exprToString(e)}`, e, ['float32', 'float32'], 'float32', ['v', 'v'])!;
         expect(kernel).not.toBeNull();
         kernel(n, 1, heap.addressOf(out), 0, heap.addressOf(hx), 0, heap.addressOf(hy), 0);
         // 2 ulp for exp alone. A composite rounds its argument to float32 first (JS keeps float64),
@@ -258,7 +258,7 @@ describe('Wasm SIMD elementwise kernels equal the JS kernels', () => {
 
   it('leaves to JS what Wasm has no instruction for, and float64', () => {
     const $0 = E.input(0), $1 = E.input(1);
-    const none = (e: Expr, dtypes: DType[], out: DType) => compileSimdElementwise(`none|${exprToString(e)}|${dtypes}>${out}`, heap, e, dtypes, out, dtypes.map((): LaneMode => 'v'));
+    const none = (e: Expr, dtypes: DType[], out: DType) => compileSimdElementwise(`none|${exprToString(e)}|${dtypes}>${out}`, e, dtypes, out, dtypes.map((): LaneMode => 'v'));
     for (const e of [E.log($0), E.tanh($0), E.sin($0), E.cos($0), E.sign($0), E.pow($0, $1), E.add($0, E.log($1))]) {
       expect(none(e, ['float32', 'float32'], 'float32')).toBeNull();
     }

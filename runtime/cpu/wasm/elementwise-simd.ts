@@ -10,7 +10,8 @@
 // JS: `compileSimdElementwise` returns null.
 import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';
-import { emitModule, F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
+import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
+import { compileKernel } from './kernel.js';
 import { wasmHeap, type WasmHeap } from './heap.js';
 import { bytesOf, kindOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
 
@@ -124,19 +125,15 @@ const cache = new Map<string, SimdElementwise | null>();
 
 /**
  * The Wasm kernel for `expr` (inputs of `inDtypes`, read as `modes` says) writing `outDtype`,
- * compiled once per key on `heap`'s memory; null when some node or dtype has no Wasm rendering
+ * compiled once per key on the heap's memory (./kernel.ts); null when some node or dtype has no Wasm rendering
  * (the caller keeps the JS kernel).
  */
-export function compileSimdElementwise(key: string, heap: WasmHeap, expr: Expr, inDtypes: readonly DType[], outDtype: DType, modes: readonly LaneMode[]): SimdElementwise | null {
+export function compileSimdElementwise(key: string, expr: Expr, inDtypes: readonly DType[], outDtype: DType, modes: readonly LaneMode[]): SimdElementwise | null {
   const known = cache.get(key);
   if (known !== undefined) return known;
   let kernel: SimdElementwise | null = null;
   try {
-    const f = buildFunction(expr, inDtypes, outDtype, modes);
-    const memory = heap.shared ? { minPages: 1, maxPages: 65536, shared: true } : { minPages: 1, shared: false };
-    const module = new WebAssembly.Module(emitModule([f], memory));
-    const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } });
-    kernel = instance.exports.kernel as SimdElementwise;
+    kernel = compileKernel([buildFunction(expr, inDtypes, outDtype, modes)]).instance.exports.kernel as SimdElementwise;
   } catch (err) {
     if (!(err instanceof Unsupported)) throw err;
   }
@@ -189,7 +186,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   const outAt = heap.addressOf(out.data);
   if (outAt < 0) return false;
   const laneModes = modes as LaneMode[];
-  const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, heap, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
+  const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
   if (!kernel) return false;
   // Each operand's address, minus its offset: a 'c' operand travels by value (a plan's constants
   // are not in the heap); a small one outside the heap (a bias) is copied in for the call.

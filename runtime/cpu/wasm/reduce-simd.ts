@@ -9,8 +9,9 @@
 // changes the float32 result only in the rarest rounding ties. Anything else stays on JS.
 import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';
-import { emitModule, F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
-import { wasmHeap, type WasmHeap } from './heap.js';
+import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
+import { compileKernel } from './kernel.js';
+import { wasmHeap } from './heap.js';
 import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
 import type { LaneMode } from './elementwise-simd.js';
 
@@ -152,15 +153,12 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
 
 const cache = new Map<string, SimdSum | null>();
 
-function compileSum(key: string, heap: WasmHeap, layout: Layout, expr: Expr, dtypes: readonly DType[], modes: readonly LaneMode[]): SimdSum | null {
+function compileSum(key: string, layout: Layout, expr: Expr, dtypes: readonly DType[], modes: readonly LaneMode[]): SimdSum | null {
   const known = cache.get(key);
   if (known !== undefined) return known;
   let kernel: SimdSum | null = null;
   try {
-    const f = buildSum(layout, expr, dtypes, modes);
-    const memory = heap.shared ? { minPages: 1, maxPages: 65536, shared: true } : { minPages: 1, shared: false };
-    const module = new WebAssembly.Module(emitModule([f], memory));
-    kernel = new WebAssembly.Instance(module, { env: { memory: heap.memory } }).exports.sum as SimdSum;
+    kernel = compileKernel([buildSum(layout, expr, dtypes, modes)]).instance.exports.sum as SimdSum;
   } catch (err) {
     if (!(err instanceof Unsupported)) throw err;
   }
@@ -203,7 +201,7 @@ export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, input
     if (a < 0) return false;
     at.push(a);
   }
-  const kernel = compileSum(`${sig}|${layout}|${modes.join('')}`, heap, layout, expr, inputs.map((x) => x.dtype), modes);
+  const kernel = compileSum(`${sig}|${layout}|${modes.join('')}`, layout, expr, inputs.map((x) => x.dtype), modes);
   if (!kernel) return false;
   const perCall = nk ? kept.shape[inner] : 1;
   const args: number[] = layout === 'rows' ? [red.shape[0], perCall, 0] : [perCall, red.shape[0], 0];
