@@ -55,6 +55,9 @@ export interface KernelMessage {
  * The worker's program (CommonJS, run with `new Worker(src, { eval: true })`): instantiate kernels
  * on the shared memory as they are needed, and run tasks of each job until QUIT.
  */
+/** How long a worker polls the job word after a job before it sleeps (milliseconds). */
+const SPIN_MS = 2;
+
 export const WORKER_SOURCE = `'use strict';
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { memory, port, ctlAddr, index } = workerData;
@@ -77,6 +80,10 @@ function exportsOf(id) {
 
 let seen = 0;
 for (;;) {
+  // Spin a while before sleeping: a training step's kernels come every few hundred microseconds,
+  // and waking a sleeping thread (a futex) took longer than that to be noticed, so the calling
+  // thread had already claimed every task itself.
+  for (let until = performance.now() + ${SPIN_MS}; Atomics.load(ctl, C.SEQ) === seen && performance.now() < until; );
   Atomics.wait(ctl, C.SEQ, seen);
   let seq, base, end, kernel, exp, nargs, args, workers, scratch;
   for (;;) {

@@ -53,10 +53,12 @@ export interface SplitPolicy {
   tasksPerThread: number;
 }
 
-// On 2 free cores (bench/RESULTS.md) 64x1000x100 (12.8 MFLOP, 0.34 ms) ran 1.3x faster on 2 threads
-// and 1024^3 1.9x; on a core shared with other processes the split gains little and can lose at
-// small sizes (a descheduled worker holds its task). More tasks per thread measured no better.
-const DEFAULT_SPLIT: SplitPolicy = { minFlopsPerThread: 4e6, tasksPerThread: 1 };
+// On 2 free cores (bench/RESULTS.md) 64x1000x100 (12.8 MFLOP, 0.31 ms) ran 1.75x faster on 2
+// threads in isolation and 1024^3 1.9x; but inside a training step, with other kernels between
+// the matmuls, the split 12.8 MFLOP products gained nothing (the worker is sometimes descheduled
+// and the calling thread then runs both tasks), so products under 16 MFLOP stay on one thread.
+// More tasks per thread measured no better: each repeats one operand's packing.
+const DEFAULT_SPLIT: SplitPolicy = { minFlopsPerThread: 8e6, tasksPerThread: 1 };
 
 /** A compiled GEMM and the JS that places operands and splits the work. */
 export interface SimdMatmul {
@@ -149,8 +151,10 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
   /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc]. */
   function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number): number[][] {
     const parts = threads * split.tasksPerThread;
-    // Rows unless C is too short to give every task a few register tiles of rows.
-    const byRows = M >= N || M >= parts * 2 * cfg.mr;
+    // Every task packs its own share of one operand and all of the other: splitting rows of C
+    // repeats B's packing (K x N) in every task, splitting columns repeats A's (M x K). So split
+    // the longer side, unless it is too short to give every task a couple of register tiles.
+    const byRows = M >= N ? M >= parts * 2 * cfg.mr || N < parts * 2 * cfg.nr : N < parts * 2 * cfg.nr;
     const extent = byRows ? M : N, unit = byRows ? cfg.mr : cfg.nr;
     const chunk = Math.ceil(Math.ceil(extent / parts) / unit) * unit;
     const out: number[][] = [];
