@@ -248,6 +248,38 @@ describe('wasm simd matmul', () => {
     expect(r.status).toBe(0);
   });
 
+  it.runIf(simd)('with relaxed SIMD (the flag the kiln CLI passes to Node 20), the fused multiply-add GEMM equals the plain loop, on 1 and 2 threads', () => {
+    // Run in a child process: V8 flags are fixed at start-up, and the kernel is built once per process.
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-relaxed-'));
+    const script = join(dir, 'relaxed.mts');
+    const mod = (p: string) => JSON.stringify(resolve(p));
+    writeFileSync(
+      script,
+      `const { matmulF32Simd, relaxedSimdAvailable } = await import(${mod('runtime/cpu/wasm/matmul-simd.ts')});\n` +
+        `const { matmulNaive } = await import(${mod('runtime/cpu/matmul.ts')});\n` +
+        `const { setThreadCount } = await import(${mod('runtime/cpu/threads/thread-count.ts')});\n` +
+        `let worst = 0;\n` +
+        `for (const threads of [1, 2]) {\n` +
+        `  setThreadCount(threads);\n` +
+        `  for (const [M, N, K] of [[1, 1, 1], [5, 7, 3], [13, 29, 257], [300, 200, 700], [64, 100, 1000], [33, 17, 65]]) {\n` +
+        `    const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));\n` +
+        `    const b = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i));\n` +
+        `    const A = { data: a, offset: 0, rowStride: K, colStride: 1 }, B = { data: b, offset: 0, rowStride: 1, colStride: K };\n` +
+        `    const got = new Float32Array(M * N), ref = new Float32Array(M * N);\n` +
+        `    matmulF32Simd(M, N, K, A, B, got, 0);\n` +
+        `    matmulNaive(M, N, K, A, B, ref, 0);\n` +
+        `    let scale = 1e-30; for (const r of ref) scale = Math.max(scale, Math.abs(r));\n` +
+        `    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]) / scale);\n` +
+        `  }\n` +
+        `}\n` +
+        `console.log('relaxed', relaxedSimdAvailable(), 'worst', worst < 1e-5 ? 'ok' : worst);\n`,
+    );
+    const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', script], { encoding: 'utf8', timeout: 50_000 });
+    expect(r.error, String(r.error)).toBeUndefined();
+    expect(r.stdout + r.stderr).toContain('relaxed true worst ok');
+    expect(r.status).toBe(0);
+  });
+
   it.runIf(simd)('overwrites out, is repeatable, and K = 0 gives zeros', () => {
     const rand = rng(6000);
     const a = operand('contiguous', 20, 300, rand);

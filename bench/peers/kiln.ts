@@ -82,7 +82,7 @@ await workload(args, peer, 'convnet-train', () => {
 });
 
 await workload(args, peer, 'matmul', () => {
-  if (compiled) return; // eager only: one op, nothing to compile
+  // One op: nothing to compile, the same kernel in both modes (run in both so every Kiln column has it).
   const { warmup, runs } = REPS.matmul;
   const a = T('mm.a'), b = T('mm.b');
   for (let i = 0; i < warmup; i++) a.mm(b);

@@ -22,7 +22,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { makeData, median } from './data.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -84,6 +84,9 @@ delete torchEnv.OPENBLAS_L2_SIZE;
 if (blasDir) torchEnv.LD_LIBRARY_PATH = [blasDir, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
 
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+const TSX_LOADER = join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+const node = process.execPath;
+const oneThread = { ...process.env, KILN_THREADS: '1' };
 const notes = [];
 const failures = [];
 
@@ -119,10 +122,13 @@ const versions = {
 
 // ---- the peers ---------------------------------------------------------------------------------
 
-const node = process.execPath;
 const PEERS = [
-  { name: 'kiln-compiled', label: 'Kiln compiled', cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'compiled'], ok: existsSync(TSX), why: 'tsx missing: run npm ci at the repository root' },
-  { name: 'kiln-eager', label: 'Kiln eager', cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'eager'], ok: existsSync(TSX), why: 'tsx missing' },
+  // Kiln runs single-threaded like every peer (KILN_THREADS=1), and also with its default of one thread per core.
+  { name: 'kiln-compiled', label: 'Kiln compiled', cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'compiled'], env: oneThread, ok: existsSync(TSX), why: 'tsx missing: run npm ci at the repository root' },
+  { name: 'kiln-compiled-threads', label: `Kiln compiled, ${cpus().length} threads`, cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'compiled'], env: { ...process.env, KILN_THREADS: String(cpus().length) }, ok: existsSync(TSX) && cpus().length > 1, why: 'one core' },
+  // The kiln CLI runs Node 20 with relaxed SIMD (a fused multiply-add for the Wasm matmul); library users opt in with the same flag.
+  { name: 'kiln-compiled-fma', label: 'Kiln compiled, relaxed SIMD', cmd: node, args: ['--experimental-wasm-relaxed-simd', '--conditions=kiln-source', '--import', pathToFileURL(TSX_LOADER).href, 'kiln.ts', '--mode', 'compiled'], env: oneThread, ok: existsSync(TSX_LOADER) && spawnSync(node, ['--experimental-wasm-relaxed-simd', '-e', '0']).status === 0, why: 'this node has no --experimental-wasm-relaxed-simd' },
+  { name: 'kiln-eager', label: 'Kiln eager', cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'eager'], env: oneThread, ok: existsSync(TSX), why: 'tsx missing' },
   { name: 'jax-js', label: 'jax-js (wasm, jit)', cmd: node, args: ['jax.mjs'], ok: !!versions['@jax-js/jax'], why: '@jax-js/jax not installed' },
   { name: 'tfjs-wasm', label: 'TF.js wasm', cmd: node, args: ['tfjs.mjs', '--backend', 'wasm'], ok: !!versions['@tensorflow/tfjs-backend-wasm'], why: '@tensorflow/tfjs-backend-wasm not installed' },
   { name: 'tfjs-cpu', label: 'TF.js cpu', cmd: node, args: ['tfjs.mjs', '--backend', 'cpu'], ok: !!versions['@tensorflow/tfjs'], why: '@tensorflow/tfjs not installed', rounds: 1 },
@@ -185,7 +191,7 @@ for (const p of active) {
 }
 
 const fmtMs = (ms) => (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
-/** Kiln's figure a workload's ratios are taken against: compiled where it exists (matmul: eager). */
+/** Kiln's figure a workload's ratios are taken against: compiled, one thread, default Node flags. */
 const kilnRef = (w) => summary['kiln-compiled']?.[w]?.ms ?? summary['kiln-eager']?.[w]?.ms;
 function cell(p, w) {
   const s = summary[p.name]?.[w];
@@ -212,7 +218,7 @@ lines.push(`| workload | ${active.map((p) => p.label).join(' | ')} |`);
 lines.push(`|---|${active.map(() => '---:').join('|')}|`);
 for (const [w, label] of WORKLOADS) lines.push(`| ${label} | ${active.map((p) => cell(p, w)).join(' | ')} |`);
 lines.push('');
-lines.push('Medians over rounds. (N.NNx) = the peer\'s time / Kiln compiled\'s time (matmul: / Kiln eager\'s, = Kiln\'s GFLOP/s / the peer\'s): below 1 the peer is faster, above 1 Kiln is.');
+lines.push('Medians over rounds. (N.NNx) = the peer\'s time / Kiln compiled\'s time (single-threaded; for matmul that is Kiln\'s GFLOP/s / the peer\'s): below 1 the peer is faster, above 1 Kiln is.');
 lines.push('[n] = rounds that produced a figure, where fewer than planned. – = not run for that peer. ¹ see the failures below.');
 
 // Sanity: every peer starts from the same weights and inputs, so the first losses (and the inference
