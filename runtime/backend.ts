@@ -75,6 +75,11 @@ export interface Backend {
   adopt?(storage: Storage): void;
 }
 
+/** The error every backend raises for an index outside its dimension (gather, scatterAdd and what is built on them), so all devices say the same. */
+export function indexOutOfBounds(op: string, index: number, dim: number, size: number): RangeError {
+  return new RangeError(`${op}: index ${index} is out of bounds for dimension ${dim} with size ${size}`);
+}
+
 const backends = new Map<string, Backend>();
 
 export function registerBackend(backend: Backend): void {

@@ -2,7 +2,7 @@
 // for the CPU.
 import type { FullAttrs } from '../../ir/ops/creation.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
-import type { HostArray, View } from '../backend.js';
+import { indexOutOfBounds, type HostArray, type View } from '../backend.js';
 import { matmul, type MatArray } from './matmul.js';
 import { forEachIndex } from './strided.js';
 import { wasmIndexLines } from './gather-wasm.js';
@@ -91,7 +91,7 @@ export function runFull(out: HostArray, a: FullAttrs, offset = 0, length = out.l
 }
 
 function outOfBounds(i: number, size: number, op: string, dim: number): never {
-  throw new RangeError(`${op}: index ${i} is out of bounds for dimension ${dim} with size ${size}`);
+  throw indexOutOfBounds(op, i, dim, size);
 }
 
 /**

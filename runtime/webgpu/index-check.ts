@@ -2,6 +2,7 @@
 // (no out-of-bounds access) and record the first one they meet in a small error buffer; the backend
 // copies that buffer out with the next read and throws the CPU backend's error for the same case.
 // "First" is the first recorded: GPU threads have no order, so it may not be the CPU's first.
+import { indexOutOfBounds } from '../backend.js';
 
 /** The ops whose kernels check indices, by the code the kernels record. */
 export const CHECKED_OPS = ['gather', 'scatterAdd'] as const;
@@ -35,13 +36,13 @@ export const opCode = (op: CheckedOp): number => CHECKED_OPS.indexOf(op);
 
 /**
  * The error the words of the error buffer describe, or undefined when nothing was recorded. The
- * message is the CPU backend's (runtime/cpu/routines.ts, checkIndex), so both devices say the same.
+ * message is the one every backend raises (runtime/backend.ts), so both devices say the same.
  */
 export function indexError(words: Uint32Array): RangeError | undefined {
   if (words[0] === 0) return undefined;
   const op = CHECKED_OPS[words[1]] ?? `op #${words[1]}`;
   const index = words[2] | 0;
-  return new RangeError(`${op}: index ${index} is out of bounds for dimension ${words[4]} with size ${words[3]}`);
+  return indexOutOfBounds(op, index, words[4], words[3]);
 }
 
 /**
