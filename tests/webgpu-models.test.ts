@@ -217,6 +217,12 @@ describe('WebGPU execution', () => {
     expect(kiln.memory().buffers).toBeGreaterThanOrEqual(after1);
   });
 
+  it('backward through .to(\'webgpu\') of a CPU leaf says where to put the leaf instead', () => {
+    const x = kiln.randn(3).requiresGrad_();
+    const loss = x.to('webgpu').mul(2).sum();
+    expect(() => loss.backward()).toThrow(/backward through \.to\('webgpu'\): the gradient of a cpu tensor.*model\.to\('webgpu'\)/);
+  });
+
   it('reading synchronously on WebGPU says to await', () => {
     const t = kiln.ones([1], { device: 'webgpu' });
     expect(() => t.itemSync()).toThrow(/cannot be read synchronously: use 'await t.data\(\)'/);

@@ -15,7 +15,17 @@ class ToDevice extends Function {
     return new Tensor(x.shape, x.dtype, device, { storage, shape: x.shape, strides: contiguousStrides(x.shape), offset: 0, dtype: x.dtype });
   }
   static override backward(ctx: Context, g: Tensor): Tensor {
-    return to(g, ctx.sourceDevice as string);
+    const source = ctx.sourceDevice as string;
+    try {
+      return to(g, source);
+    } catch (err) {
+      // backward() is synchronous, and a device such as WebGPU can only be read asynchronously.
+      throw new Error(
+        `backward through .to('${g.device}'): the gradient of a ${source} tensor would have to be read back from ${g.device} ` +
+          `synchronously, which ${g.device} cannot do. Make the tensors that need gradients on ${g.device} itself ` +
+          `(model.to('${g.device}'), or create the leaf with { device: '${g.device}' }). (${(err as Error).message})`,
+      );
+    }
   }
 }
 
