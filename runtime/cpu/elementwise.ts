@@ -1,8 +1,10 @@
 // Elementwise kernels: the op's scalar expression rendered to JS (render-js.ts) inside loops
 // generated for the operands' strides, compiled once per (expression, dtypes, loop shape) with
 // `new Function`. Strided and broadcast (stride 0) views are read in place, never copied.
-// Operands in the Wasm heap take the WebAssembly SIMD kernel of the same expression instead
-// (wasm/elementwise-simd.ts) where it has one; this JS kernel is the reference (KILN_WASM=0).
+// Float32 work takes the WebAssembly SIMD kernel of the same expression instead
+// (wasm/elementwise-simd.ts) where it has one: on operands in the Wasm heap in place, and on eager
+// (plain typed array) operands through a reusable heap scratch area when the work is big enough
+// (wasm/copy-in.ts). This JS kernel is the reference (KILN_WASM=0).
 import { exprToString, type DType, type Expr } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
 import { renderJs } from './render-js.js';
@@ -41,7 +43,7 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
   const flat = ndim === 0 || (ndim === 1 && merged.strides[0][0] === 1 && merged.strides.every((s) => s[0] === 1 || s[0] === 0));
   const scalars = flat ? inputs.map((_, j) => ndim === 0 || merged.strides[j + 1][0] === 0) : [];
   const sig = `${exprKey(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}`;
-  // Operands in the Wasm heap, innermost dim contiguous or broadcast: the SIMD kernel, when the expression has one.
+  // Innermost dim contiguous or broadcast, operands in the Wasm heap or worth copying in: the SIMD kernel, when the expression has one.
   if (runSimdElementwise(sig, expr, merged, out, inputs)) return;
   const key = `${sig}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;
   let kernel = cache.get(key);

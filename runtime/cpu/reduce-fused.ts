@@ -1,6 +1,7 @@
 // A reduction with an elementwise prologue, as one generated loop nest: the compiler fuses
 // `sum((a - b)^2)` into a kernel that never writes `(a - b)^2` to memory. Float32 sums over rows
-// or columns of heap operands run in WebAssembly SIMD (wasm/reduce-simd.ts); this is the reference.
+// or columns run in WebAssembly SIMD (wasm/reduce-simd.ts), on heap operands in place and on eager
+// ones through a heap scratch area when big enough (wasm/copy-in.ts); this is the reference.
 import type { DType, Expr, Reducer } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
 import { exprKey, type Operand } from './elementwise.js';
@@ -33,7 +34,7 @@ export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly num
   const kept = coalesce(keptDims.map((d) => shape[d]), inputs.map((x) => keptDims.map((d) => x.strides[d])));
   const red = coalesce(dims.map((d) => shape[d]), inputs.map((x) => dims.map((d) => x.strides[d])));
   const sig = `${exprKey(expr)}|${inputs.map((x) => x.dtype).join(',')}`;
-  // A float32 sum over rows or columns of heap operands: the Wasm SIMD kernel, when the prologue has one.
+  // A float32 sum over rows or columns (heap operands, or big enough to copy in): the Wasm SIMD kernel, when the prologue has one.
   if (reducer === 'sum' && runSimdSum(sig, expr, kept, red, inputs, out, outOffset)) return;
   const key = `${reducer}|${sig}|${kept.shape.length}|${red.shape.length}`;
   let kernel = cache.get(key);

@@ -1,5 +1,6 @@
 // Elementwise kernels in WebAssembly SIMD, generated from the op table's scalar expression
-// (ir/expr.ts), for operands that lie in the CPU heap (./heap.ts) and are contiguous along the
+// (ir/expr.ts), for operands that lie in the CPU heap (./heap.ts) or are copied there for the call
+// (./copy-in.ts), contiguous along the
 // innermost dim or broadcast along it. A kernel runs `rows` rows of `n` elements (each operand
 // with its own row stride); along a row, four lanes per step (f32x4 / i32x4), then one element at
 // a time for the tail through the same lane-wise code (lane loads and stores), so no node has a
@@ -12,7 +13,8 @@ import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';
 import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
 import { compileKernel } from './kernel.js';
-import { wasmHeap, type WasmHeap } from './heap.js';
+import { wasmHeap } from './heap.js';
+import { align64, copyInThreshold, scratch, spanOf, trimScratch, viewAt } from './copy-in.js';
 import { bytesOf, kindOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
 
 /**
@@ -155,13 +157,14 @@ type Merged = { readonly shape: readonly number[]; readonly strides: readonly (r
 
 /**
  * Runs an elementwise kernel in Wasm when the output and every input not broadcast along the
- * innermost dim are contiguous along it and lie in the heap, and the expression has a Wasm
+ * innermost dim are contiguous along it, and the expression has a Wasm
  * rendering; returns false, having done nothing, otherwise. `merged` is the coalesced loop
  * (../strided.ts: the shape, then per operand its strides, the output's first). The kernel loops
  * over the two innermost dims; any outer dims are a loop here, one call per step. An operand
- * outside the heap is copied in for the call when it is small next to the work (a bias: at most
- * 1/STAGE_RATIO of the elements computed); a bigger one would cost more to copy than the kernel
- * saves, so then the JS kernel runs.
+ * outside the heap (an eager tensor) is copied into a reusable scratch area for the call when it
+ * is small next to the work (a bias: at most 1/STAGE_RATIO of the elements computed) or when the
+ * work has at least copyInThreshold() elements (./copy-in.ts); an output outside the heap is then
+ * written there and copied out. Below that the copies cost more than the kernel saves: JS runs.
  * `sig` names the expression and dtypes (with the lane modes, the kernel cache key).
  */
 export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out: Operand, inputs: readonly Operand[]): boolean {
@@ -183,45 +186,48 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   if (modes.includes(null)) return false;
   const heap = wasmHeap();
   if (!heap) return false;
-  const outAt = heap.addressOf(out.data);
-  if (outAt < 0) return false;
+  // Big enough work may copy operands outside the heap in, and the output out (./copy-in.ts).
+  const copyAll = total >= copyInThreshold();
+  let outAt = heap.addressOf(out.data);
+  // An output outside the heap: written to scratch, then copied out with one set, so it must be contiguous.
+  if (outAt < 0 && (!copyAll || spanOf(shape, strides[0]) !== total)) return false;
+  // Inputs outside the heap: copied in when small next to the work (a bias: at most
+  // 1/STAGE_RATIO of the elements computed) or when the work is big enough to pay for the copy
+  // (and the operand spans at most twice the elements computed: a slice, not a sparse view).
+  const spans: number[] = [];
+  for (let j = 0; j < inputs.length; j++) {
+    if (modes[j] === 'c' || heap.addressOf(inputs[j].data) >= 0) { spans.push(0); continue; }
+    const span = spanOf(shape, strides[j + 1]);
+    if (span < 0 || (span * STAGE_RATIO > total && !(copyAll && span <= 2 * total))) return false;
+    spans.push(span);
+  }
   const laneModes = modes as LaneMode[];
   const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
   if (!kernel) return false;
+  // One scratch area for every copy: the inputs' spans, then the output.
+  let bytes = 0;
+  for (let j = 0; j < inputs.length; j++) bytes += align64(spans[j] * inputs[j].data.BYTES_PER_ELEMENT);
+  const outBytes = outAt < 0 ? total * out.data.BYTES_PER_ELEMENT : 0;
+  const area = bytes + outBytes > 0 ? scratch(heap, bytes + outBytes) : 0;
   // Each operand's address, minus its offset: a 'c' operand travels by value (a plan's constants
-  // are not in the heap); a small one outside the heap (a bias) is copied in for the call.
+  // are not in the heap); one outside the heap is copied to its piece of the area first.
   const at: number[] = [];
-  const staged: number[] = [];
-  try {
-    for (let j = 0; j < inputs.length; j++) {
-      const x = inputs[j];
-      let a = laneModes[j] === 'c' ? 0 : heap.addressOf(x.data);
-      if (a < 0) {
-        const span = spanOf(shape, strides[j + 1]);
-        if (span * STAGE_RATIO > total) return false;
-        const block = heap.allocBytes(span * x.data.BYTES_PER_ELEMENT);
-        staged.push(block);
-        viewAt(heap, x.data, block, span).set(x.data.subarray(x.offset, x.offset + span));
-        a = block - x.offset * x.data.BYTES_PER_ELEMENT;
-      }
-      at.push(a);
+  let next = area;
+  for (let j = 0; j < inputs.length; j++) {
+    const x = inputs[j];
+    let a = laneModes[j] === 'c' ? 0 : heap.addressOf(x.data);
+    if (spans[j] > 0) {
+      viewAt(heap, x.data, next, spans[j]).set(x.data.subarray(x.offset, x.offset + spans[j]));
+      a = next - x.offset * x.data.BYTES_PER_ELEMENT;
+      next += align64(spans[j] * x.data.BYTES_PER_ELEMENT);
     }
-    runCalls(kernel, laneModes, merged, out, outAt, inputs, at);
-    return true;
-  } finally {
-    for (const b of staged) heap.freeBytes(b);
+    at.push(a);
   }
-}
-
-/** Elements an operand's view spans in its array (strides are non-negative). */
-function spanOf(shape: readonly number[], strides: readonly number[]): number {
-  return 1 + shape.reduce((s, d, i) => s + (d - 1) * strides[i], 0);
-}
-
-/** A typed array like `like`, of `length` elements at byte address `at` in the heap. */
-function viewAt(heap: WasmHeap, like: Operand['data'], at: number, length: number): Operand['data'] {
-  const Ctor = like.constructor as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => Operand['data'];
-  return new Ctor(heap.buffer, at, length);
+  if (outAt < 0) outAt = next - out.offset * out.data.BYTES_PER_ELEMENT;
+  runCalls(kernel, laneModes, merged, out, outAt, inputs, at);
+  if (outBytes > 0) out.data.set(viewAt(heap, out.data, next, total), out.offset);
+  trimScratch(heap);
+  return true;
 }
 
 /** The kernel's calls: one per step of the dims outside its two (an odometer), offsets turned into addresses. */

@@ -1,5 +1,5 @@
 // Sums in WebAssembly SIMD, with the fused elementwise prologue rendered by ./simd-lanes.ts, for
-// float32 outputs whose operands lie in the heap. Two layouts, after coalescing:
+// float32 outputs whose operands lie in the heap (or are copied in: ./copy-in.ts). Two layouts, after coalescing:
 // - rows: the reduced elements are contiguous (sum over a row: `sum 10x36864 -> 10x1`); four lanes
 //   at a time, accumulated in float64 (two f64x2), like the JS kernel's float64 accumulator;
 // - columns: the kept innermost dim is contiguous and one reduced dim strides over it (a bias
@@ -12,6 +12,7 @@ import type { Operand } from '../elementwise.js';
 import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
 import { compileKernel } from './kernel.js';
 import { wasmHeap } from './heap.js';
+import { align64, copyInThreshold, scratch, spanOf, trimScratch, viewAt } from './copy-in.js';
 import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
 import type { LaneMode } from './elementwise-simd.js';
 
@@ -173,9 +174,10 @@ type Loop = { readonly shape: readonly number[]; readonly strides: readonly (rea
 
 /**
  * out[outOffset...] (contiguous, kept dims in order) = sum over `red` of expr(inputs), in Wasm when
- * the layout is rows or columns (above), the output is float32 and everything read lies in the heap;
- * returns false, having done nothing, otherwise. `kept` and `red` are the coalesced kept and
- * reduced loops (per input strides); `sig` names the expression and dtypes.
+ * the layout is rows or columns (above) and the output is float32; operands and an output outside
+ * the heap (eager tensors) go through the scratch area of ./copy-in.ts when the sum reads at least
+ * copyInThreshold() elements. Returns false, having done nothing, otherwise. `kept` and `red` are
+ * the coalesced kept and reduced loops (per input strides); `sig` names the expression and dtypes.
  */
 export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, inputs: readonly Operand[], out: Operand['data'], outOffset: number): boolean {
   if (!ENABLED || !(out instanceof Float32Array) || red.shape.length !== 1) return false;
@@ -193,16 +195,51 @@ export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, input
   } else return false;
   const heap = wasmHeap();
   if (!heap) return false;
-  const outAt = heap.addressOf(out);
-  if (outAt < 0) return false;
-  const at: number[] = [];
+  const total = kept.shape.reduce((a, b) => a * b, red.shape[0]);
+  const keptCount = kept.shape.reduce((a, b) => a * b, 1);
+  // Operands outside the heap (eager tensors) are copied into a reusable scratch area, and the
+  // output written there and copied out, when the sum reads enough to pay for it (./copy-in.ts)
+  // and each operand spans at most twice the elements read.
+  const copyAll = total >= copyInThreshold();
+  let outAt = heap.addressOf(out);
+  if (outAt < 0 && !copyAll) return false;
+  const spans: number[] = [];
   for (let j = 0; j < inputs.length; j++) {
-    const a = modes[j] === 'c' ? 0 : heap.addressOf(inputs[j].data);
-    if (a < 0) return false;
-    at.push(a);
+    if (modes[j] === 'c' || heap.addressOf(inputs[j].data) >= 0) { spans.push(0); continue; }
+    const span = copyAll ? spanOf([...kept.shape, ...red.shape], [...kept.strides[j], ...red.strides[j]]) : -1;
+    if (span < 0 || span > 2 * total) return false;
+    spans.push(span);
   }
   const kernel = compileSum(`${sig}|${layout}|${modes.join('')}`, layout, expr, inputs.map((x) => x.dtype), modes);
   if (!kernel) return false;
+  let bytes = 0;
+  for (let j = 0; j < inputs.length; j++) bytes += align64(spans[j] * inputs[j].data.BYTES_PER_ELEMENT);
+  const outBytes = outAt < 0 ? keptCount * 4 : 0;
+  const area = bytes + outBytes > 0 ? scratch(heap, bytes + outBytes) : 0;
+  const at: number[] = [];
+  let next = area;
+  for (let j = 0; j < inputs.length; j++) {
+    const x = inputs[j];
+    let a = modes[j] === 'c' ? 0 : heap.addressOf(x.data);
+    if (spans[j] > 0) {
+      viewAt(heap, x.data, next, spans[j]).set(x.data.subarray(x.offset, x.offset + spans[j]));
+      a = next - x.offset * x.data.BYTES_PER_ELEMENT;
+      next += align64(spans[j] * x.data.BYTES_PER_ELEMENT);
+    }
+    at.push(a);
+  }
+  const outCopy = next;
+  if (outAt < 0) outAt = outCopy - outOffset * 4;
+  runSumCalls(kernel, layout, kept, red, inputs, modes, at, outAt, outOffset);
+  if (outBytes > 0) out.set(viewAt(heap, out, outCopy, keptCount), outOffset);
+  trimScratch(heap);
+  return true;
+}
+
+/** The sum's calls: one per step of the kept dims outside the innermost; the output advances by a row of kept elements. */
+function runSumCalls(kernel: SimdSum, layout: Layout, kept: Loop, red: Loop, inputs: readonly Operand[], modes: readonly LaneMode[], at: readonly number[], outAt: number, outOffset: number): void {
+  const nk = kept.shape.length, inner = nk - 1;
+  const keptStride = (j: number) => (nk ? kept.strides[j][inner] : 0);
   const perCall = nk ? kept.shape[inner] : 1;
   const args: number[] = layout === 'rows' ? [red.shape[0], perCall, 0] : [perCall, red.shape[0], 0];
   const slot: number[] = [];
@@ -231,6 +268,6 @@ export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, input
       for (let j = 0; j < offs.length; j++) offs[j] -= kept.strides[j][d] * kept.shape[d];
       idx[d] = 0;
     }
-    if (d < 0) return true;
+    if (d < 0) return;
   }
 }
