@@ -165,12 +165,12 @@ describe('eager elementwise kernels through the copy-in path', () => {
     const blocks = heap.stats().blocks;
     for (let i = 0; i < 50; i++) runElementwise(E.exp($0), [n], op(out), [op(a)]);
     expect(heap.stats().blocks).toBe(blocks);
-    if (WASM) expect(scratchBytes()).toBeGreaterThanOrEqual(2 * n * 4);
+    if (WASM) expect(scratchBytes(wasmHeap()!)).toBeGreaterThanOrEqual(2 * n * 4);
     // 2 x 24 MiB: past the bound kept between calls.
     const big = 6 << 20;
     const x = new Float32Array(big), y = new Float32Array(big);
     runElementwise(E.relu($0), [big], op(y), [op(x)]);
-    expect(scratchBytes()).toBeLessThanOrEqual(16 << 20);
+    expect(scratchBytes(wasmHeap()!)).toBeLessThanOrEqual(16 << 20);
     expect(heap.stats().blocks).toBeLessThanOrEqual(blocks);
   });
 });

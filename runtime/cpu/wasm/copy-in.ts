@@ -7,9 +7,9 @@
 // FinalizationRegistry, whose callbacks never run during a synchronous training loop. The
 // scratch area is reused from call to call (grown when a call needs more) and freed after a call
 // that needed more than KEEP_BYTES, so the heap holds at most that much for it between calls.
-// (runtime/cpu/wasm/matmul-simd.ts has its own area of the same kind, `CopyArea`.)
+// (The matmul keeps its own ScratchArea, sized for its operands, so the two do not keep re-growing each other's.)
 import type { HostArray } from '../../backend.js';
-import type { WasmHeap } from './heap.js';
+import { ScratchArea, type WasmHeap } from './heap.js';
 
 /**
  * Below this many elements computed (read, for sums), an operand outside the heap that is as big
@@ -36,35 +36,25 @@ export function setMinCopyElements(n: number): number {
 /** An area bigger than this (bytes) is freed after the call that needed it. */
 const KEEP_BYTES = 16 << 20;
 
-let ptr = 0;
-let size = 0;
+const areas = new WeakMap<WasmHeap, ScratchArea>();
 let uses = 0;
 
 /** Byte address of at least `bytes` bytes of scratch (64-byte aligned), valid until `trimScratch`. */
 export function scratch(heap: WasmHeap, bytes: number): number {
   uses++;
-  if (size < bytes) {
-    if (ptr) heap.freeBytes(ptr);
-    ptr = 0;
-    size = 0;
-    ptr = heap.allocBytes(bytes);
-    size = bytes;
-  }
-  return ptr;
+  let area = areas.get(heap);
+  if (!area) areas.set(heap, (area = new ScratchArea(heap)));
+  return area.get(bytes);
 }
 
 /** After a call: frees the area if it grew past KEEP_BYTES (one big call should not pin it forever). */
 export function trimScratch(heap: WasmHeap): void {
-  if (size > KEEP_BYTES) {
-    heap.freeBytes(ptr);
-    ptr = 0;
-    size = 0;
-  }
+  areas.get(heap)?.trim(KEEP_BYTES);
 }
 
 /** The scratch area's current size in bytes (tests check that it stays bounded). */
-export function scratchBytes(): number {
-  return size;
+export function scratchBytes(heap: WasmHeap): number {
+  return areas.get(heap)?.bytes ?? 0;
 }
 
 /** How many kernel calls have used the scratch area (tests check which path ran). */

@@ -148,6 +148,42 @@ export class WasmHeap {
   }
 }
 
+/**
+ * A block of heap scratch reused from call to call: grown (re-allocated) when a call needs more,
+ * and freed by `trim` once it holds more than a caller's bound, so one big call does not pin its
+ * memory. Kernels copy operands that lie outside the heap into one.
+ */
+export class ScratchArea {
+  private ptr = 0;
+  private size = 0;
+  constructor(private readonly heap: WasmHeap) {}
+
+  /** Byte address of at least `bytes` bytes (64-byte aligned), valid until the next get or trim. */
+  get(bytes: number): number {
+    if (this.size < bytes) {
+      this.release();
+      this.ptr = this.heap.allocBytes(bytes);
+      this.size = bytes;
+    }
+    return this.ptr;
+  }
+
+  /** Frees the area if it holds more than `keep` bytes. */
+  trim(keep: number): void {
+    if (this.size > keep) this.release();
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  private release(): void {
+    if (this.ptr) this.heap.freeBytes(this.ptr);
+    this.ptr = 0;
+    this.size = 0;
+  }
+}
+
 let heap: WasmHeap | null | undefined;
 
 /**

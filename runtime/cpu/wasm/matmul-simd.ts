@@ -9,7 +9,7 @@
 import { emitModule, FuncBuilder, V128 } from './emit.js';
 import { DEFAULT_CONFIG, gemmFunctions, gemmScratchBytes, type SimdConfig } from './gemm-f32.js';
 import { compileKernel, type WasmKernel } from './kernel.js';
-import type { WasmHeap } from './heap.js';
+import { ScratchArea, type WasmHeap } from './heap.js';
 import { callingThreadScratch, runTasks } from '../threads/pool.js';
 import { threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
@@ -102,34 +102,6 @@ function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols
   return { ptr: at * 4, rs: cols, cs: 1 };
 }
 
-/** Heap space for operand copies and a temporary C, kept between calls unless it got large. */
-class CopyArea {
-  private ptr = 0;
-  private bytes = 0;
-  constructor(private readonly heap: WasmHeap) {}
-
-  /** Byte address of at least `bytes` bytes. */
-  get(bytes: number): number {
-    if (this.bytes < bytes) {
-      this.release();
-      this.ptr = this.heap.allocBytes(bytes);
-      this.bytes = bytes;
-    }
-    return this.ptr;
-  }
-
-  /** Frees the area if it holds more than `keep` bytes (one big product should not pin its copies forever). */
-  trim(keep: number): void {
-    if (this.bytes > keep) this.release();
-  }
-
-  private release(): void {
-    if (this.ptr) this.heap.freeBytes(this.ptr);
-    this.ptr = 0;
-    this.bytes = 0;
-  }
-}
-
 /** Rounds a float count up to 64 bytes, so every copy starts aligned. */
 const align16 = (floats: number): number => Math.ceil(floats / 16) * 16;
 
@@ -138,7 +110,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
   const kernel = compileKernel(gemmFunctions(cfg));
   const heap = kernel.heap;
   const scratchBytes = gemmScratchBytes(cfg);
-  const copies = new CopyArea(heap);
+  const copies = new ScratchArea(heap);
   const gemm = kernel.instance.exports.gemm as (...args: number[]) => void;
   let view = new Float32Array(heap.buffer);
   /** The whole heap as floats, re-made only when growth replaced the buffer (a non-shared one is detached by it). */
