@@ -1,0 +1,54 @@
+// Where a compiled training step's time goes: ms per step, then microseconds per kernel per step
+// (each `cpu.run` call timed, grouped by op and shapes, largest first).
+//   npx tsx --conditions=kiln-source bench/kernels.ts [convnet|mlp] [--kernels]
+// convnet: the seed MNISTConvNet at batch 64, SGD momentum 0.9; mlp: the seed TwoLayerNet
+// (64x1000 -> 100 -> 10), SGD lr 1e-4. KILN_THREADS and KILN_WASM apply as usual.
+import * as kiln from 'kiln';
+import { nn, optim, type Tensor } from 'kiln';
+import { cpu } from '../runtime/cpu/backend.js';
+import { MNISTConvNet } from '../models/mnist-convnet.js';
+import { TwoLayerNet } from '../models/two-layer-net.js';
+
+const which = process.argv[2] ?? 'convnet';
+if (which !== 'convnet' && which !== 'mlp') throw new Error(`bench/kernels.ts: expected convnet or mlp, got ${which}`);
+kiln.manualSeed(0);
+const quiet = { log: () => {} };
+
+function makeStep(): () => Tensor {
+  if (which === 'convnet') {
+    const m = new MNISTConvNet();
+    const opt = new optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 });
+    const x = kiln.randn([64, 1, 28, 28]), y = kiln.randint(0, 10, [64]);
+    const s = kiln.compileTrainStep(m, (out, t) => nn.functional.crossEntropy(out, t), opt, quiet);
+    return () => s(x, y);
+  }
+  const m = new TwoLayerNet(1000, 100, 10);
+  const opt = new optim.SGD(m.parameters(), { lr: 1e-4 });
+  const x = kiln.randn([64, 1000]), y = kiln.randn([64, 10]);
+  const s = kiln.compileTrainStep(m, (out, t) => nn.functional.mseLoss(out, t, { reduction: 'sum' }), opt, quiet);
+  return () => s(x, y);
+}
+
+const step = makeStep();
+const N = which === 'convnet' ? 100 : 1000;
+for (let i = 0; i < 20; i++) step().itemSync();
+const t0 = performance.now();
+for (let i = 0; i < N; i++) step().itemSync();
+console.log(`${which}: ${((performance.now() - t0) / N).toFixed(3)} ms/step (${N} steps, loss read each step)`);
+
+if (process.argv.includes('--kernels')) {
+  const byKernel = new Map<string, number>();
+  const run = cpu.run;
+  cpu.run = (op, inputs, attrs, out) => {
+    const start = performance.now();
+    run.call(cpu, op, inputs, attrs, out);
+    const key = `${op.name} ${inputs.map((v) => v.shape.join('x')).join(',')} -> ${out.shape.join('x')}`;
+    byKernel.set(key, (byKernel.get(key) ?? 0) + performance.now() - start);
+  };
+  try {
+    for (let i = 0; i < N; i++) step().itemSync();
+  } finally {
+    cpu.run = run;
+  }
+  for (const [k, ms] of [...byKernel].sort((a, b) => b[1] - a[1])) console.log(`${((ms / N) * 1000).toFixed(1).padStart(8)} us  ${k}`);
+}
