@@ -16,7 +16,7 @@ import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
 import { shutdownThreads } from '../runtime/cpu/threads/pool.js';
 
-type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar';
+type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar' | 'wide';
 type Fn = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number) => void;
 
 // Small seeded PRNG (mulberry32) so a failure reproduces.
@@ -54,6 +54,8 @@ function operand(layout: Layout, rows: number, cols: number, rand: () => number,
     case 'broadcastRows': rowStride = 0; colStride = 1; extent = cols; break;
     case 'broadcastCols': rowStride = 1; colStride = 0; extent = rows; break;
     case 'scalar': rowStride = 0; colStride = 0; extent = 1; break;
+    // Rows a multiple of 2 KiB apart (the unpacked-B path sweeps such a B 8 rows at a time).
+    case 'wide': rowStride = 512 * Math.ceil((cols + 1) / 512); colStride = 1; extent = rows * rowStride; break;
   }
   const data = floats(offset + extent + 2, inHeap);
   for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;
@@ -198,6 +200,68 @@ describe('wasm simd matmul', () => {
       check(matmulF32Simd, 300, 200, 150, 'contiguous', 'transposed', seed++, { a: true, b: true, out: true });
       check(matmulF32Simd, 5, 3000, 400, 'padded', 'contiguous', seed++, { b: true });
     }
+    setThreadCount(undefined);
+  });
+
+  it.runIf(simd)('reads B unpacked when C is short and B unit-stride, equal to the plain loop and to the packed path, on 1 and 2 threads', () => {
+    const cfg = { ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() };
+    const tiny = { ...cfg, kc: 7, mc: 8, nc: 16 };
+    // [build, the same build packing B always] pairs: one thread, and every product split into tasks.
+    const pairs: [SimdMatmul, SimdMatmul][] = [
+      [createSimdMatmul(cfg, { minFlopsPerThread: Infinity, tasksPerThread: 1 }), createSimdMatmul({ ...cfg, directBMaxM: 0 })],
+      [createSimdMatmul(cfg, { minFlopsPerThread: 1, tasksPerThread: 2 }), createSimdMatmul({ ...cfg, directBMaxM: 0 }, { minFlopsPerThread: 1, tasksPerThread: 2 })],
+      [createSimdMatmul(tiny, { minFlopsPerThread: Infinity, tasksPerThread: 1 }), createSimdMatmul({ ...tiny, directBMaxM: 0 })],
+      [createSimdMatmul(tiny, { minFlopsPerThread: 1, tasksPerThread: 3 }), createSimdMatmul({ ...tiny, directBMaxM: 0 }, { minFlopsPerThread: 1, tasksPerThread: 3 })],
+    ];
+    expect(DEFAULT_CONFIG.directBMaxM).toBeGreaterThanOrEqual(4);
+    const maxM = DEFAULT_CONFIG.directBMaxM!;
+    const rand = rng(14);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+    let seed = 9000;
+    for (const threads of [1, 2]) {
+      setThreadCount(threads);
+      for (const [direct, packed] of pairs) {
+        const fn: Fn = (...args) => direct.matmul(...args);
+        const before = { ...direct.stats };
+        // Rows of B a multiple of 2 KiB apart ('wide', in the heap) take the path only with one register tile of rows.
+        type BLayout = 'contiguous' | 'padded' | 'wide' | 'broadcastRows';
+        const shapes: [number, number, number, BLayout][] = [
+          [maxM, 2050, 300, 'padded'], [3, 4103, 17, 'contiguous'], [1, 8, 1, 'contiguous'], [16, 24, 513, 'padded'],
+          [4, 2050, 300, 'wide'], [3, 4103, 17, 'wide'], [2, 9, 7, 'wide'], [4, 40, 513, 'wide'],
+        ];
+        for (let t = 0; t < 16; t++) {
+          const M = 1 + Math.floor(rand() * maxM);
+          const lb = pick(['contiguous', 'padded', 'broadcastRows', 'wide'] as const);
+          shapes.push([lb === 'wide' ? 1 + (M % 4) : M, pick([1, 7, 8, 9, 16, 17, 31, 40, 64, 100, 257]), pick([1, 2, 7, 8, 9, 15, 16, 17, 33, 64, 255, 257]), lb]);
+        }
+        for (const [M, N, K, lb] of shapes) {
+          // A 'wide' B outside the heap would be gathered into a contiguous copy: keep it in the heap.
+          const where = lb === 'wide' ? { ...pick(whereOptions), b: true } : pick(whereOptions);
+          check(fn, M, N, K, pick(['contiguous', 'transposed', 'padded'] as const), lb, seed++, where);
+          // The same bits as packing B: every element of C is summed in the same order.
+          const r = rng(seed++);
+          const a = operand('padded', M, K, r), b = operand(lb, K, N, r, where.b);
+          const x = new Float32Array(M * N), y = new Float32Array(M * N);
+          direct.matmul(M, N, K, a, b, x, 0);
+          packed.matmul(M, N, K, a, b, y, 0);
+          expect(firstDifference(x, y), `M=${M} N=${N} K=${K} b=${lb} threads=${threads}`).toBe(-1);
+        }
+        // The path was taken: gemm calls told to read B unpacked, and (on the calling thread) kernelDirectB calls.
+        expect(direct.stats.directBTasks).toBeGreaterThan(before.directBTasks);
+        if (threads === 1 || direct === pairs[0][0] || direct === pairs[2][0]) {
+          expect(direct.stats.directBKernelCalls).toBeGreaterThan(before.directBKernelCalls);
+        }
+        expect(packed.stats.directBTasks).toBe(0);
+        expect(packed.stats.directBKernelCalls).toBe(0);
+      }
+    }
+    // Not taken: more rows than directBMaxM (or than one register tile, for rows 2 KiB apart), or B's columns not unit-stride.
+    const [one] = pairs[0];
+    const before = { ...one.stats };
+    check((...args) => one.matmul(...args), maxM + 1, 40, 30, 'contiguous', 'contiguous', seed++);
+    check((...args) => one.matmul(...args), DEFAULT_CONFIG.mr + 1, 40, 30, 'contiguous', 'wide', seed++, { b: true });
+    check((...args) => one.matmul(...args), 4, 40, 30, 'contiguous', 'transposed', seed++);
+    expect(one.stats).toEqual(before);
     setThreadCount(undefined);
   });
 

@@ -65,6 +65,12 @@ export interface SimdMatmul {
   readonly config: SimdConfig;
   readonly kernel: WasmKernel;
   matmul(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void;
+  /**
+   * How often the unpacked-B path (gemm-f32.ts, `directB`) was chosen: gemm calls (tasks) given
+   * directB = 1, and the kernelDirectB calls those run on the calling thread reported back (the
+   * workers' returns are not collected). Tests read these to see the path taken.
+   */
+  readonly stats: { directBTasks: number; directBKernelCalls: number };
 }
 
 /** An operand as the Wasm GEMM reads it: byte address of element (0, 0) and element strides. */
@@ -111,7 +117,22 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
   const heap = kernel.heap;
   const scratchBytes = gemmScratchBytes(cfg);
   const copies = new ScratchArea(heap);
-  const gemm = kernel.instance.exports.gemm as (...args: number[]) => void;
+  const gemm = kernel.instance.exports.gemm as (...args: number[]) => number;
+  const stats = { directBTasks: 0, directBKernelCalls: 0 };
+  const directBMaxM = cfg.directBMaxM ?? 0;
+  /**
+   * gemm's directB for a task with m rows of C: 0 = pack B, else read it unpacked (gemm-f32.ts),
+   * swept dk = directB rows of B at a time. Only for unit-stride columns and short C: at most
+   * directBMaxM rows, or one register tile when B's rows are a multiple of 2 KiB apart (rows that
+   * share L1 sets; packing, which reads each of their lines once, won from 8 rows up there), and
+   * then dk = 8 (measured faster than 16 or 32 for such rows), else 16.
+   */
+  const directB = (m: number, B: Placed): number => {
+    const aliased = (B.rs * 4) % 2048 === 0;
+    if (B.cs !== 1 || m > (aliased ? Math.min(cfg.mr, directBMaxM) : directBMaxM)) return 0;
+    stats.directBTasks++;
+    return aliased ? 8 : 16;
+  };
   let view = new Float32Array(heap.buffer);
   /** The whole heap as floats, re-made only when growth replaced the buffer (a non-shared one is detached by it). */
   const floats = (): Float32Array => {
@@ -120,7 +141,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     return view;
   };
 
-  /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc]. */
+  /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB]. */
   function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number): number[][] {
     const parts = threads * split.tasksPerThread;
     // Every task packs its own share of one operand and all of the other: splitting rows of C
@@ -132,8 +153,8 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const out: number[][] = [];
     for (let s = 0; s < extent; s += chunk) {
       const n = Math.min(chunk, extent - s);
-      if (byRows) out.push([n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc]);
-      else out.push([M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc]);
+      if (byRows) out.push([n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, directB(n, B)]);
+      else out.push([M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, directB(M, B)]);
     }
     return out;
   }
@@ -158,14 +179,16 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
 
     const threads = Math.min(threadCount(), Math.floor((2 * M * N * K) / split.minFlopsPerThread));
     // One thread: call the GEMM directly (runTasks would too, at ~0.1 us more, which shows at 16^3).
-    if (threads <= 1) gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, callingThreadScratch(heap, scratchBytes));
+    if (threads <= 1) {
+      stats.directBKernelCalls += gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), callingThreadScratch(heap, scratchBytes));
+    }
     else runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads), scratchBytes);
 
     if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
     copies.trim(16 << 20);
   }
 
-  return { config: cfg, kernel, matmul };
+  return { config: cfg, kernel, matmul, stats };
 }
 
 let instance: SimdMatmul | undefined;
