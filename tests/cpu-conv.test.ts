@@ -6,16 +6,7 @@ import type { View } from '../runtime/backend.js';
 import { foldReference, runFold, runUnfold, unfoldReference } from '../runtime/cpu/conv.js';
 import { wasmLinesReady } from '../runtime/cpu/conv-wasm.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
-
-// mulberry32: a failure reproduces from its seed.
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers.js';
 
 const dataOf = (v: View) => v.storage as unknown as Float64Array;
 

@@ -12,6 +12,7 @@ import { runFusedReduce } from '../runtime/cpu/reduce-fused.js';
 import { copyInThreshold, scratchBytes, scratchUses, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { runSimdElementwise } from '../runtime/cpu/wasm/elementwise-simd.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { rng } from './helpers.js';
 
 const heap = wasmHeap()!;
 const owner = {};
@@ -20,15 +21,6 @@ const T = 4096; // the threshold these tests run at (the default, set explicitly
 let saved = 0;
 beforeAll(() => { saved = setMinCopyElements(T); });
 afterAll(() => { setMinCopyElements(saved); });
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SPECIALS = [NaN, Infinity, -Infinity, -0, 0, 1e30, -1e30];
 const value = (r: () => number) => (r() < 0.02 ? SPECIALS[Math.floor(r() * SPECIALS.length)] : Math.fround((r() - 0.5) * 8));

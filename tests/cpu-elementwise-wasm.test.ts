@@ -14,19 +14,10 @@ import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { newHostArray } from '../runtime/host.js';
 import { coalesce } from '../runtime/cpu/strided.js';
 import type { HostArray } from '../runtime/backend.js';
+import { rng } from './helpers.js';
 
 const heap = wasmHeap()!;
 const owner = {};
-
-/** A small seeded generator (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SIZES = [1, 2, 3, 4, 5, 7, 8, 13, 31, 64, 97, 257];
 const FLOAT_SPECIALS = [NaN, Infinity, -Infinity, -0, 0, 2 ** 31, -(2 ** 31), 4.5e9, -3e9, 1e20, 0.5, -0.5, 2.5, -1.5];

@@ -5,15 +5,8 @@ import type { View } from '../runtime/backend.js';
 import { runGather, runScatterAdd } from '../runtime/cpu/routines.js';
 import { wasmIndexLines } from '../runtime/cpu/gather-wasm.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { rng } from './helpers.js';
 
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
 const dataOf = (v: View) => v.storage as unknown as Float64Array;

@@ -15,19 +15,10 @@ import {
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
 import { shutdownThreads } from '../runtime/cpu/threads/pool.js';
+import { rng } from './helpers.js';
 
 type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar' | 'wide';
 type Fn = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number) => void;
-
-// Small seeded PRNG (mulberry32) so a failure reproduces.
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Arrays allocated in the Wasm heap stay alive (and allocated) while this holds them. */
 const heapOwners: object[] = [];

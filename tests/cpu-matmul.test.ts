@@ -1,21 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import { matmul, matmulNaive, type MatArray, type MatOperand } from '../runtime/cpu/matmul.js';
+import { rng } from './helpers.js';
 
 type Kind = 'float32' | 'float64' | 'int32';
 type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar';
 
 const ctor = { float32: Float32Array, float64: Float64Array, int32: Int32Array };
 const tolerance = { float32: 1e-5, float64: 1e-12, int32: 0 };
-
-// Small seeded PRNG (mulberry32) so a failure reproduces.
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A rows x cols operand laid out as `layout`, starting at a random offset, filled with random values. */
 function operand(kind: Kind, layout: Layout, rows: number, cols: number, rand: () => number): MatOperand {

@@ -13,18 +13,10 @@ import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { newHostArray } from '../runtime/host.js';
 import type { HostArray } from '../runtime/backend.js';
+import { rng } from './helpers.js';
 
 const heap = wasmHeap()!;
 const owner = {};
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Input { dtype: DType; strides: number[]; offset: number; len: number }
 
