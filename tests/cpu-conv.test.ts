@@ -1,11 +1,12 @@
 // The CPU's row-wise unfold/fold kernels against their per-element definitions, on random
 // geometries: 1-3 spatial dims, strided and offset inputs, padding, stride, dilation, edge sizes.
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../ir/ops/conv.js';
 import type { View } from '../runtime/backend.js';
 import { foldReference, runFold, runUnfold, unfoldReference } from '../runtime/cpu/conv.js';
 import { wasmLinesReady } from '../runtime/cpu/conv-wasm.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { copyInThreshold, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { rng } from './helpers.js';
 
 const dataOf = (v: View) => v.storage as unknown as Float64Array;
@@ -18,6 +19,7 @@ const kinds: [string, Alloc, Alloc][] = [['float64, JS lines', (n) => new Float6
 if (wasmLinesReady()) {
   kinds.push(['float32 in the Wasm heap, Wasm lines', inHeap, inHeap]);
   kinds.push(['float32 input outside the heap, copied in', (n) => new Float32Array(n), inHeap]);
+  kinds.push(['float32 input and output outside the heap (eager), copied in and out', (n) => new Float32Array(n), (n) => new Float32Array(n)]);
 }
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
@@ -60,7 +62,11 @@ function randomLayout(shape: number[], rand: () => number): { strides: number[];
   return { strides, offset, length: offset + s + 1 };
 }
 
-describe.each(kinds)('CPU unfold/fold row kernels (%s)', (_, allocIn, allocOut) => {
+describe.each(kinds)('CPU unfold/fold row kernels (%s)', (kind, allocIn, allocOut) => {
+  // The copy-in path normally starts at a few thousand elements; these small cases take it too.
+  const threshold = copyInThreshold();
+  beforeAll(() => void (kind.includes('copied') && setMinCopyElements(0)));
+  afterAll(() => void setMinCopyElements(threshold));
   const fillWith = (a: Float64Array | Float32Array, fill: () => number) => { for (let i = 0; i < a.length; i++) a[i] = fill(); return a as Float64Array; };
   const input = (n: number, fill: () => number) => fillWith(allocIn(n), fill);
   const array = (n: number, fill: () => number) => fillWith(allocOut(n), fill);

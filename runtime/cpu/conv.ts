@@ -9,8 +9,9 @@
 import type { FoldAttrs, UnfoldAttrs, WindowAttrs } from '../../ir/ops/conv.js';
 import { windowCounts } from '../../ir/ops/conv.js';
 import type { HostArray, View } from '../backend.js';
-import { foldLines, heapAddress, readableAddress, unfoldLines, wasmLinesReady } from './conv-wasm.js';
+import { foldLines, heapAddress, readableAddress, unfoldLines, wasmLinesReady, writableAddress } from './conv-wasm.js';
 import { wasmHeap } from './wasm/heap.js';
+import { copyInThreshold } from './wasm/copy-in.js';
 
 type DataOf = (v: View) => HostArray;
 
@@ -88,6 +89,14 @@ function buildRowPlan(spatial: readonly number[], strides: readonly number[], a:
   return Object.assign(plan, { width, lines, taps, lineOffset, tableAddress, lo, hi, first, step: s * strides[last] });
 }
 
+/**
+ * Whether the Wasm lines pay for an array of `length` floats: always when it lies in the heap; when
+ * it must be copied in or out (eager tensors), from the threshold the elementwise kernels' copy-in uses.
+ */
+function worthWasm(data: HostArray, length: number): boolean {
+  return heapAddress(data) >= 0 || length >= copyInThreshold();
+}
+
 /** out[n, c*K + k, l] = x[n, c, window l's tap k], or padValue in the padding; out is contiguous. */
 export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): void {
   const [n, ch] = x.shape;
@@ -96,16 +105,18 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
   const kw = lo.length;
   const xd = dataOf(x), od = dataOf(out);
   const pad = a.padValue;
-  const oAt = tableAddress >= 0 ? heapAddress(od) : -1;
-  const xAt = oAt >= 0 ? readableAddress(xd, x.offset, x.offset + 1 + x.shape.reduce((e, d, i) => e + (d - 1) * x.strides[i], 0)) : -1;
+  const outLength = n * ch * taps * lines * width;
+  const target = tableAddress >= 0 && worthWasm(od, outLength) ? writableAddress(od, out.offset, out.offset + outLength, false) : undefined;
+  const xAt = target && target.address >= 0 ? readableAddress(xd, x.offset, x.offset + 1 + x.shape.reduce((e, d, i) => e + (d - 1) * x.strides[i], 0)) : -1;
   const padBits = new Int32Array(Float32Array.of(pad).buffer)[0];
-  if (xAt >= 0) {
+  if (target && xAt >= 0) {
     // One Wasm call per tap, over every plane.
     for (let t = 0; t < taps; t++) {
       const tw = t % kw;
-      unfoldLines(xAt + 4 * x.offset, oAt + 4 * (out.offset + t * lines * width), tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, padBits,
+      unfoldLines(xAt + 4 * x.offset, target.address + 4 * (out.offset + t * lines * width), tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, padBits,
         n, 4 * x.strides[0], ch, 4 * x.strides[1], 4 * taps * lines * width);
     }
+    target.done();
     return;
   }
   let o = out.offset;
@@ -142,15 +153,17 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   const assign = a.kernel.every((k, d) => a.stride[d] === k && a.dilation[d] === 1 && a.padding[d] === 0 && a.outputSize[d] % k === 0);
   if (!assign) od.fill(0, out.offset, out.offset + n * ch * planeSize);
   const [s0, s1, s2] = cols.strides;
-  const cAt = tableAddress >= 0 ? heapAddress(cd) : -1;
-  const oAt = cAt >= 0 ? heapAddress(od) : -1;
-  if (oAt >= 0) {
+  const colsEnd = cols.offset + 1 + cols.shape.reduce((e, d, i) => e + (d - 1) * cols.strides[i], 0);
+  const cAt = tableAddress >= 0 && worthWasm(cd, colsEnd - cols.offset) ? readableAddress(cd, cols.offset, colsEnd) : -1;
+  const target = cAt >= 0 ? writableAddress(od, out.offset, out.offset + n * ch * planeSize, !assign) : undefined;
+  if (target && target.address >= 0) {
     // One Wasm call per tap, over every plane.
     for (let t = 0; t < taps; t++) {
       const tw = t % kw;
-      foldLines(assign, cAt + 4 * (cols.offset + t * s1), oAt + 4 * out.offset, tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, s2,
+      foldLines(assign, cAt + 4 * (cols.offset + t * s1), target.address + 4 * out.offset, tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, s2,
         n, 4 * s0, ch, 4 * taps * s1, 4 * planeSize);
     }
+    target.done();
     return;
   }
   for (let b = 0; b < n; b++) {
