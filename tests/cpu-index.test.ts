@@ -1,10 +1,11 @@
 // The CPU's gather/scatterAdd line loops against a per-element definition, on random shapes, dims,
 // strided operands and negative indices; and their out-of-range errors.
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { View } from '../runtime/backend.js';
 import { runGather, runScatterAdd } from '../runtime/cpu/routines.js';
 import { wasmIndexLines } from '../runtime/cpu/gather-wasm.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { copyInThreshold, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { rng } from './helpers.js';
 
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
@@ -16,7 +17,11 @@ type Alloc = (n: number, int: boolean) => Float64Array | Float32Array | Int32Arr
 const owner = {};
 const kinds: [string, Alloc][] = [['float64, JS lines', (n, int) => (int ? new Int32Array(n) : new Float64Array(n))]];
 const heapAlloc: Alloc = (n, int) => wasmHeap()!.allocArray(int ? 'int32' : 'float32', n, owner) as Float32Array | Int32Array;
-if (wasmHeap()?.canHoldStorages && wasmIndexLines(heapAlloc(1, false), heapAlloc(1, true), heapAlloc(1, false))) kinds.push(['float32 in the Wasm heap, Wasm lines', heapAlloc]);
+const span = (data: Float64Array | Float32Array | Int32Array) => ({ data, lo: 0, hi: data.length });
+if (wasmHeap()?.canHoldStorages && wasmIndexLines(span(heapAlloc(1, false)), span(heapAlloc(1, true)), span(heapAlloc(1, false)), false, 1)) {
+  kinds.push(['float32 in the Wasm heap, Wasm lines', heapAlloc]);
+  kinds.push(['float32 outside the heap (eager), copied in and out', (n, int) => (int ? new Int32Array(n) : new Float32Array(n))]);
+}
 let alloc: Alloc = kinds[0][1];
 
 /** A view of `shape` over fresh random data, laid out in a random dim order with an offset. */
@@ -62,8 +67,12 @@ function randomCase(seed: number) {
   return { rand, xShape, iShape, dim, index };
 }
 
-describe.each(kinds)('CPU gather/scatterAdd (%s)', (_, kindAlloc) => {
+describe.each(kinds)('CPU gather/scatterAdd (%s)', (kind, kindAlloc) => {
   beforeEach(() => { alloc = kindAlloc; });
+  // The copy-in path normally starts at a few thousand elements; these small cases take it too.
+  const threshold = copyInThreshold();
+  beforeAll(() => void (kind.includes('copied') && setMinCopyElements(0)));
+  afterAll(() => void setMinCopyElements(threshold));
   it('gather matches the per-element definition', () => {
     for (let seed = 1; seed <= 200; seed++) {
       const { rand, xShape, iShape, dim, index } = randomCase(seed);

@@ -5,7 +5,7 @@
 // cost ~2.5 ns a float here, mostly float32 loads and stores; this is the ConvNet's im2col and col2im.
 import { FuncBuilder, I32 } from './wasm/emit.js';
 import { compileKernel } from './wasm/kernel.js';
-import { ScratchArea, wasmHeap } from './wasm/heap.js';
+import { wasmHeap } from './wasm/heap.js';
 import type { HostArray } from '../backend.js';
 
 /**
@@ -52,51 +52,6 @@ export function wasmLinesReady(): boolean {
 export function heapAddress(a: HostArray): number {
   if (!(a instanceof Float32Array) || !load()) return -1;
   return wasmHeap()!.addressOf(a);
-}
-
-// Operands outside the heap (eager tensors, a training batch) go through two reused scratch areas:
-// one for the input, one for the output (written there, then copied out).
-const KEEP_BYTES = 16 << 20;
-let areas: { input: ScratchArea; output: ScratchArea } | undefined;
-const scratchAreas = () => (areas ??= { input: new ScratchArea(wasmHeap()!), output: new ScratchArea(wasmHeap()!) });
-
-/**
- * The byte address at which `data[lo..hi)` can be read by the Wasm kernels: where it lies if it is
- * in the heap, else a copy in the input scratch area (one memcpy of its span). -1 without the
- * kernels or for non-float32 data.
- */
-export function readableAddress(data: HostArray, lo: number, hi: number): number {
-  if (!(data instanceof Float32Array) || !load()) return -1;
-  const heap = wasmHeap()!;
-  const at = heap.addressOf(data);
-  if (at >= 0) return at;
-  const ptr = scratchAreas().input.get(4 * (hi - lo));
-  new Float32Array(heap.buffer, ptr, hi - lo).set(data.subarray(lo, hi));
-  return ptr - 4 * lo;
-}
-
-/**
- * Where the Wasm kernels can write `data[lo..hi)`: its own address if it is in the heap, else the
- * output scratch area (filled with `data`'s current values when `keep`), which `done` copies back.
- * address -1 without the kernels or for non-float32 data.
- */
-export function writableAddress(data: HostArray, lo: number, hi: number, keep: boolean): { address: number; done: () => void } {
-  const none = { address: -1, done: () => {} };
-  if (!(data instanceof Float32Array) || !load()) return none;
-  const heap = wasmHeap()!;
-  const at = heap.addressOf(data);
-  if (at >= 0) return { address: at, done: () => {} };
-  const { input, output } = scratchAreas();
-  const ptr = output.get(4 * (hi - lo));
-  if (keep) new Float32Array(heap.buffer, ptr, hi - lo).set(data.subarray(lo, hi));
-  return {
-    address: ptr - 4 * lo,
-    done: () => {
-      data.set(new Float32Array(heap.buffer, ptr, hi - lo), lo);
-      input.trim(KEEP_BYTES);
-      output.trim(KEEP_BYTES);
-    },
-  };
 }
 
 export function unfoldLines(...args: Parameters<UnfoldLines>): void {

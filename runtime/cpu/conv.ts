@@ -9,9 +9,9 @@
 import type { FoldAttrs, UnfoldAttrs, WindowAttrs } from '../../ir/ops/conv.js';
 import { windowCounts } from '../../ir/ops/conv.js';
 import type { HostArray, View } from '../backend.js';
-import { foldLines, heapAddress, readableAddress, unfoldLines, wasmLinesReady, writableAddress } from './conv-wasm.js';
+import { foldLines, heapAddress, unfoldLines, wasmLinesReady } from './conv-wasm.js';
 import { wasmHeap } from './wasm/heap.js';
-import { copyInThreshold } from './wasm/copy-in.js';
+import { copyInThreshold, spanOf, stage } from './wasm/copy-in.js';
 
 type DataOf = (v: View) => HostArray;
 
@@ -90,11 +90,13 @@ function buildRowPlan(spatial: readonly number[], strides: readonly number[], a:
 }
 
 /**
- * Whether the Wasm lines pay for an array of `length` floats: always when it lies in the heap; when
- * it must be copied in or out (eager tensors), from the threshold the elementwise kernels' copy-in uses.
+ * Whether unfold/fold run the Wasm lines: float32 operands, and an output in the heap (a compiled
+ * plan's; the input is copied in if need be) or big enough that copying in and out pays (eager
+ * tensors: from the threshold the elementwise kernels' copy-in uses).
  */
-function worthWasm(data: HostArray, length: number): boolean {
-  return heapAddress(data) >= 0 || length >= copyInThreshold();
+function useWasmLines(input: View, inData: HostArray, out: HostArray, outLength: number): boolean {
+  if (!(inData instanceof Float32Array) || !(out instanceof Float32Array) || !wasmLinesReady() || spanOf(input.shape, input.strides) < 0) return false;
+  return heapAddress(out) >= 0 || outLength >= copyInThreshold();
 }
 
 /** out[n, c*K + k, l] = x[n, c, window l's tap k], or padValue in the padding; out is contiguous. */
@@ -106,17 +108,20 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
   const xd = dataOf(x), od = dataOf(out);
   const pad = a.padValue;
   const outLength = n * ch * taps * lines * width;
-  const target = tableAddress >= 0 && worthWasm(od, outLength) ? writableAddress(od, out.offset, out.offset + outLength, false) : undefined;
-  const xAt = target && target.address >= 0 ? readableAddress(xd, x.offset, x.offset + 1 + x.shape.reduce((e, d, i) => e + (d - 1) * x.strides[i], 0)) : -1;
   const padBits = new Int32Array(Float32Array.of(pad).buffer)[0];
-  if (target && xAt >= 0) {
+  if (tableAddress >= 0 && useWasmLines(x, xd, od, outLength)) {
+    const staged = stage(wasmHeap()!, [
+      { data: xd, lo: x.offset, hi: x.offset + spanOf(x.shape, x.strides), read: true, write: false },
+      { data: od, lo: out.offset, hi: out.offset + outLength, read: false, write: true },
+    ]);
+    const [xAt, oAt] = staged.at;
     // One Wasm call per tap, over every plane.
     for (let t = 0; t < taps; t++) {
       const tw = t % kw;
-      unfoldLines(xAt + 4 * x.offset, target.address + 4 * (out.offset + t * lines * width), tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, padBits,
+      unfoldLines(xAt + 4 * x.offset, oAt + 4 * (out.offset + t * lines * width), tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, padBits,
         n, 4 * x.strides[0], ch, 4 * x.strides[1], 4 * taps * lines * width);
     }
-    target.done();
+    staged.done();
     return;
   }
   let o = out.offset;
@@ -153,17 +158,21 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   const assign = a.kernel.every((k, d) => a.stride[d] === k && a.dilation[d] === 1 && a.padding[d] === 0 && a.outputSize[d] % k === 0);
   if (!assign) od.fill(0, out.offset, out.offset + n * ch * planeSize);
   const [s0, s1, s2] = cols.strides;
-  const colsEnd = cols.offset + 1 + cols.shape.reduce((e, d, i) => e + (d - 1) * cols.strides[i], 0);
-  const cAt = tableAddress >= 0 && worthWasm(cd, colsEnd - cols.offset) ? readableAddress(cd, cols.offset, colsEnd) : -1;
-  const target = cAt >= 0 ? writableAddress(od, out.offset, out.offset + n * ch * planeSize, !assign) : undefined;
-  if (target && target.address >= 0) {
+  const outLength = n * ch * planeSize;
+  if (tableAddress >= 0 && useWasmLines(cols, cd, od, outLength)) {
+    const staged = stage(wasmHeap()!, [
+      { data: cd, lo: cols.offset, hi: cols.offset + spanOf(cols.shape, cols.strides), read: true, write: false },
+      // Read too unless every position is assigned: the zeros filled above are what fold adds to.
+      { data: od, lo: out.offset, hi: out.offset + outLength, read: !assign, write: true },
+    ]);
+    const [cAt, oAt] = staged.at;
     // One Wasm call per tap, over every plane.
     for (let t = 0; t < taps; t++) {
       const tw = t % kw;
-      foldLines(assign, cAt + 4 * (cols.offset + t * s1), target.address + 4 * out.offset, tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, s2,
+      foldLines(assign, cAt + 4 * (cols.offset + t * s1), oAt + 4 * out.offset, tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, s2,
         n, 4 * s0, ch, 4 * taps * s1, 4 * planeSize);
     }
-    target.done();
+    staged.done();
     return;
   }
   for (let b = 0; b < n; b++) {

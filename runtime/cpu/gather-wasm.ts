@@ -5,6 +5,7 @@
 import { FuncBuilder, I32 } from './wasm/emit.js';
 import { compileKernel } from './wasm/kernel.js';
 import { wasmHeap } from './wasm/heap.js';
+import { copyInThreshold, stage } from './wasm/copy-in.js';
 import type { HostArray } from '../backend.js';
 
 /**
@@ -32,14 +33,34 @@ function load(): { gather: Line; scatterAdd: Line } | null {
   return kernels;
 }
 
-/** The Wasm line kernels and the byte addresses of (values, index, out), when all lie in the heap with the right types; else null. */
-export function wasmIndexLines(values: HostArray, index: HostArray, out: HostArray): { run: { gather: Line; scatterAdd: Line }; at: [number, number, number] } | null {
-  if (!(values instanceof Float32Array) || !(out instanceof Float32Array) || !(index instanceof Int32Array)) return null;
+/** An operand's array and the span [lo, hi) of it a call touches. */
+export interface Span {
+  readonly data: HostArray;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+/**
+ * The Wasm line kernels and the byte addresses of (values, index, out), for float32 values and out
+ * and an int32 index: in place when all three lie in the heap; when some do not (eager tensors),
+ * copied in and out through the copy-in scratch area if the call touches at least `work` >= the
+ * copy-in threshold elements (`done` copies the output back). Else null: the JS loops run.
+ * `outIsRead`: the kernel adds into out (scatterAdd), so its values are copied in too.
+ */
+export function wasmIndexLines(values: Span, index: Span, out: Span, outIsRead: boolean, work: number): { run: { gather: Line; scatterAdd: Line }; at: number[]; done: () => void } | null {
+  if (!(values.data instanceof Float32Array) || !(out.data instanceof Float32Array) || !(index.data instanceof Int32Array)) return null;
   const run = load();
   if (!run) return null;
   const heap = wasmHeap()!;
-  const at: [number, number, number] = [heap.addressOf(values), heap.addressOf(index), heap.addressOf(out)];
-  return at.every((a) => a >= 0) ? { run, at } : null;
+  const spans = [values, index, out];
+  if (spans.every((o) => heap.addressOf(o.data) >= 0)) return { run, at: spans.map((o) => heap.addressOf(o.data)), done: () => {} };
+  if (work < copyInThreshold() || spans.some((o) => o.hi < o.lo)) return null;
+  const staged = stage(heap, [
+    { ...values, read: true, write: false },
+    { ...index, read: true, write: false },
+    { ...out, read: outIsRead, write: true },
+  ]);
+  return { run, ...staged };
 }
 
 function build(name: string, scatter: boolean): FuncBuilder {

@@ -5,7 +5,8 @@ import type { PadAttrs } from '../../ir/ops/movement.js';
 import { indexOutOfBounds, type HostArray, type View } from '../backend.js';
 import { matmul, type MatArray } from './matmul.js';
 import { forEachIndex } from './strided.js';
-import { wasmIndexLines } from './gather-wasm.js';
+import { wasmIndexLines, type Span } from './gather-wasm.js';
+import { spanOf } from './wasm/copy-in.js';
 import { runElementwise, type Operand } from './elementwise.js';
 import type { Expr } from '../../ir/index.js';
 
@@ -111,7 +112,7 @@ export function runGather(x: View, index: View, out: View, dim: number, dataOf: 
   const size = x.shape[dim], step = x.strides[dim];
   const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
   const [xs, is, os] = [xStrides, index.strides, out.strides].map((s) => (s.length ? s[s.length - 1] : 0));
-  const wasm = wasmIndexLines(xd, id, od);
+  const wasm = wasmIndexLines(spanned(x, xd), spanned(index, id), spanned(out, od), false, numel(index.shape));
   forEachLine(index.shape, [x.offset, index.offset, out.offset], [xStrides, index.strides, out.strides], ([xo, io, oo]) => {
     if (wasm) {
       const [xa, ia, oa] = wasm.at;
@@ -126,6 +127,7 @@ export function runGather(x: View, index: View, out: View, dim: number, dataOf: 
       od[oo] = xd[xo + i * step];
     }
   });
+  wasm?.done();
 }
 
 /** out = base, then out[i][index[i][j][k]][k] += src[i][j][k] (for dim 1), and so on. */
@@ -135,7 +137,7 @@ export function runScatterAdd(src: View, index: View, out: View, dim: number, da
   const size = out.shape[dim], step = out.strides[dim];
   const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
   const [ss, is, os] = [src.strides, index.strides, outStrides].map((s) => (s.length ? s[s.length - 1] : 0));
-  const wasm = wasmIndexLines(sd, id, od);
+  const wasm = wasmIndexLines(spanned(src, sd), spanned(index, id), spanned(out, od), true, numel(index.shape));
   forEachLine(index.shape, [src.offset, index.offset, out.offset], [src.strides, index.strides, outStrides], ([so, io, oo]) => {
     if (wasm) {
       const [sa, ia, oa] = wasm.at;
@@ -150,4 +152,12 @@ export function runScatterAdd(src: View, index: View, out: View, dim: number, da
       od[oo + i * step] += sd[so];
     }
   });
+  wasm?.done();
 }
+
+/** A view's array with the span of it the view covers (hi < lo when a stride is negative). */
+function spanned(v: View, data: HostArray): Span {
+  return { data, lo: v.offset, hi: v.offset + spanOf(v.shape, v.strides) };
+}
+
+const numel = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);

@@ -81,3 +81,45 @@ export function spanOf(shape: readonly number[], strides: readonly number[]): nu
   }
   return span;
 }
+
+/** One operand of a kernel call that `stage` places in the heap: elements [lo, hi) of `data`. */
+export interface StagedOperand {
+  readonly data: HostArray;
+  readonly lo: number;
+  readonly hi: number;
+  /** Copy the values in (the kernel reads them). */
+  readonly read: boolean;
+  /** Copy the values back out after the call (the kernel writes them). */
+  readonly write: boolean;
+}
+
+/**
+ * Places a kernel call's operands in the heap: one that lies there already is used in place; the
+ * others get a piece of the scratch area, filled with their values when read. `at[j]` is the byte
+ * address of operand j's element 0 (as if the whole array lay there); `done()` copies the written
+ * operands back and trims the area. For routines whose operands are not all elementwise-shaped
+ * (unfold/fold, gather/scatterAdd) called on eager tensors.
+ */
+export function stage(heap: WasmHeap, operands: readonly StagedOperand[]): { at: number[]; done: () => void } {
+  let bytes = 0;
+  const place = operands.map((o) => {
+    if (heap.addressOf(o.data) >= 0) return -1;
+    const at = bytes;
+    bytes += align64((o.hi - o.lo) * o.data.BYTES_PER_ELEMENT);
+    return at;
+  });
+  const base = bytes > 0 ? scratch(heap, bytes) : 0;
+  const copyOf = (j: number) => viewAt(heap, operands[j].data, base + place[j], operands[j].hi - operands[j].lo);
+  const at = operands.map((o, j) => {
+    if (place[j] < 0) return heap.addressOf(o.data);
+    if (o.read) (copyOf(j) as Float32Array).set(o.data.subarray(o.lo, o.hi) as Float32Array);
+    return base + place[j] - o.lo * o.data.BYTES_PER_ELEMENT;
+  });
+  const done = () => {
+    operands.forEach((o, j) => {
+      if (place[j] >= 0 && o.write) (o.data as Float32Array).set(copyOf(j) as Float32Array, o.lo);
+    });
+    trimScratch(heap);
+  };
+  return { at, done };
+}
