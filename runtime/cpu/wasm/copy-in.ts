@@ -1,7 +1,7 @@
-// The copy-in path of the Wasm elementwise kernels and sums (./elementwise-simd.ts, ./reduce-simd.ts)
-// for operands outside the heap (eager tensors are plain typed arrays): each such operand's span
-// is copied into one reusable heap scratch area with one TypedArray.set, the kernel runs there,
-// and an output outside the heap is copied out the same way.
+// The copy-in path of the Wasm kernels (elementwise, sums, unfold/fold, gather/scatterAdd) for
+// operands outside the heap (eager tensors are plain typed arrays): `stage` copies each such
+// operand's span into one reusable heap scratch area with one TypedArray.set, the kernel runs
+// there, and an output outside the heap is copied out the same way.
 //
 // Eager storages cannot live in the heap themselves: their blocks would only be freed by a
 // FinalizationRegistry, whose callbacks never run during a synchronous training loop. The
@@ -40,7 +40,7 @@ const areas = new WeakMap<WasmHeap, ScratchArea>();
 let uses = 0;
 
 /** Byte address of at least `bytes` bytes of scratch (64-byte aligned), valid until `trimScratch`. */
-export function scratch(heap: WasmHeap, bytes: number): number {
+function scratch(heap: WasmHeap, bytes: number): number {
   uses++;
   let area = areas.get(heap);
   if (!area) areas.set(heap, (area = new ScratchArea(heap)));
@@ -48,7 +48,7 @@ export function scratch(heap: WasmHeap, bytes: number): number {
 }
 
 /** After a call: frees the area if it grew past KEEP_BYTES (one big call should not pin it forever). */
-export function trimScratch(heap: WasmHeap): void {
+function trimScratch(heap: WasmHeap): void {
   areas.get(heap)?.trim(KEEP_BYTES);
 }
 
@@ -63,10 +63,10 @@ export function scratchUses(): number {
 }
 
 /** Rounds a byte count up to 64, so every operand's copy starts aligned. */
-export const align64 = (bytes: number): number => Math.ceil(bytes / 64) * 64;
+const align64 = (bytes: number): number => Math.ceil(bytes / 64) * 64;
 
 /** A typed array like `like`, of `length` elements at byte address `at` in the heap. */
-export function viewAt(heap: WasmHeap, like: HostArray, at: number, length: number): HostArray {
+function viewAt(heap: WasmHeap, like: HostArray, at: number, length: number): HostArray {
   const Ctor = like.constructor as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => HostArray;
   return new Ctor(heap.buffer, at, length);
 }

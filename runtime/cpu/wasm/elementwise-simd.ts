@@ -14,7 +14,7 @@ import type { Operand } from '../elementwise.js';
 import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
 import { compileKernel } from './kernel.js';
 import { wasmHeap } from './heap.js';
-import { align64, copyInThreshold, scratch, spanOf, trimScratch, viewAt } from './copy-in.js';
+import { copyInThreshold, spanOf, stage } from './copy-in.js';
 import { bytesOf, kindOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
 
 /**
@@ -188,7 +188,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   if (!heap) return false;
   // Big enough work may copy operands outside the heap in, and the output out (./copy-in.ts).
   const copyAll = total >= copyInThreshold();
-  let outAt = heap.addressOf(out.data);
+  const outAt = heap.addressOf(out.data);
   // An output outside the heap: written to scratch, then copied out with one set, so it must be contiguous.
   if (outAt < 0 && (!copyAll || spanOf(shape, strides[0]) !== total)) return false;
   // Inputs outside the heap: copied in when small next to the work (a bias: at most
@@ -204,29 +204,14 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   const laneModes = modes as LaneMode[];
   const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
   if (!kernel) return false;
-  // One scratch area for every copy: the inputs' spans, then the output.
-  let bytes = 0;
-  for (let j = 0; j < inputs.length; j++) bytes += align64(spans[j] * inputs[j].data.BYTES_PER_ELEMENT);
-  const outBytes = outAt < 0 ? total * out.data.BYTES_PER_ELEMENT : 0;
-  const area = bytes + outBytes > 0 ? scratch(heap, bytes + outBytes) : 0;
-  // Each operand's address, minus its offset: a 'c' operand travels by value (a plan's constants
-  // are not in the heap); one outside the heap is copied to its piece of the area first.
-  const at: number[] = [];
-  let next = area;
-  for (let j = 0; j < inputs.length; j++) {
-    const x = inputs[j];
-    let a = laneModes[j] === 'c' ? 0 : heap.addressOf(x.data);
-    if (spans[j] > 0) {
-      viewAt(heap, x.data, next, spans[j]).set(x.data.subarray(x.offset, x.offset + spans[j]));
-      a = next - x.offset * x.data.BYTES_PER_ELEMENT;
-      next += align64(spans[j] * x.data.BYTES_PER_ELEMENT);
-    }
-    at.push(a);
-  }
-  if (outAt < 0) outAt = next - out.offset * out.data.BYTES_PER_ELEMENT;
-  runCalls(kernel, laneModes, merged, out, outAt, inputs, at);
-  if (outBytes > 0) out.data.set(viewAt(heap, out.data, next, total), out.offset);
-  trimScratch(heap);
+  // Operands outside the heap go to the scratch area (./copy-in.ts); a 'c' operand travels by value
+  // (a plan's constants are not in the heap), so it is given no place.
+  const staged = stage(heap, [
+    ...inputs.map((x, j) => ({ data: x.data, lo: x.offset, hi: x.offset + spans[j], read: true, write: false })),
+    { data: out.data, lo: out.offset, hi: out.offset + total, read: false, write: true },
+  ]);
+  runCalls(kernel, laneModes, merged, out, staged.at[inputs.length], inputs, staged.at.slice(0, inputs.length));
+  staged.done();
   return true;
 }
 

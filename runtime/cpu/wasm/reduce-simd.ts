@@ -12,7 +12,7 @@ import type { Operand } from '../elementwise.js';
 import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
 import { compileKernel } from './kernel.js';
 import { wasmHeap } from './heap.js';
-import { align64, copyInThreshold, scratch, spanOf, trimScratch, viewAt } from './copy-in.js';
+import { copyInThreshold, spanOf, stage } from './copy-in.js';
 import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
 import type { LaneMode } from './elementwise-simd.js';
 
@@ -201,7 +201,7 @@ export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, input
   // output written there and copied out, when the sum reads enough to pay for it (./copy-in.ts)
   // and each operand spans at most twice the elements read.
   const copyAll = total >= copyInThreshold();
-  let outAt = heap.addressOf(out);
+  const outAt = heap.addressOf(out);
   if (outAt < 0 && !copyAll) return false;
   const spans: number[] = [];
   for (let j = 0; j < inputs.length; j++) {
@@ -212,27 +212,13 @@ export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, input
   }
   const kernel = compileSum(`${sig}|${layout}|${modes.join('')}`, layout, expr, inputs.map((x) => x.dtype), modes);
   if (!kernel) return false;
-  let bytes = 0;
-  for (let j = 0; j < inputs.length; j++) bytes += align64(spans[j] * inputs[j].data.BYTES_PER_ELEMENT);
-  const outBytes = outAt < 0 ? keptCount * 4 : 0;
-  const area = bytes + outBytes > 0 ? scratch(heap, bytes + outBytes) : 0;
-  const at: number[] = [];
-  let next = area;
-  for (let j = 0; j < inputs.length; j++) {
-    const x = inputs[j];
-    let a = modes[j] === 'c' ? 0 : heap.addressOf(x.data);
-    if (spans[j] > 0) {
-      viewAt(heap, x.data, next, spans[j]).set(x.data.subarray(x.offset, x.offset + spans[j]));
-      a = next - x.offset * x.data.BYTES_PER_ELEMENT;
-      next += align64(spans[j] * x.data.BYTES_PER_ELEMENT);
-    }
-    at.push(a);
-  }
-  const outCopy = next;
-  if (outAt < 0) outAt = outCopy - outOffset * 4;
-  runSumCalls(kernel, layout, kept, red, inputs, modes, at, outAt, outOffset);
-  if (outBytes > 0) out.set(viewAt(heap, out, outCopy, keptCount), outOffset);
-  trimScratch(heap);
+  // Operands outside the heap go to the scratch area (./copy-in.ts); a 'c' operand travels by value.
+  const staged = stage(heap, [
+    ...inputs.map((x, j) => ({ data: x.data, lo: x.offset, hi: x.offset + spans[j], read: true, write: false })),
+    { data: out, lo: outOffset, hi: outOffset + keptCount, read: false, write: true },
+  ]);
+  runSumCalls(kernel, layout, kept, red, inputs, modes, staged.at.slice(0, inputs.length), staged.at[inputs.length], outOffset);
+  staged.done();
   return true;
 }
 
