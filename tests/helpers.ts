@@ -44,12 +44,5 @@ export function expectClose(got: Tensor | number[] | number, ref: FixtureTensor 
   }
 }
 
-/** mulberry32: a small seeded generator of uniform numbers in [0, 1), so random test cases repeat exactly. */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator of uniform numbers in [0, 1) (random-graphs.ts's mulberry32), so random test cases repeat exactly. */
+export { mulberry32 as rng } from './random-graphs.js';
