@@ -6,6 +6,7 @@ import type { DType } from './dtype.js';
 import { exprToString, type Expr } from './expr.js';
 import { fmtShape, shapesEqual } from './shape.js';
 import { OPS } from './ops/index.js';
+import { decodeNumbers, encodeNumbers } from './json-numbers.js';
 
 export interface Value {
   readonly id: number;
@@ -107,22 +108,6 @@ export class Graph {
     g.updates = json.updates;
     return g;
   }
-}
-
-function encodeNumbers(x: unknown): unknown {
-  if (typeof x === 'number' && !Number.isFinite(x)) return { $num: String(x) };
-  if (Array.isArray(x)) return x.map(encodeNumbers);
-  if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, encodeNumbers(v)]));
-  return x;
-}
-
-function decodeNumbers(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map(decodeNumbers);
-  if (x && typeof x === 'object') {
-    if ('$num' in x && Object.keys(x).length === 1) return Number((x as { $num: string }).$num);
-    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, decodeNumbers(v)]));
-  }
-  return x;
 }
 
 const typeOf = (v: Value) => `${v.dtype}${fmtShape(v.shape)}`;

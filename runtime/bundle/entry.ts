@@ -15,6 +15,7 @@ import { Executable, type Plan } from '../executor.js';
 import { toHostArray } from '../host.js';
 import { parseSafetensors, serializeSafetensors } from '../io/safetensors.js';
 import { Tensor } from '../tensor.js';
+import { decodeNumbers, encodeNumbers } from '../../ir/json-numbers.js';
 
 registerBackend(cpu);
 
@@ -72,23 +73,6 @@ export function encodeProgram(program: BundleProgram): string {
 
 export function decodeProgram(json: string | object): BundleProgram {
   return decodeNumbers(typeof json === 'string' ? JSON.parse(json) : json) as BundleProgram;
-}
-
-function encodeNumbers(x: unknown): unknown {
-  if (typeof x === 'number') return Number.isFinite(x) && !Object.is(x, -0) ? x : { $num: Object.is(x, -0) ? '-0' : String(x) };
-  if (ArrayBuffer.isView(x)) return Array.from(x as unknown as ArrayLike<number>, encodeNumbers);
-  if (Array.isArray(x)) return x.map(encodeNumbers);
-  if (x && typeof x === 'object') return Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined).map(([k, v]) => [k, encodeNumbers(v)]));
-  return x;
-}
-
-function decodeNumbers(x: unknown): unknown {
-  if (Array.isArray(x)) return x.map(decodeNumbers);
-  if (x && typeof x === 'object') {
-    if ('$num' in x && Object.keys(x).length === 1) return Number((x as { $num: string }).$num);
-    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, decodeNumbers(v)]));
-  }
-  return x;
 }
 
 // ---- weights ----
