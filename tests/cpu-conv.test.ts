@@ -1,15 +1,84 @@
 // The CPU's row-wise unfold/fold kernels against their per-element definitions, on random
 // geometries: 1-3 spatial dims, strided and offset inputs, padding, stride, dilation, edge sizes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { windowCounts, type FoldAttrs, type UnfoldAttrs } from '../ir/ops/conv.js';
+import { windowCounts, type FoldAttrs, type UnfoldAttrs, type WindowAttrs } from '../ir/ops/conv.js';
 import type { View } from '../runtime/backend.js';
-import { foldReference, runFold, runUnfold, unfoldReference } from '../runtime/cpu/conv.js';
+import { runFold, runUnfold } from '../runtime/cpu/conv.js';
+import { contiguousStrides } from '../ir/index.js';
 import { wasmLinesReady } from '../runtime/cpu/conv-wasm.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { copyInThreshold, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { rng } from './helpers.js';
 
 const dataOf = (v: View) => v.storage as unknown as Float64Array;
+type DataOf = typeof dataOf;
+
+/**
+ * Entry k*L + l is the offset of the spatial element that tap k of window position l reads (with
+ * `strides`), or -1 where it falls in the padding.
+ */
+function tapOffsets(spatial: readonly number[], strides: readonly number[], a: WindowAttrs): Int32Array {
+  const counts = windowCounts(spatial, a);
+  const nd = spatial.length;
+  const taps = a.kernel.reduce((p, k) => p * k, 1);
+  const l = counts.reduce((p, c) => p * c, 1);
+  const table = new Int32Array(taps * l);
+  const k = new Array<number>(nd).fill(0);
+  const o = new Array<number>(nd).fill(0);
+  let j = 0;
+  for (let t = 0; t < taps; t++) {
+    o.fill(0);
+    for (let p = 0; p < l; p++) {
+      let off = 0;
+      for (let d = 0; d < nd; d++) {
+        const i = o[d] * a.stride[d] - a.padding[d] + k[d] * a.dilation[d];
+        if (i < 0 || i >= spatial[d]) { off = -1; break; }
+        off += i * strides[d];
+      }
+      table[j++] = off;
+      for (let d = nd - 1; d >= 0 && ++o[d] === counts[d]; d--) o[d] = 0;
+    }
+    for (let d = nd - 1; d >= 0 && ++k[d] === a.kernel[d]; d--) k[d] = 0;
+  }
+  return table;
+}
+
+/** The per-element definition of runUnfold: the oracle the row kernels are compared with, written apart from their row plan. */
+function unfoldReference(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): void {
+  const [n, ch] = x.shape;
+  const table = tapOffsets(x.shape.slice(2), x.strides.slice(2), a);
+  const xd = dataOf(x), od = dataOf(out);
+  let o = out.offset;
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < ch; c++) {
+      const base = x.offset + b * x.strides[0] + c * x.strides[1];
+      for (let j = 0; j < table.length; j++) od[o++] = table[j] < 0 ? a.padValue : xd[base + table[j]];
+    }
+  }
+}
+
+/** The per-element definition of runFold. */
+function foldReference(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
+  const [n, ch] = out.shape;
+  const table = tapOffsets(a.outputSize, contiguousStrides(a.outputSize), a);
+  const l = cols.shape[2];
+  const taps = table.length / Math.max(l, 1);
+  const cd = dataOf(cols), od = dataOf(out);
+  const plane = a.outputSize.reduce((p, v) => p * v, 1);
+  od.fill(0, out.offset, out.offset + n * ch * plane);
+  const [s0, s1, s2] = cols.strides;
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < ch; c++) {
+      for (let t = 0; t < taps; t++) {
+        for (let p = 0; p < l; p++) {
+          const off = table[t * l + p];
+          if (off >= 0) od[out.offset + (b * ch + c) * plane + off] += cd[cols.offset + b * s0 + (c * taps + t) * s1 + p * s2];
+        }
+      }
+    }
+  }
+}
+
 
 // Float32 arrays in the Wasm heap take the Wasm line kernels; float64 (and KILN_WASM=0) the JS loops.
 const owner = {};
@@ -23,7 +92,6 @@ if (wasmLinesReady()) {
 }
 const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
 const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
-const contiguous = (shape: readonly number[]) => shape.map((_, d) => numel(shape.slice(d + 1)));
 
 function view(data: Float64Array, shape: number[], strides: number[], offset: number): View {
   return { storage: data as never, dtype: 'float64', shape, strides, offset };
@@ -81,8 +149,8 @@ describe.each(kinds)('CPU unfold/fold row kernels (%s)', (kind, allocIn, allocOu
       const l = numel(windowCounts(spatial, a));
       const outShape = [shape[0], shape[1] * numel(a.kernel), l];
       const got = array(numel(outShape) + 2, () => 7), want = array(numel(outShape) + 2, () => 7);
-      runUnfold(view(data, shape, strides, offset), view(got, outShape, contiguous(outShape), 1), attrs, dataOf);
-      unfoldReference(view(data, shape, strides, offset), view(want, outShape, contiguous(outShape), 1), attrs, dataOf);
+      runUnfold(view(data, shape, strides, offset), view(got, outShape, contiguousStrides(outShape), 1), attrs, dataOf);
+      unfoldReference(view(data, shape, strides, offset), view(want, outShape, contiguousStrides(outShape), 1), attrs, dataOf);
       expect([...got], `seed ${seed}: ${JSON.stringify({ shape, strides, attrs })}`).toEqual([...want]);
     }
   });
@@ -100,8 +168,8 @@ describe.each(kinds)('CPU unfold/fold row kernels (%s)', (kind, allocIn, allocOu
       const got = array(numel(outShape) + 2, () => rand());
       const want = array(got.length, () => 0);
       want.set(got);
-      runFold(view(data, colsShape, strides, offset), view(got, outShape, contiguous(outShape), 1), attrs, dataOf);
-      foldReference(view(data, colsShape, strides, offset), view(want, outShape, contiguous(outShape), 1), attrs, dataOf);
+      runFold(view(data, colsShape, strides, offset), view(got, outShape, contiguousStrides(outShape), 1), attrs, dataOf);
+      foldReference(view(data, colsShape, strides, offset), view(want, outShape, contiguousStrides(outShape), 1), attrs, dataOf);
       for (let i = 0; i < got.length; i++) expect(got[i], `seed ${seed} at ${i}: ${JSON.stringify({ colsShape, strides, attrs })}`).toBeCloseTo(want[i], got instanceof Float32Array ? 5 : 12);
     }
   });

@@ -8,6 +8,7 @@
 // `unfoldReference` / `foldReference` are the direct per-element definitions the tests compare with.
 import type { FoldAttrs, UnfoldAttrs, WindowAttrs } from '../../ir/ops/conv.js';
 import { windowCounts } from '../../ir/ops/conv.js';
+import { contiguousStrides } from '../../ir/index.js';
 import type { HostArray, View } from '../backend.js';
 import { foldLines, heapAddress, unfoldLines, wasmLinesReady } from './conv-wasm.js';
 import { wasmHeap } from './wasm/heap.js';
@@ -148,7 +149,7 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
 /** out[n, c, position] = sum of the column entries whose tap lands there (out is contiguous; it may hold stale values from a reused plan slot, so it is zeroed first). */
 export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
   const [n, ch] = out.shape;
-  const plan = rowPlan(a.outputSize, contiguous(a.outputSize), a);
+  const plan = rowPlan(a.outputSize, contiguousStrides(a.outputSize), a);
   const { width, lines, taps, lineOffset, tableAddress, lo, hi, first, step } = plan;
   const kw = lo.length;
   const cd = dataOf(cols), od = dataOf(out);
@@ -195,70 +196,3 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   }
 }
 
-const contiguous = (shape: readonly number[]) => shape.map((_, d) => shape.slice(d + 1).reduce((p, v) => p * v, 1));
-
-/**
- * Entry k*L + l is the offset of the spatial element that tap k of window position l reads (with
- * `strides`), or -1 where it falls in the padding.
- */
-function tapOffsets(spatial: readonly number[], strides: readonly number[], a: WindowAttrs): Int32Array {
-  const counts = windowCounts(spatial, a);
-  const nd = spatial.length;
-  const taps = a.kernel.reduce((p, k) => p * k, 1);
-  const l = counts.reduce((p, c) => p * c, 1);
-  const table = new Int32Array(taps * l);
-  const k = new Array<number>(nd).fill(0);
-  const o = new Array<number>(nd).fill(0);
-  let j = 0;
-  for (let t = 0; t < taps; t++) {
-    o.fill(0);
-    for (let p = 0; p < l; p++) {
-      let off = 0;
-      for (let d = 0; d < nd; d++) {
-        const i = o[d] * a.stride[d] - a.padding[d] + k[d] * a.dilation[d];
-        if (i < 0 || i >= spatial[d]) { off = -1; break; }
-        off += i * strides[d];
-      }
-      table[j++] = off;
-      for (let d = nd - 1; d >= 0 && ++o[d] === counts[d]; d--) o[d] = 0;
-    }
-    for (let d = nd - 1; d >= 0 && ++k[d] === a.kernel[d]; d--) k[d] = 0;
-  }
-  return table;
-}
-
-/** The per-element definition of runUnfold (tests compare the row kernel with it). */
-export function unfoldReference(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): void {
-  const [n, ch] = x.shape;
-  const table = tapOffsets(x.shape.slice(2), x.strides.slice(2), a);
-  const xd = dataOf(x), od = dataOf(out);
-  let o = out.offset;
-  for (let b = 0; b < n; b++) {
-    for (let c = 0; c < ch; c++) {
-      const base = x.offset + b * x.strides[0] + c * x.strides[1];
-      for (let j = 0; j < table.length; j++) od[o++] = table[j] < 0 ? a.padValue : xd[base + table[j]];
-    }
-  }
-}
-
-/** The per-element definition of runFold. */
-export function foldReference(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): void {
-  const [n, ch] = out.shape;
-  const table = tapOffsets(a.outputSize, contiguous(a.outputSize), a);
-  const l = cols.shape[2];
-  const taps = table.length / Math.max(l, 1);
-  const cd = dataOf(cols), od = dataOf(out);
-  const plane = a.outputSize.reduce((p, v) => p * v, 1);
-  od.fill(0, out.offset, out.offset + n * ch * plane);
-  const [s0, s1, s2] = cols.strides;
-  for (let b = 0; b < n; b++) {
-    for (let c = 0; c < ch; c++) {
-      for (let t = 0; t < taps; t++) {
-        for (let p = 0; p < l; p++) {
-          const off = table[t * l + p];
-          if (off >= 0) od[out.offset + (b * ch + c) * plane + off] += cd[cols.offset + b * s0 + (c * taps + t) * s1 + p * s2];
-        }
-      }
-    }
-  }
-}
