@@ -5,8 +5,7 @@
 import { FuncBuilder, I32 } from './wasm/emit.js';
 import { compileKernel } from './wasm/kernel.js';
 import { wasmHeap } from './wasm/heap.js';
-import { copyInThreshold, stage } from './wasm/copy-in.js';
-import type { HostArray } from '../backend.js';
+import { copyInThreshold, stage, type Span } from './wasm/copy-in.js';
 
 /**
  * gatherLine(x, index, out, len, xs, is, os, step, size) and scatterAddLine(src, index, out, len,
@@ -31,13 +30,6 @@ function load(): { gather: Line; scatterAdd: Line } | null {
     kernels = null;
   }
   return kernels;
-}
-
-/** An operand's array and the span [lo, hi) of it a call touches. */
-export interface Span {
-  readonly data: HostArray;
-  readonly lo: number;
-  readonly hi: number;
 }
 
 /**

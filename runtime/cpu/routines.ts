@@ -5,8 +5,8 @@ import type { PadAttrs } from '../../ir/ops/movement.js';
 import { indexOutOfBounds, type HostArray, type View } from '../backend.js';
 import { matmul, type MatArray } from './matmul.js';
 import { forEachIndex } from './strided.js';
-import { wasmIndexLines, type Span } from './gather-wasm.js';
-import { spanOf } from './wasm/copy-in.js';
+import { wasmIndexLines } from './gather-wasm.js';
+import { spanOf, type Span } from './wasm/copy-in.js';
 import { runElementwise, type Operand } from './elementwise.js';
 import type { Expr } from '../../ir/index.js';
 

@@ -82,11 +82,15 @@ export function spanOf(shape: readonly number[], strides: readonly number[]): nu
   return span;
 }
 
-/** One operand of a kernel call that `stage` places in the heap: elements [lo, hi) of `data`. */
-export interface StagedOperand {
+/** An operand's array and the span [lo, hi) of it a kernel call touches. */
+export interface Span {
   readonly data: HostArray;
   readonly lo: number;
   readonly hi: number;
+}
+
+/** One operand of a kernel call that `stage` places in the heap. */
+export interface StagedOperand extends Span {
   /** Copy the values in (the kernel reads them). */
   readonly read: boolean;
   /** Copy the values back out after the call (the kernel writes them). */
