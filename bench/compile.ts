@@ -1,6 +1,6 @@
 // Eager vs compiled (kiln.compile / kiln.compileTrainStep), side by side in one process, on the
 // seed models: time per step, kernel launches per step and memory.
-//   npx tsx --conditions=kiln-source bench/compile.ts          (70-90 s on a 2-core VM)
+//   npx tsx --conditions=kiln-source bench/compile.ts          (about 15 s on a 2-core VM)
 //   npx tsx --conditions=kiln-source bench/compile.ts --quick  (a few runs each, to try it out)
 // Prints a markdown table; bench/RESULTS.md records a run.
 //
@@ -20,6 +20,7 @@ import { cpus } from 'node:os';
 import * as kiln from 'kiln';
 import { nn, optim, type Tensor } from 'kiln';
 import { cpu, CpuStorage } from '../runtime/cpu/backend.js';
+import { threadCount } from '../runtime/cpu/threads/thread-count.js';
 import type { Storage } from '../runtime/backend.js';
 import { MNISTConvNet } from '../models/mnist-convnet.js';
 import { RNN } from '../models/rnn.js';
@@ -301,7 +302,7 @@ for (const make of workloads) {
   }
 }
 
-console.log(`# eager vs compiled: ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel()} (${cpus().length} cores; single-threaded plain JS)${QUICK ? ' [--quick]' : ''}\n`);
+console.log(`# eager vs compiled: ${new Date().toISOString().slice(0, 10)}, node ${process.version}, ${cpuModel()} (${cpus().length} cores; CPU kernels on ${threadCount()} thread(s), KILN_THREADS)${QUICK ? ' [--quick]' : ''}\n`);
 console.log('| workload | eager ms/step (best) | compiled ms/step (best) | speedup (of best) | kernels/step eager | kernels/step compiled | eager bytes allocated/step | compiled plan peakBytes | eager alloc / compiled peak | compiled bytes allocated/step | max rel. diff |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
