@@ -72,6 +72,22 @@ describe('max-pooling ties and layouts', () => {
     out.sum().backward();
     expect(x.grad!.tolistSync()).toEqual([[[0, 2, 1, 0]]]);
   });
+  it('picks the last NaN of a window, with few taps (a comparison chain) and many (reductions)', () => {
+    // PyTorch's CPU kernel takes every NaN it meets (`val > max || isnan(val)`), so the last one wins.
+    for (const k of [4, 20]) {
+      const v = Array.from({ length: 2 * k }, (_, i) => (i % 5) - 2);
+      v[1] = NaN;
+      v[k - 2] = NaN; // window 0: NaNs at taps 1 and k-2
+      v[k + 3] = 9; // window 1: no NaN, its maximum at tap 3
+      const x = kiln.tensor([[v]], { requiresGrad: true });
+      const [out, idx] = F.maxPool1d(x, k, { returnIndices: true });
+      expect(idx.tolistSync(), `kernel ${k}`).toEqual([[[k - 2, k + 3]]]);
+      expect(Number.isNaN(out.dataSync()[0]), `kernel ${k}`).toBe(true);
+      out.sum().backward();
+      const grad = Array.from(x.grad!.dataSync());
+      expect(grad.map((g, i) => (g !== 0 ? i : -1)).filter((i) => i >= 0), `kernel ${k}`).toEqual([k - 2, k + 3]);
+    }
+  });
   it('accepts unbatched input [C, H, W]', () => {
     const x = kiln.arange(16, { dtype: 'float32' }).reshape([1, 4, 4]);
     const [out, idx] = F.maxPool2d(x, 2, { returnIndices: true });

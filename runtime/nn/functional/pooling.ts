@@ -3,7 +3,7 @@
 // pooling sums each window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
 import { fmtShape, numel } from '../../../ir/index.js';
 import { arange, ones, tensor, zerosLike } from '../../creation.js';
-import { argmax, div, expand, gather, gt, isnan, logicalOr, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
+import { amax, argmax, div, expand, gather, ge, gt, isnan, logicalOr, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
 import type { Tensor } from '../../tensor.js';
 import { unfoldRaw } from './conv.js';
 import { batchify, ntuple, requireFloat, type IntOrTuple } from './utils.js';
@@ -81,7 +81,7 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   const g = geometry(x.shape.slice(2), kernelSize, opts, op);
   const w = windows(x, g, -Infinity); // [N, C, K, L]
   // Few taps (the usual 2x2, 3x3): a comparison chain; many: a chain would be a huge expression.
-  const best = w.shape[2] <= CHAIN_TAPS ? firstMaximum(w).unsqueeze(2) : argmax(w, 2, true); // [N, C, 1, L]
+  const best = w.shape[2] <= CHAIN_TAPS ? firstMaximum(w).unsqueeze(2) : firstMaximumByReduction(w); // [N, C, 1, L]
   const [n, c] = x.shape;
   const out = undo(gather(w, 2, best).reshape([n, c, ...g.out]));
   if (!opts.returnIndices) return out;
@@ -92,7 +92,7 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   return [out, undo(indices)];
 }
 
-/** Up to this many taps per window, max-pool compares them in a chain (below); beyond, argmax (whose NaN tie-break is the first NaN). */
+/** Up to this many taps per window, max-pool compares them in a chain (firstMaximum); beyond, in reductions (firstMaximumByReduction). */
 const CHAIN_TAPS = 16;
 
 /**
@@ -112,6 +112,20 @@ function firstMaximum(w: Tensor): Tensor {
     best = where(better, scalarTensor(t, 'int32', w.device), best ?? scalarTensor(0, 'int32', w.device));
   }
   return best!;
+}
+
+/**
+ * firstMaximum's pick for windows with many taps, [N, C, K, L] -> [N, C, 1, L], by reductions
+ * across the taps: argmax gives the first maximum, but the first NaN, so a window with NaNs takes
+ * its last NaN instead: the greatest tap index among its NaNs (the max of each NaN tap's index,
+ * -1 for the others).
+ */
+function firstMaximumByReduction(w: Tensor): Tensor {
+  const taps = w.detach();
+  const k = w.shape[2];
+  const index = arange(k, { dtype: 'int32', device: w.device }).reshape([1, 1, k, 1]);
+  const lastNaN = amax(where(isnan(taps), index, scalarTensor(-1, 'int32', w.device)), 2, true);
+  return where(ge(lastNaN, 0), lastNaN, argmax(taps, 2, true));
 }
 
 export interface AvgPoolOptions {
