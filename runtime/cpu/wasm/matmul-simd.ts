@@ -11,7 +11,7 @@ import { DEFAULT_CONFIG, gemmFunctions, gemmScratchBytes, type SimdConfig } from
 import { compileKernel, type WasmKernel } from './kernel.js';
 import { ScratchArea, type WasmHeap } from './heap.js';
 import { callingThreadScratch, runTasks } from '../threads/pool.js';
-import { threadCount } from '../threads/thread-count.js';
+import { nodeProcess, threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
 
 export { DEFAULT_CONFIG, type SimdConfig } from './gemm-f32.js';
@@ -36,9 +36,29 @@ export function matmulSimdAvailable(): boolean {
   return simdOk;
 }
 
-/** Whether this engine also has relaxed SIMD's f32x4.relaxed_madd. */
+const validatesMadd = (): boolean => validates((f) => f.v128Zero().v128Zero().v128Zero().f32x4RelaxedMadd());
+
+/**
+ * Node 20's V8 (11.3) has relaxed SIMD only behind --experimental-wasm-relaxed-simd; Node 22 and
+ * current browsers ship it. The flag only makes validation accept the proposal's opcodes, and V8
+ * reads it when a module is validated, so turning it on at run time (node:v8's setFlagsFromString,
+ * before the GEMM module is built) gives every Node 20 process the fused multiply-add, not just
+ * the ones started with the flag.
+ */
+function enableRelaxedSimdInNode(): boolean {
+  const v8 = nodeProcess()?.getBuiltinModule?.('node:v8') as typeof import('node:v8') | undefined;
+  if (!v8) return false;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return true;
+}
+
+/**
+ * Whether the GEMM uses relaxed SIMD's f32x4.relaxed_madd: where the engine has it, turned on
+ * first in a Node that has it behind a flag (enableRelaxedSimdInNode), unless KILN_RELAXED_SIMD=0
+ * (then mul + add, bit-for-bit the same on every machine). Probed once.
+ */
 export function relaxedSimdAvailable(): boolean {
-  relaxedOk ??= matmulSimdAvailable() && validates((f) => f.v128Zero().v128Zero().v128Zero().f32x4RelaxedMadd());
+  relaxedOk ??= nodeProcess()?.env?.KILN_RELAXED_SIMD !== '0' && matmulSimdAvailable() && (validatesMadd() || (enableRelaxedSimdInNode() && validatesMadd()));
   return relaxedOk;
 }
 
