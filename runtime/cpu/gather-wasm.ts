@@ -8,24 +8,26 @@ import { wasmHeap } from './wasm/heap.js';
 import { copyInThreshold, stage, type Span } from './wasm/copy-in.js';
 
 /**
- * gatherLine(x, index, out, len, xs, is, os, step, size) and scatterAddLine(src, index, out, len,
- * ss, is, os, step, size): for e < len, i = index[e*is] (negative counts from the end), then
- * out[e*os] = x[e*xs + i*step], or out[e*os + i*step] += src[e*ss]. Addresses in bytes, strides in
- * elements. Returns -1, or the first e whose index is out of range (nothing from e on is done).
+ * gatherLines(x, index, out, rows, len, xs, is, os, xs2, is2, os2, step, size) and
+ * scatterAddLines(src, ...the same): for r < rows and e < len, with the operands' positions
+ * x + r*xs2 + e*xs (and so on), i = index[...] (negative counts from the end), then out[...] =
+ * x[... + i*step], or out[... + i*step] += src[...]. Addresses in bytes, strides in elements.
+ * Returns -1, or the position r*len + e of the first index out of range (nothing from it on is
+ * done). Two loops per call, so short lines (a pool's windows) do not pay a JS-to-Wasm call each.
  */
-type Line = (a: number, index: number, out: number, len: number, as: number, is: number, os: number, step: number, size: number) => number;
+type Lines = (a: number, index: number, out: number, rows: number, len: number, as: number, is: number, os: number, as2: number, is2: number, os2: number, step: number, size: number) => number;
 
 const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
-let kernels: { gather: Line; scatterAdd: Line } | null | undefined;
+let kernels: { gather: Lines; scatterAdd: Lines } | null | undefined;
 
-function load(): { gather: Line; scatterAdd: Line } | null {
+function load(): { gather: Lines; scatterAdd: Lines } | null {
   if (kernels !== undefined) return kernels;
   kernels = null;
   if (!ENABLED || !wasmHeap()?.canHoldStorages) return kernels;
   try {
-    const { instance } = compileKernel([build('gatherLine', false), build('scatterAddLine', true)]);
-    kernels = { gather: instance.exports.gatherLine as Line, scatterAdd: instance.exports.scatterAddLine as Line };
+    const { instance } = compileKernel([build('gatherLines', false), build('scatterAddLines', true)]);
+    kernels = { gather: instance.exports.gatherLines as Lines, scatterAdd: instance.exports.scatterAddLines as Lines };
   } catch {
     kernels = null;
   }
@@ -39,7 +41,7 @@ function load(): { gather: Line; scatterAdd: Line } | null {
  * copy-in threshold elements (`done` copies the output back). Else null: the JS loops run.
  * `outIsRead`: the kernel adds into out (scatterAdd), so its values are copied in too.
  */
-export function wasmIndexLines(values: Span, index: Span, out: Span, outIsRead: boolean, work: number): { run: { gather: Line; scatterAdd: Line }; at: number[]; done: () => void } | null {
+export function wasmIndexLines(values: Span, index: Span, out: Span, outIsRead: boolean, work: number): { run: { gather: Lines; scatterAdd: Lines }; at: number[]; done: () => void } | null {
   if (!(values.data instanceof Float32Array) || !(out.data instanceof Float32Array) || !(index.data instanceof Int32Array)) return null;
   const run = load();
   if (!run) return null;
@@ -56,30 +58,38 @@ export function wasmIndexLines(values: Span, index: Span, out: Span, outIsRead: 
 }
 
 function build(name: string, scatter: boolean): FuncBuilder {
-  const [a, index, out, len, as, is, os, step, size] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const f = new FuncBuilder(name, new Array(9).fill(I32), [I32]);
-  const e = f.local(I32), i = f.local(I32), target = f.local(I32);
+  const [a, index, out, rows, len, as, is, os, as2, is2, os2, step, size] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const f = new FuncBuilder(name, new Array(13).fill(I32), [I32]);
+  const r = f.local(I32), e = f.local(I32), i = f.local(I32), target = f.local(I32), pa = f.local(I32), pi = f.local(I32), po = f.local(I32);
   // Strides and step to bytes.
-  for (const v of [as, is, os, step]) f.get(v).i32Const(4).i32Mul().set(v);
+  for (const v of [as, is, os, as2, is2, os2, step]) f.get(v).i32Const(4).i32Mul().set(v);
+  f.i32Const(0).set(r);
+  f.block().loop();
+  f.get(r).get(rows).i32GeS().brIf(1);
+  f.get(a).set(pa).get(index).set(pi).get(out).set(po);
   f.i32Const(0).set(e);
   f.block().loop();
   f.get(e).get(len).i32GeS().brIf(1);
-  f.get(index).i32Load().set(i);
+  f.get(pi).i32Load().set(i);
   f.get(i).i32Const(0).i32LtS();
   f.if().get(i).get(size).i32Add().set(i).end();
-  // Out of range (i < 0 or i >= size, 0/1 flags added): report e.
+  // Out of range (i < 0 or i >= size, 0/1 flags added): report r*len + e.
   f.get(i).i32Const(0).i32LtS().get(i).get(size).i32GeS().i32Add();
-  f.if().get(e).return().end();
+  f.if().get(r).get(len).i32Mul().get(e).i32Add().return().end();
   if (scatter) {
-    f.get(out).get(i).get(step).i32Mul().i32Add().set(target);
-    f.get(target).get(target).f32Load().get(a).f32Load().f32Add().f32Store();
+    f.get(po).get(i).get(step).i32Mul().i32Add().set(target);
+    f.get(target).get(target).f32Load().get(pa).f32Load().f32Add().f32Store();
   } else {
-    f.get(out).get(a).get(i).get(step).i32Mul().i32Add().f32Load().f32Store();
+    f.get(po).get(pa).get(i).get(step).i32Mul().i32Add().f32Load().f32Store();
   }
-  f.get(a).get(as).i32Add().set(a);
-  f.get(index).get(is).i32Add().set(index);
-  f.get(out).get(os).i32Add().set(out);
+  f.get(pa).get(as).i32Add().set(pa);
+  f.get(pi).get(is).i32Add().set(pi);
+  f.get(po).get(os).i32Add().set(po);
   f.incr(e, 1).br(0).end().end();
+  f.get(a).get(as2).i32Add().set(a);
+  f.get(index).get(is2).i32Add().set(index);
+  f.get(out).get(os2).i32Add().set(out);
+  f.incr(r, 1).br(0).end().end();
   f.i32Const(-1);
   return f;
 }

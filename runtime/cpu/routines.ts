@@ -4,7 +4,7 @@ import type { FullAttrs } from '../../ir/ops/creation.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import { indexOutOfBounds, type HostArray, type View } from '../backend.js';
 import { matmul, type MatArray } from './matmul.js';
-import { forEachIndex } from './strided.js';
+import { coalesce, forEachIndex } from './strided.js';
 import { wasmIndexLines } from './gather-wasm.js';
 import { spanOf, type Span } from './wasm/copy-in.js';
 import { runElementwise, type Operand } from './elementwise.js';
@@ -96,63 +96,100 @@ function outOfBounds(i: number, size: number, op: string, dim: number): never {
 }
 
 /**
- * Calls `row(offsets)` for each line of `shape` along its last dim (offsets[j] is operand j's start
- * of that line): the index routines run their inner loop over a line themselves, so the per-element
- * work is a load, a bounds check and a store, with no callback.
+ * The loops of gather and scatterAdd over the index's shape, coalesced (strides[j] are operand j's:
+ * values, index, out): `outer` dims that JS iterates, then `rows` lines of `len` elements that one
+ * Wasm call covers (rowStrides and lineStrides per operand), so the per-element work is a load, a
+ * bounds check and a store, with no callback, and short lines do not cost a call each.
  */
-function forEachLine(shape: readonly number[], bases: readonly number[], strides: readonly (readonly number[])[], row: (offsets: number[]) => void): void {
-  if (shape.length === 0) { row([...bases]); return; }
-  forEachIndex(shape.slice(0, -1), bases, strides.map((s) => s.slice(0, -1)), row);
+interface IndexLoops {
+  outer: number[];
+  outerStrides: number[][];
+  rows: number;
+  rowStrides: number[];
+  len: number;
+  lineStrides: number[];
+}
+
+function indexLoops(shape: readonly number[], strides: readonly (readonly number[])[]): IndexLoops {
+  const c = coalesce(shape, strides);
+  const n = c.shape.length;
+  const dimOr = (d: number, fallback: number) => (d >= 0 ? c.shape[d] : fallback);
+  return {
+    outer: c.shape.slice(0, Math.max(0, n - 2)),
+    outerStrides: c.strides.map((s) => s.slice(0, Math.max(0, n - 2))),
+    rows: dimOr(n - 2, 1),
+    rowStrides: c.strides.map((s) => (n >= 2 ? s[n - 2] : 0)),
+    len: dimOr(n - 1, 1),
+    lineStrides: c.strides.map((s) => (n >= 1 ? s[n - 1] : 0)),
+  };
+}
+
+type IndexLine = (offsets: number[], len: number, strides: readonly number[]) => void;
+
+/**
+ * Runs one gather or scatterAdd: the Wasm kernel over each (rows x len) block where it runs, else
+ * `jsLine` over each line. `wasmLines` returns -1 or the position of the first bad index in the
+ * block, which is reported through `bad(indexElementOffset)`.
+ */
+function runIndexLoops(
+  loops: IndexLoops,
+  bases: readonly number[],
+  wasm: { at: number[]; done: () => void } | null,
+  wasmLines: (a: number, index: number, out: number) => number,
+  bad: (indexOffset: number) => never,
+  jsLine: IndexLine,
+): void {
+  const { outer, outerStrides, rows, rowStrides, len, lineStrides } = loops;
+  if (wasm) {
+    const [aa, ia, oa] = wasm.at;
+    forEachIndex(outer, bases, outerStrides, ([ao, io, oo]) => {
+      const at = wasmLines(aa + 4 * ao, ia + 4 * io, oa + 4 * oo);
+      if (at >= 0) bad(io + Math.floor(at / len) * rowStrides[1] + (at % len) * lineStrides[1]);
+    });
+    wasm.done();
+    return;
+  }
+  forEachIndex([...outer, rows], bases, outerStrides.map((s, j) => [...s, rowStrides[j]]), (offsets) => jsLine(offsets, len, lineStrides));
 }
 
 /** out[i][j][k] = x[i][index[i][j][k]][k] (for dim 1), and so on. */
 export function runGather(x: View, index: View, out: View, dim: number, dataOf: DataOf): void {
   const xd = dataOf(x), id = dataOf(index), od = dataOf(out);
-  const xStrides = x.strides.map((s, i) => (i === dim ? 0 : s));
   const size = x.shape[dim], step = x.strides[dim];
-  const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
-  const [xs, is, os] = [xStrides, index.strides, out.strides].map((s) => (s.length ? s[s.length - 1] : 0));
+  const loops = indexLoops(index.shape, [x.strides.map((s, i) => (i === dim ? 0 : s)), index.strides, out.strides]);
+  const [xs2, is2, os2] = loops.rowStrides, [xs, is, os] = loops.lineStrides;
   const wasm = wasmIndexLines(spanned(x, xd), spanned(index, id), spanned(out, od), false, numel(index.shape));
-  forEachLine(index.shape, [x.offset, index.offset, out.offset], [xStrides, index.strides, out.strides], ([xo, io, oo]) => {
-    if (wasm) {
-      const [xa, ia, oa] = wasm.at;
-      const bad = wasm.run.gather(xa + 4 * xo, ia + 4 * io, oa + 4 * oo, len, xs, is, os, step, size);
-      if (bad >= 0) outOfBounds(id[io + bad * is], size, 'gather', dim);
-      return;
-    }
-    for (let e = 0; e < len; e++, xo += xs, io += is, oo += os) {
-      let i = id[io];
-      if (i < 0) i += size;
-      if (i < 0 || i >= size) outOfBounds(id[io], size, 'gather', dim);
-      od[oo] = xd[xo + i * step];
-    }
-  });
-  wasm?.done();
+  runIndexLoops(loops, [x.offset, index.offset, out.offset], wasm,
+    (xa, ia, oa) => wasm!.run.gather(xa, ia, oa, loops.rows, loops.len, xs, is, os, xs2, is2, os2, step, size),
+    (io) => outOfBounds(id[io], size, 'gather', dim),
+    ([xo, io, oo], len) => {
+      for (let e = 0; e < len; e++, xo += xs, io += is, oo += os) {
+        let i = id[io];
+        if (i < 0) i += size;
+        if (i < 0 || i >= size) outOfBounds(id[io], size, 'gather', dim);
+        od[oo] = xd[xo + i * step];
+      }
+    });
 }
 
 /** out = base, then out[i][index[i][j][k]][k] += src[i][j][k] (for dim 1), and so on. */
 export function runScatterAdd(src: View, index: View, out: View, dim: number, dataOf: DataOf): void {
   const sd = dataOf(src), id = dataOf(index), od = dataOf(out);
-  const outStrides = out.strides.map((s, i) => (i === dim ? 0 : s));
   const size = out.shape[dim], step = out.strides[dim];
-  const len = index.shape.length ? index.shape[index.shape.length - 1] : 1;
-  const [ss, is, os] = [src.strides, index.strides, outStrides].map((s) => (s.length ? s[s.length - 1] : 0));
+  const loops = indexLoops(index.shape, [src.strides, index.strides, out.strides.map((s, i) => (i === dim ? 0 : s))]);
+  const [ss2, is2, os2] = loops.rowStrides, [ss, is, os] = loops.lineStrides;
   const wasm = wasmIndexLines(spanned(src, sd), spanned(index, id), spanned(out, od), true, numel(index.shape));
-  forEachLine(index.shape, [src.offset, index.offset, out.offset], [src.strides, index.strides, outStrides], ([so, io, oo]) => {
-    if (wasm) {
-      const [sa, ia, oa] = wasm.at;
-      const bad = wasm.run.scatterAdd(sa + 4 * so, ia + 4 * io, oa + 4 * oo, len, ss, is, os, step, size);
-      if (bad >= 0) outOfBounds(id[io + bad * is], size, 'scatterAdd', dim);
-      return;
-    }
-    for (let e = 0; e < len; e++, so += ss, io += is, oo += os) {
-      let i = id[io];
-      if (i < 0) i += size;
-      if (i < 0 || i >= size) outOfBounds(id[io], size, 'scatterAdd', dim);
-      od[oo + i * step] += sd[so];
-    }
-  });
-  wasm?.done();
+  runIndexLoops(loops, [src.offset, index.offset, out.offset], wasm,
+    (sa, ia, oa) => wasm!.run.scatterAdd(sa, ia, oa, loops.rows, loops.len, ss, is, os, ss2, is2, os2, step, size),
+    (io) => outOfBounds(id[io], size, 'scatterAdd', dim),
+    ([so, io, oo], len) => {
+      for (let e = 0; e < len; e++, so += ss, io += is, oo += os) {
+        let i = id[io];
+        if (i < 0) i += size;
+        if (i < 0 || i >= size) outOfBounds(id[io], size, 'scatterAdd', dim);
+        od[oo + i * step] += sd[so];
+      }
+    });
 }
 
 /** A view's array with the span of it the view covers (hi < lo when a stride is negative). */
