@@ -72,4 +72,25 @@ describe('compiled plans use the heap', () => {
     expect(now).not.toEqual(afterFirst);
     expect(first.dataSync()[0]).toBe(now[0]);
   });
+
+  it('an input passed to a compiled function twice in a row moves into the heap (values kept); fresh inputs stay put', () => {
+    kiln.manualSeed(4);
+    const model = new TwoLayerNet(30, 8, 3);
+    const f = kiln.compile(model);
+    const x = kiln.randn(5, 30);
+    const values = Array.from(x.dataSync());
+    const want = Array.from(model.forward(x).dataSync());
+    f(x);
+    expect(heapOf(x)).toBe(-1);
+    const again = Array.from((f(x) as kiln.Tensor).dataSync());
+    expect(heapOf(x)).toBeGreaterThan(0);
+    expect(Array.from(x.dataSync())).toEqual(values);
+    expect(again).toEqual(want);
+    // A new batch every call is never moved.
+    for (let i = 0; i < 3; i++) {
+      const batch = kiln.randn(5, 30);
+      f(batch);
+      expect(heapOf(batch)).toBe(-1);
+    }
+  });
 });
