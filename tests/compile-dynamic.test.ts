@@ -151,7 +151,7 @@ describe('clear errors', () => {
 
 describe('fusion is real', () => {
   const counts = (f: { stats: (...a: any[]) => { tracedOps: number; kernels: number; backwardKernels: number } }, ...args: unknown[]) => kiln.noGrad(() => f.stats(...args));
-  it('TwoLayerNet: forward 2 kernels (matmul + bias + clamp epilogue, matmul + bias) from 10 traced ops, training step 15 from 49', () => {
+  it('TwoLayerNet: forward 2 kernels (matmul + bias + clamp epilogue, matmul + bias) from 10 traced ops, training step 14 from 49 (ReLU\'s mask recomputed, never stored)', () => {
     const model = new TwoLayerNet(50, 20, 5);
     const x = kiln.randn(16, 50);
     const y = kiln.randn(16, 5);
@@ -161,13 +161,29 @@ describe('fusion is real', () => {
     const step = kiln.compileTrainStep(model, new nn.MSELoss({ reduction: 'sum' }), new optim.SGD(model.parameters(), { lr: 1e-4 }), { log: () => {} });
     step(x, y);
     const s = step.stats(x, y);
-    expect(s.kernels).toBe(15);
+    expect(s.kernels).toBe(14);
     expect(s.tracedOps).toBe(49);
     const unfused = kiln.compileTrainStep(new TwoLayerNet(50, 20, 5), new nn.MSELoss({ reduction: 'sum' }), new optim.SGD(model.parameters(), { lr: 1e-4 }), { log: () => {}, fuse: false });
     unfused(x, y);
     expect(unfused.stats(x, y).kernels).toBeGreaterThan(s.kernels);
   });
-  it('MNISTConvNet: forward 12 kernels from 95 traced ops (conv bias + ReLU fused into the matmul, each max-pool\'s tap comparisons one kernel), training step 58 from 226', () => {
+  it('a mask that two kernels read is recomputed in each, not stored (fuse.ts rule 7), with the same values', () => {
+    const f = (x: Tensor) => {
+      const negative = x.lt(0);
+      return [kiln.where(negative, 0, x), kiln.where(negative, x, 1).sum(0)];
+    };
+    const fast = kiln.compile(f, { log: () => {} });
+    const x = kiln.randn(30, 7);
+    const g = kiln.noGrad(() => fast.graph(x)).toString();
+    expect(g).not.toMatch(/= lt\(/);
+    expect(g.match(/lt\(\$\d, \$\d\)/g)?.length).toBe(2);
+    expect(counts(fast, x).kernels).toBe(2);
+    const [a, b] = fast(x) as Tensor[];
+    const [ea, eb] = f(x);
+    expect(Array.from(a.dataSync())).toEqual(Array.from(ea.dataSync()));
+    expect(Array.from(b.dataSync())).toEqual(Array.from(eb.dataSync()));
+  });
+  it('MNISTConvNet: forward 12 kernels from 95 traced ops (conv bias + ReLU fused into the matmul, each max-pool\'s tap comparisons one kernel), training step 57 from 226', () => {
     const net = new MNISTConvNet();
     const x = kiln.randn(4, 1, 28, 28);
     const fwd = counts(kiln.compile(net, { log: () => {} }), x);
@@ -177,7 +193,7 @@ describe('fusion is real', () => {
     const y = kiln.tensor([1, 2, 3, 4], { dtype: 'int32' });
     step(x, y);
     const s = step.stats(x, y);
-    expect(s.kernels).toBe(58);
+    expect(s.kernels).toBe(57);
     expect(s.tracedOps).toBe(226);
   });
 });

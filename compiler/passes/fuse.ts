@@ -15,6 +15,12 @@
 //    still in cache.
 // 6. Otherwise routines (matmul, conv's unfold/fold, gather, ...) and reductions are kernel
 //    boundaries, and movement ops stay views between kernels.
+// 7. An exception to rule 2, applied first: a mask (a bool value) that one elementwise op computes
+//    from a single full-size input (its other inputs broadcast) and that several elementwise
+//    kernels or reductions use is recomputed in each of them. Every user then reads one full-size
+//    array either way, and the mask is never written: ReLU's `x < 0`, read by the forward ReLU and
+//    by the backward, costs no kernel of its own. Only masks: a shared number (a matmul's output
+//    plus its bias) recomputed downstream would cost its matmul that epilogue.
 //
 // Before grouping, conv-layout.ts moves the permutes around a conv's GEMM so that its ReLU can be
 // an epilogue and its gradient is computed in the layout the GEMMs read.
@@ -30,6 +36,7 @@ const isElementwise = (n: Node) => n.op === 'fused' || OPS[n.op]?.lowering.kind 
 
 export function fuse(g: Graph): Graph {
   convLayouts(g);
+  duplicateCheapValues(g);
   const { users, escaping } = usesOf(g);
   const producer = new Map<number, number>(g.nodes.map((n, i) => [n.output, i]));
   const group = new Array<number>(g.nodes.length).fill(-1); // node index -> index of its group's root
@@ -51,6 +58,37 @@ export function fuse(g: Graph): Graph {
   g.nodes = g.nodes.flatMap((n, i) => (fusedAt.has(i) ? [fusedAt.get(i)!] : group[i] !== -1 && group[i] !== i ? [] : [n]));
   absorbIntoRoutines(g);
   return g;
+}
+
+/** Rule 7: one copy of each cheap shared mask's op per extra user, placed right after the original. */
+function duplicateCheapValues(g: Graph): void {
+  const { users, escaping } = usesOf(g);
+  const size = (v: number) => numel(g.value(v).shape);
+  const canFuseInto = (u: Node, v: number) =>
+    (isElementwise(u) && size(u.output) === size(v)) || (FUSABLE_REDUCERS.has(u.op) && !u.expr && u.inputs[0] === v);
+  const renames = new Map<Node, Map<number, number>>();
+  const clonesAfter = new Map<Node, Node[]>();
+  for (const n of g.nodes) {
+    const us = users.get(n.output) ?? [];
+    if (n.op === 'fused' || !isElementwise(n) || g.value(n.output).dtype !== 'bool' || escaping.has(n.output) || us.length < 2) continue;
+    if (n.inputs.filter((v) => size(v) === size(n.output)).length !== 1) continue;
+    if (!us.every((u) => canFuseInto(g.nodes[u], n.output))) continue;
+    const clones: Node[] = [];
+    for (const u of us.slice(1)) {
+      const copy = g.newValue(g.value(n.output).shape, g.value(n.output).dtype);
+      clones.push({ ...n, inputs: [...n.inputs], output: copy.id });
+      const user = g.nodes[u];
+      if (!renames.has(user)) renames.set(user, new Map());
+      renames.get(user)!.set(n.output, copy.id);
+    }
+    clonesAfter.set(n, clones);
+  }
+  if (clonesAfter.size === 0) return;
+  g.nodes = g.nodes.flatMap((n) => {
+    const r = renames.get(n);
+    const node = r ? { ...n, inputs: n.inputs.map((v) => r.get(v) ?? v) } : n;
+    return [node, ...(clonesAfter.get(n) ?? [])];
+  });
 }
 
 /** An elementwise node's expression over its own inputs. */
