@@ -1,7 +1,7 @@
 // Times the CPU matmul kernels (the WebAssembly SIMD one on 1 and 2 threads, with operands copied
 // in or already in the Wasm heap, and the plain-JS one it falls back to) against the plain triple
 // loop at the sizes Kiln cares about.
-//   npx tsx bench/matmul.ts        (or: npm run bench)
+//   npx tsx bench/matmul.ts [name]     (or: npm run bench; with a name, only the cases whose name contains it)
 // Prints a markdown table; bench/RESULTS.md records a run.
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -63,15 +63,25 @@ function makeCase(name: string, M: number, N: number, K: number, a: MatOperand, 
 const x = random(64 * 1000), w1 = random(1000 * 100), g = random(64 * 100);
 const x4096 = random(4096 * 1000);
 const big1 = random(1024 * 1024), big2 = random(1024 * 1024);
+// The seed ConvNet's weight gradients, dW = dY @ colsᵀ, with colsᵀ a transposed view (B(k, j) = cols[j * K + k]):
+// the dot-product GEMM's shapes (runtime/cpu/wasm/gemm-dot.ts).
+const dy1 = random(10 * 36864), cols1 = random(25 * 36864), dy2 = random(20 * 4096), cols2 = random(250 * 4096);
+const transposed = (data: Float32Array, rows: number): MatOperand => ({ data, offset: 0, rowStride: 1, colStride: rows });
 
-const cases: Case[] = [
+const allCases: Case[] = [
   makeCase('x.mm(w1)', 64, 100, 1000, contiguous(x, 1000), contiguous(w1, 100), 15),
   // x^T @ g, the weight gradient, with x^T a strided view of x (no copy): A(i, k) = x[k * 1000 + i].
   makeCase('x^T @ g (x^T strided)', 1000, 100, 64, { data: x, offset: 0, rowStride: 1, colStride: 1000 }, contiguous(g, 100), 15),
   // The first layer at inference batch 4096.
   makeCase('x4096.mm(w1)', 4096, 100, 1000, contiguous(x4096, 1000), contiguous(w1, 100), 2),
   makeCase('1024^3', 1024, 1024, 1024, contiguous(big1, 1024), contiguous(big2, 1024), 2),
+  // x @ w1ᵀ with w1 stored [100, 1000] (a Linear layer's weight).
+  makeCase('x @ w1^T (w1^T transposed)', 64, 100, 1000, contiguous(x, 1000), transposed(w1, 1000), 15),
+  makeCase('conv1 dW = dy @ cols^T', 10, 25, 36864, contiguous(dy1, 36864), transposed(cols1, 36864), 3),
+  makeCase('conv2 dW = dy @ cols^T', 20, 250, 4096, contiguous(dy2, 4096), transposed(cols2, 4096), 3),
 ];
+const filter = process.argv[2];
+const cases = filter ? allCases.filter((c) => c.name.includes(filter)) : allCases;
 
 /** The Wasm GEMM's variants: thread count, and whether operands and out lie in the heap. */
 const wasmVariants = [

@@ -87,8 +87,10 @@ const OP = {
   i32_sub: 0x6b,
   i32_mul: 0x6c,
   i32_div_u: 0x6e,
+  i32_and: 0x71,
   i32_shr_u: 0x76,
   f32_add: 0x92,
+  f32_mul: 0x94,
 } as const;
 
 // SIMD opcodes (after the 0xfd prefix, as LEB128).
@@ -97,6 +99,7 @@ const SIMD = {
   v128_load32_splat: 0x09,
   v128_store: 0x0b,
   v128_const: 0x0c,
+  f32x4_extract_lane: 0x1f,
   f32x4_add: 0xe4,
   f32x4_mul: 0xe6,
   f32x4_relaxed_madd: 0x105, // relaxed SIMD: a * b + c, fused or not
@@ -185,6 +188,7 @@ export class FuncBuilder {
   i32GeS(): this { return this.op(OP.i32_ge_s); }
   i32DivU(): this { return this.op(OP.i32_div_u); }
   i32ShrU(): this { return this.op(OP.i32_shr_u); }
+  i32And(): this { return this.op(OP.i32_and); }
   /** local[i] += n */
   incr(i: number, n: number): this { return this.get(i).i32Const(n).i32Add().set(i); }
 
@@ -195,6 +199,7 @@ export class FuncBuilder {
   f32Store(offset = 0): this { return this.op(OP.f32_store, ...this.mem(2, offset)); }
   f32Const(x: number): this { return this.op(OP.f32_const, ...new Uint8Array(new Float32Array([x]).buffer)); }
   f32Add(): this { return this.op(OP.f32_add); }
+  f32Mul(): this { return this.op(OP.f32_mul); }
 
   // SIMD.
   v128Load(offset = 0): this { return this.simd(SIMD.v128_load, ...this.mem(4, offset)); }
@@ -205,6 +210,8 @@ export class FuncBuilder {
   v128Zero(): this { return this.simd(SIMD.v128_const, ...new Array<number>(16).fill(0)); }
   f32x4Add(): this { return this.simd(SIMD.f32x4_add); }
   f32x4Mul(): this { return this.simd(SIMD.f32x4_mul); }
+  /** [v] -> f32 lane `lane` (0-3) of v. */
+  f32x4ExtractLane(lane: number): this { return this.simd(SIMD.f32x4_extract_lane, lane); }
   /** [a, b, c] -> a * b + c (relaxed SIMD: fused or not, the engine decides). */
   f32x4RelaxedMadd(): this { return this.simd(SIMD.f32x4_relaxed_madd); }
   /** [a, b] -> the 32-bit lanes `lanes` (0-3 from a, 4-7 from b): i8x16.shuffle with the matching byte indices. */

@@ -5,9 +5,13 @@
 // anything else is copied into a heap area first (and C copied out after). The GEMM then runs as
 // one Wasm call per task: a single task, or, for work big enough to pay for it, one rectangle of C
 // per thread (runtime/cpu/threads/pool.ts), split by rows of C, or by columns when C is short.
+// Products whose operands both run contiguously along K with K long and M or N small (A @ Btᵀ:
+// weight gradients, x @ Wᵀ) go to the dot-product GEMM (./gemm-dot.ts) instead, which packs
+// nothing (DEFAULT_DOT_POLICY says when).
 
 import { emitModule, FuncBuilder, V128 } from './emit.js';
 import { DEFAULT_CONFIG, gemmFunctions, gemmScratchBytes, type SimdConfig } from './gemm-f32.js';
+import { DEFAULT_DOT_CONFIG, gemmDotFunctions, type DotConfig } from './gemm-dot.js';
 import { compileKernel, type WasmKernel } from './kernel.js';
 import { ScratchArea, type WasmHeap } from './heap.js';
 import { callingThreadScratch, runTasks } from '../threads/pool.js';
@@ -15,6 +19,7 @@ import { nodeProcess, threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
 
 export { DEFAULT_CONFIG, type SimdConfig } from './gemm-f32.js';
+export { DEFAULT_DOT_CONFIG, type DotConfig } from './gemm-dot.js';
 
 let simdOk: boolean | undefined;
 let relaxedOk: boolean | undefined;
@@ -80,17 +85,62 @@ export interface SplitPolicy {
 // More tasks per thread measured no better: each repeats one operand's packing.
 const DEFAULT_SPLIT: SplitPolicy = { minFlopsPerThread: 8e6, tasksPerThread: 1 };
 
+/**
+ * When A @ B goes to the dot-product GEMM (./gemm-dot.ts) instead of the packed one: only where A's
+ * rows and B's columns are both unit-stride as the GEMM reads them (A.colStride = 1, B.rowStride =
+ * 1: B is a transposed row-major matrix; a gathered copy of such a B is made column-major), and
+ * then `use(M, N, K)` decides.
+ */
+export interface DotPolicy {
+  /** The tile (relaxed comes from the packed GEMM's config). */
+  config: Omit<DotConfig, 'relaxed'>;
+  /** Longest chunk of K (steps per sweep), a multiple of 4. */
+  maxKc: number;
+  /** Bytes that one chunk of the swept operand (min(M, N) rows of a task) may take: what should stay in L2. */
+  chunkBytes: number;
+  use(M: number, N: number, K: number): boolean;
+}
+
+// The dot GEMM runs at ~45-50 GFLOP/s whatever the shape; the packed one reaches 51-53 on big
+// square products but pays for packing (B is a transposed view here: a strided gather per KC block)
+// in proportion to 1/M + 1/N, and for short K a dot tile's reduction and call. Measured (one thread,
+// FMA, operands in the heap and warm, medians in us, packed -> dot, M x K x N): it pays for
+// small min(M, N) with long K: 1x1000x100 28 -> 7, 4x4096x4 14 -> 3, 2x32x500 5 -> 3,
+// 16x4096x16 50 -> 43, 8x2048x512 431 -> 365, 16x1024x1024 754 -> 711, 300x3000x30 1234 -> 1089,
+// 10x36864x25 735 -> 396, 20x4096x250 909 -> 834; about even at 16x256x16 3 -> 3, 16x256x1000
+// 185 -> 185, 32x512x32 23 -> 23, 64x500x100 130 -> 129, 100x2000x64 505 -> 511, 64x1000x100
+// 263 -> 256; and loses with short K or min(M, N) >= 64: 4x64x1000 16 -> 18, 16x64x64 3 -> 4,
+// 32x128x32 6 -> 6, 64x64x64 11 -> 14, 64x1024x64 165 -> 171, 128x2048x128 1308 -> 1469,
+// 256^3 630 -> 724, 1000x64x100 255 -> 338, 512^3 5137 -> 6427. Hence: min(M, N) <= 2 always
+// (matrix-vector products), up to 32 with K >= 16 min(M, N) and >= 256, up to 64 with K >= 10
+// max(M, N) (the TwoLayerNet's x @ W1ᵀ, 64x1000x100: 288 -> 270 us inside the training step).
+// Chunks: up to 4096 steps (chunks of 512, 1024, 2048, 4096: 10x36864x25 482, 463, 454, 443 us,
+// 20x4096x250 986, 939, 890, 849; 8192 and 16384 within noise of 4096), fewer where min(M, N) rows
+// of a chunk would pass 512 KiB (the swept operand should stay in the 1 MiB L2).
+export const DEFAULT_DOT_POLICY: DotPolicy = {
+  config: DEFAULT_DOT_CONFIG,
+  maxKc: 4096,
+  chunkBytes: 512 << 10,
+  use: (M, N, K) => {
+    const m = Math.min(M, N);
+    return m <= 2 || (m <= 32 && K >= Math.max(256, 16 * m)) || (m <= 64 && K >= 10 * Math.max(M, N));
+  },
+};
+
 /** A compiled GEMM and the JS that places operands and splits the work. */
 export interface SimdMatmul {
   readonly config: SimdConfig;
   readonly kernel: WasmKernel;
+  readonly dot: DotPolicy;
   matmul(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void;
   /**
    * How often the unpacked-B path (gemm-f32.ts, `directB`) was chosen: gemm calls (tasks) given
    * directB = 1, and the kernelDirectB calls those run on the calling thread reported back (the
    * workers' returns are not collected). Tests read these to see the path taken.
    */
-  readonly stats: { directBTasks: number; directBKernelCalls: number };
+  readonly stats: { directBTasks: number; directBKernelCalls: number; dotTasks: number; dotChunks: number };
+  /** The dot-product GEMM's module (./gemm-dot.ts), on the same heap. */
+  readonly dotKernel: WasmKernel;
 }
 
 /** An operand as the Wasm GEMM reads it: byte address of element (0, 0) and element strides. */
@@ -115,12 +165,21 @@ function copyFloats(x: MatOperand, rows: number, cols: number): { floats: number
   return span <= 2 * rows * cols ? { floats: span, gather: false } : { floats: rows * cols, gather: true };
 }
 
-/** Copies x into mem at float index `at`, as copyFloats decided; returns how the GEMM reads the copy. */
-function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols: number, gather: boolean): Placed {
+/**
+ * Copies x into mem at float index `at`, as copyFloats decided; returns how the GEMM reads the copy.
+ * A gathered copy is row-major, or column-major when `columnMajor` (for the dot-product GEMM's B).
+ */
+function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols: number, gather: boolean, columnMajor = false): Placed {
   const src = x.data as Float32Array;
   if (!gather) {
     mem.set(src.subarray(x.offset, x.offset + spanOf(x, rows, cols)), at);
     return { ptr: at * 4, rs: x.rowStride, cs: x.colStride };
+  }
+  if (columnMajor) {
+    for (let j = 0, p = at; j < cols; j++) {
+      for (let i = 0, s = x.offset + j * x.colStride; i < rows; i++, s += x.rowStride) mem[p++] = src[s];
+    }
+    return { ptr: at * 4, rs: 1, cs: rows };
   }
   for (let i = 0, p = at; i < rows; i++) {
     for (let j = 0, s = x.offset + i * x.rowStride; j < cols; j++, s += x.colStride) mem[p++] = src[s];
@@ -132,13 +191,15 @@ function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols
 const align16 = (floats: number): number => Math.ceil(floats / 16) * 16;
 
 /** Builds (compiles and instantiates on the heap) a GEMM for cfg. Throws if the engine lacks SIMD. */
-export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_SPLIT): SimdMatmul {
+export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_SPLIT, dot: DotPolicy = DEFAULT_DOT_POLICY): SimdMatmul {
   const kernel = compileKernel(gemmFunctions(cfg));
+  const dotKernel = compileKernel(gemmDotFunctions({ ...dot.config, relaxed: cfg.relaxed }));
+  const gemmDot = dotKernel.instance.exports.gemmDot as (...args: number[]) => number;
   const heap = kernel.heap;
   const scratchBytes = gemmScratchBytes(cfg);
   const copies = new ScratchArea(heap);
   const gemm = kernel.instance.exports.gemm as (...args: number[]) => number;
-  const stats = { directBTasks: 0, directBKernelCalls: 0 };
+  const stats = { directBTasks: 0, directBKernelCalls: 0, dotTasks: 0, dotChunks: 0 };
   const directBMaxM = cfg.directBMaxM ?? 0;
   /**
    * gemm's directB for a task with m rows of C: 0 = pack B, else read it unpacked (gemm-f32.ts),
@@ -179,6 +240,32 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     return out;
   }
 
+  /** gemmDot's chunk of K for an m x n block of C: as long as chunkBytes of the smaller operand allow, at least 256 (unless maxKc is less), at most maxKc. */
+  const dotKc = (m: number, n: number): number => Math.min(dot.maxKc, Math.max(256, Math.floor(dot.chunkBytes / (16 * Math.min(m, n))) * 4));
+
+  /**
+   * gemmDot's calls for `threads` threads, each [M, N, K, pA, rsA, pBt, rsBt, pC, ldc, kc]: rectangles
+   * of C split along its longer side (nothing is packed; each task reads its share of that side's
+   * operand and all of the other). Splits fall on whole register tiles and every task uses the
+   * whole product's chunk of K, so each element of C is summed by the same tile variant in the same
+   * order as on one thread: the same bits.
+   */
+  function dotTasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number): number[][] {
+    const parts = threads * split.tasksPerThread;
+    const byRows = M >= N;
+    const extent = byRows ? M : N, unit = byRows ? dot.config.mr : dot.config.nr;
+    const chunk = Math.ceil(Math.ceil(extent / parts) / unit) * unit;
+    const kc = dotKc(M, N);
+    const out: number[][] = [];
+    for (let s = 0; s < extent; s += chunk) {
+      const n = Math.min(chunk, extent - s);
+      if (byRows) out.push([n, N, K, A.ptr + s * A.rs * 4, A.rs, B.ptr, B.cs, pC + s * ldc * 4, ldc, kc]);
+      else out.push([M, n, K, A.ptr, A.rs, B.ptr + s * B.cs * 4, B.cs, pC + s * 4, ldc, kc]);
+    }
+    stats.dotTasks += out.length;
+    return out;
+  }
+
   function matmul(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void {
     if (M === 0 || N === 0) return;
     const aAt = a.data instanceof Float32Array ? heap.addressOf(a.data) : -1;
@@ -194,10 +281,22 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const mem = floats(); // after allocating, which may grow the memory
     const base = area / 4;
     const A = aCopy ? copyIn(mem, base, a, M, K, aCopy.gather) : { ptr: aAt + a.offset * 4, rs: a.rowStride, cs: a.colStride };
-    const B = bCopy ? copyIn(mem, base + aFloats, b, K, N, bCopy.gather) : { ptr: bAt + b.offset * 4, rs: b.rowStride, cs: b.colStride };
+    // A gathered copy of A is row-major; B's goes column-major where the dot-product GEMM will read it.
+    const dotShape = b.rowStride === 1 && (a.colStride === 1 || aCopy?.gather === true) && dot.use(M, N, K);
+    const B = bCopy ? copyIn(mem, base + aFloats, b, K, N, bCopy.gather, dotShape) : { ptr: bAt + b.offset * 4, rs: b.rowStride, cs: b.colStride };
     const pC = outAt >= 0 ? outAt + outOffset * 4 : (base + aFloats + bFloats) * 4;
 
     const threads = Math.min(threadCount(), Math.floor((2 * M * N * K) / split.minFlopsPerThread));
+    if (dotShape && A.cs === 1 && B.rs === 1) {
+      // Both operands contiguous along K: the dot-product GEMM reads them where they lie (B(k, j) = Bt(j, k) at B.ptr + 4*(j*B.cs + k)).
+      if (threads <= 1) {
+        stats.dotTasks++;
+        stats.dotChunks += gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), 0);
+      } else runTasks(dotKernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads), 0);
+      if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
+      copies.trim(16 << 20);
+      return;
+    }
     // One thread: call the GEMM directly (runTasks would too, at ~0.1 us more, which shows at 16^3).
     if (threads <= 1) {
       stats.directBKernelCalls += gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), callingThreadScratch(heap, scratchBytes));
@@ -208,7 +307,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     copies.trim(16 << 20);
   }
 
-  return { config: cfg, kernel, matmul, stats };
+  return { config: cfg, kernel, dot, matmul, stats, dotKernel };
 }
 
 let instance: SimdMatmul | undefined;
