@@ -7,6 +7,8 @@ import { runFold, runUnfold } from '../runtime/cpu/conv.js';
 import { contiguousStrides } from '../ir/index.js';
 import { wasmLinesReady } from '../runtime/cpu/conv-wasm.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
+import { workerCount } from '../runtime/cpu/threads/pool.js';
 import { copyInThreshold, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { rng } from './helpers.js';
 
@@ -174,3 +176,43 @@ describe.each(kinds)('CPU unfold/fold row kernels (%s)', (kind, allocIn, allocOu
     }
   });
 });
+
+describe.runIf(wasmLinesReady())('CPU unfold/fold on 2 threads (taps shared out for unfold, planes for fold)', () => {
+  afterAll(() => setThreadCount(undefined));
+  const fill = (a: Float32Array, rand: () => number) => { for (let i = 0; i < a.length; i++) a[i] = rand() * 2 - 1; return a as unknown as Float64Array; };
+  // Big enough to be split (over 2^17 floats out): several batches (fold splits batches), and one
+  // batch of many channels (fold splits channels), with overlapping windows and padding.
+  const cases = [
+    { shape: [4, 8, 30, 30], a: { kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1] } },
+    { shape: [1, 16, 40, 40], a: { kernel: [3, 3], stride: [1, 1], padding: [0, 0], dilation: [1, 1] } },
+    { shape: [64, 10, 24, 24], a: { kernel: [2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1] } },
+  ];
+  it.each(cases)('unfold and fold of $shape equal the per-element definitions', ({ shape, a }) => {
+    setThreadCount(2);
+    const rand = rng(shape.join('').length * 7 + shape[1]);
+    const spatial = shape.slice(2);
+    const colsShape = [shape[0], shape[1] * numel(a.kernel), numel(windowCounts(spatial, a))];
+    expect(numel(colsShape)).toBeGreaterThan(1 << 17);
+    const x = fill(inHeap(numel(shape)) as Float32Array, rand);
+    const got = inHeap(numel(colsShape)) as unknown as Float64Array, want = inHeap(numel(colsShape)) as unknown as Float64Array;
+    const attrs: UnfoldAttrs = { ...a, padValue: 0 };
+    runUnfold(view(x, shape, contiguousStrides(shape), 0), view(got, colsShape, contiguousStrides(colsShape), 0), attrs, dataOf);
+    unfoldReference(view(x, shape, contiguousStrides(shape), 0), view(want, colsShape, contiguousStrides(colsShape), 0), attrs, dataOf);
+    expect(firstDifference(got, want)).toBe(-1);
+    const cols = fill(inHeap(numel(colsShape)) as Float32Array, rand);
+    const folded = inHeap(numel(shape)) as unknown as Float64Array, ref = inHeap(numel(shape)) as unknown as Float64Array;
+    ref.fill(0);
+    runFold(view(cols, colsShape, contiguousStrides(colsShape), 0), view(folded, shape, contiguousStrides(shape), 0), { ...a, outputSize: spatial }, dataOf);
+    foldReference(view(cols, colsShape, contiguousStrides(colsShape), 0), view(ref, shape, contiguousStrides(shape), 0), { ...a, outputSize: spatial }, dataOf);
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(folded[i] - ref[i]));
+    expect(worst).toBeLessThan(1e-5);
+    expect(workerCount(), 'the split ran on a worker thread').toBeGreaterThan(0);
+  });
+});
+
+/** The first index where a and b differ, or -1 (element by element: toEqual on heap views is slow). */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
+  return a.length === b.length ? -1 : a.length;
+}

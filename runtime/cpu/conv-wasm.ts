@@ -1,32 +1,38 @@
 // The inner loops of unfold and fold (./conv.ts) in WebAssembly, for float32 operands that lie in
-// the Wasm heap (a compiled plan's memory). One call does every line of one tap of one channel:
+// the Wasm heap (a compiled plan's memory). One call does every line of a range of taps of every
+// channel, and big ones are shared out over the worker threads. Per tap and channel:
 // a line read with step 1 is copied (or added) four floats at a time with v128 loads and stores,
 // other steps one float at a time; padding is stored as the pad value's bits. In JS the same lines
 // cost ~2.5 ns a float here, mostly float32 loads and stores; this is the ConvNet's im2col and col2im.
 import { FuncBuilder, I32 } from './wasm/emit.js';
-import { compileKernel } from './wasm/kernel.js';
+import { compileKernel, type WasmKernel } from './wasm/kernel.js';
 import { wasmHeap } from './wasm/heap.js';
+import { runTasks } from './threads/pool.js';
+import { threadCount } from './threads/thread-count.js';
 import type { HostArray } from '../backend.js';
 
-/**
- * unfoldLines(src, dst, table, lines, width, l0, l1, first, step, pad): for each of `lines` lines
- * r, line = table[r] (an element offset from src, or -1: all padding); dst[r*width + q] =
- * src[line + first + (q - l0)*step] for l0 <= q < l1, else the float with bits `pad`. Addresses in
- * bytes, offsets and steps in elements.
- */
-type UnfoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, pad: number, ...planes: Planes) => void;
-/**
- * foldLines(src, dst, table, lines, width, l0, l1, first, step, srcStep): for each line r with
- * table[r] >= 0, dst[table[r] + first + (q - l0)*step] += src[(r*width + q)*srcStep] for l0 <= q < l1
- * (foldAssignLines: = instead of +=).
- */
-type FoldLines = (src: number, dst: number, table: number, lines: number, width: number, l0: number, l1: number, first: number, step: number, srcStep: number, ...planes: Planes) => void;
+// The per-tap functions (called by the tap loops below, not from JS):
+// unfoldLines(src, dst, table, lines, width, l0, l1, first, step, pad, ...planes): for each of
+// `lines` lines r, line = table[r] (an element offset from src, or -1: all padding); dst[r*width + q]
+// = src[line + first + (q - l0)*step] for l0 <= q < l1, else the float with bits `pad`.
+// foldLines(src, dst, table, lines, width, l0, l1, first, step, srcStep, ...planes): for each line r
+// with table[r] >= 0, dst[table[r] + first + (q - l0)*step] += src[(r*width + q)*srcStep] for
+// l0 <= q < l1 (foldAssignLines: = instead of +=). Addresses in bytes, offsets and steps in elements.
 /** nb, sb, nc, sc, dPlane: see forEachPlane. */
 type Planes = [number, number, number, number, number];
 
 const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
-interface Kernels { unfold: UnfoldLines; fold: FoldLines; foldAssign: FoldLines }
+/**
+ * unfoldTaps(src, dst, table, tapTable, t0, t1, lines, width, step, pad, ...planes, tapDst): unfoldLines
+ * for each tap t0 <= t < t1, its rows at dst + t*tapDst, its lines at table + 4*t*lines, and its
+ * (l0, l1, first) the three int32s at tapTable + 12*t. foldTaps / foldAssignTaps(src, dst, table,
+ * tapTable, t0, t1, lines, width, step, srcStep, ...planes, tapSrc): likewise, each tap's columns at
+ * src + t*tapSrc. One call covers many taps, so a worker thread can take a share of them.
+ */
+type Taps = (src: number, dst: number, table: number, tapTable: number, t0: number, t1: number, lines: number, width: number, step: number, last: number, ...rest: [...Planes, number]) => void;
+
+interface Kernels { module: WasmKernel; unfold: Taps; fold: Taps; foldAssign: Taps }
 let kernels: Kernels | null | undefined;
 
 function load(): Kernels | null {
@@ -34,9 +40,10 @@ function load(): Kernels | null {
   kernels = null;
   if (!ENABLED || !wasmHeap()?.canHoldStorages) return kernels;
   try {
-    const { instance } = compileKernel([buildUnfold(), buildFold('foldLines', false), buildFold('foldAssignLines', true)]);
-    const x = instance.exports;
-    kernels = { unfold: x.unfoldLines as UnfoldLines, fold: x.foldLines as FoldLines, foldAssign: x.foldAssignLines as FoldLines };
+    const module = compileKernel([buildUnfold(), buildFold('foldLines', false), buildFold('foldAssignLines', true),
+      buildTaps('unfoldTaps', 0, 'dst'), buildTaps('foldTaps', 1, 'src'), buildTaps('foldAssignTaps', 2, 'src')]);
+    const x = module.instance.exports;
+    kernels = { module, unfold: x.unfoldTaps as Taps, fold: x.foldTaps as Taps, foldAssign: x.foldAssignTaps as Taps };
   } catch {
     kernels = null; // no SIMD: the JS loops serve
   }
@@ -54,12 +61,57 @@ export function heapAddress(a: HostArray): number {
   return wasmHeap()!.addressOf(a);
 }
 
-export function unfoldLines(...args: Parameters<UnfoldLines>): void {
-  kernels!.unfold(...args);
+/**
+ * Below this many column floats (written by unfold, read by fold) an unfold or fold runs on the
+ * calling thread: a worker's share must outweigh waking it (tens of microseconds). The ConvNet's
+ * are 82k to 1M.
+ */
+const MIN_THREADED_FLOATS = 1 << 17;
+
+/** unfoldTaps over taps [0, taps), split by ranges of taps over the threads when big enough (taps write disjoint rows). */
+export function unfoldTaps(colFloats: number, taps: number, ...args: Parameters<Taps>): void {
+  const threads = colFloats >= MIN_THREADED_FLOATS ? Math.min(threadCount(), taps) : 1;
+  if (threads <= 1) return kernels!.unfold(...args);
+  const parts = Math.min(taps, threads * 4); // claimed one at a time: a slow thread takes fewer
+  const tasks: number[][] = [];
+  for (let p = 0; p < parts; p++) {
+    const t0 = Math.floor((p * taps) / parts), t1 = Math.floor(((p + 1) * taps) / parts);
+    const task = [...args];
+    task[4] = t0;
+    task[5] = t1;
+    tasks.push(task);
+  }
+  runTasks(kernels!.module, 'unfoldTaps', tasks, 0);
 }
 
-export function foldLines(assign: boolean, ...args: Parameters<FoldLines>): void {
-  (assign ? kernels!.foldAssign : kernels!.fold)(...args);
+/**
+ * foldTaps over every tap, split by planes over the threads when big enough: taps of one plane add
+ * into the same positions, so a thread takes whole planes (a range of batches, or of channels
+ * when there is one batch) and every tap of them.
+ */
+export function foldTaps(assign: boolean, colFloats: number, ...args: Parameters<Taps>): void {
+  const name = assign ? 'foldAssignTaps' : 'foldTaps';
+  const [src, dst, , , , , , , , , nb, sb, nc, sc, dPlane] = args;
+  const byBatch = nb > 1;
+  const count = byBatch ? nb : nc;
+  const threads = colFloats >= MIN_THREADED_FLOATS ? Math.min(threadCount(), count) : 1;
+  if (threads <= 1) return (assign ? kernels!.foldAssign : kernels!.fold)(...args);
+  const tasks: number[][] = [];
+  for (let p = 0; p < threads; p++) {
+    const i0 = Math.floor((p * count) / threads), i1 = Math.floor(((p + 1) * count) / threads);
+    const task = [...args];
+    if (byBatch) {
+      task[0] = src + i0 * sb;
+      task[1] = dst + i0 * nc * dPlane;
+      task[10] = i1 - i0;
+    } else {
+      task[0] = src + i0 * sc;
+      task[1] = dst + i0 * dPlane;
+      task[12] = i1 - i0;
+    }
+    tasks.push(task);
+  }
+  runTasks(kernels!.module, name, tasks, 0);
 }
 
 /** `while (get(i) < get(end)) { body; }` */
@@ -100,6 +152,28 @@ function forEachPlane(f: FuncBuilder, src: number, dst: number, table: number, f
     });
     f.incr(b, 1);
   });
+}
+
+/** The tap loop around per-tap function `callee` (see Taps): `strided` is the operand that moves by a tap stride. */
+function buildTaps(name: string, callee: number, strided: 'src' | 'dst'): FuncBuilder {
+  const [src, dst, table, tapTable, t0, t1, lines, width, step, last, nb, sb, nc, sc, dPlane, tapStride] = Array.from({ length: 16 }, (_, i) => i);
+  const f = new FuncBuilder(name, new Array(16).fill(I32));
+  const t = f.local(I32), at = f.local(I32);
+  f.get(t0).set(t);
+  whileLess(f, t, t1, () => {
+    f.get(tapTable).get(t).i32Const(12).i32Mul().i32Add().set(at);
+    f.get(src);
+    if (strided === 'src') f.get(t).get(tapStride).i32Mul().i32Add();
+    f.get(dst);
+    if (strided === 'dst') f.get(t).get(tapStride).i32Mul().i32Add();
+    f.get(table).get(t).get(lines).i32Mul().i32Const(4).i32Mul().i32Add();
+    f.get(lines).get(width);
+    f.get(at).i32Load(0).get(at).i32Load(4).get(at).i32Load(8);
+    for (const v of [step, last, nb, sb, nc, sc, dPlane]) f.get(v);
+    f.call(callee);
+    f.incr(t, 1);
+  });
+  return f;
 }
 
 function buildUnfold(): FuncBuilder {

@@ -10,7 +10,7 @@ import type { FoldAttrs, UnfoldAttrs, WindowAttrs } from '../../ir/ops/conv.js';
 import { windowCounts } from '../../ir/ops/conv.js';
 import { contiguousStrides } from '../../ir/index.js';
 import type { HostArray, View } from '../backend.js';
-import { foldLines, heapAddress, unfoldLines, wasmLinesReady } from './conv-wasm.js';
+import { foldTaps, heapAddress, unfoldTaps, wasmLinesReady } from './conv-wasm.js';
 import { wasmHeap } from './wasm/heap.js';
 import { copyInThreshold, spanOf, stage } from './wasm/copy-in.js';
 
@@ -27,6 +27,8 @@ interface RowPlan {
   readonly lineOffset: Int32Array;
   /** Byte address of lineOffset in the Wasm heap (for the Wasm line kernels), or -1. */
   readonly tableAddress: number;
+  /** Byte address of (lo, hi, first) of every tap, three int32s each, in the Wasm heap (for the Wasm tap loops), or -1. */
+  readonly tapTableAddress: number;
   /** Per tap along the last dim: first and one-past-last position inside the input, and the offset of the first. */
   readonly lo: Int32Array;
   readonly hi: Int32Array;
@@ -87,7 +89,13 @@ function buildRowPlan(spatial: readonly number[], strides: readonly number[], a:
     first[t] = (lo[t] * s + shift) * strides[last];
   }
   const tableAddress = heap ? heap.addressOf(lineOffset) : -1;
-  return Object.assign(plan, { width, lines, taps, lineOffset, tableAddress, lo, hi, first, step: s * strides[last] });
+  let tapTableAddress = -1;
+  if (heap) {
+    const tapTable = heap.allocArray('int32', 3 * taps, plan) as Int32Array;
+    for (let t = 0; t < taps; t++) tapTable.set([lo[t % kw], hi[t % kw], first[t % kw]], 3 * t);
+    tapTableAddress = heap.addressOf(tapTable);
+  }
+  return Object.assign(plan, { width, lines, taps, lineOffset, tableAddress, tapTableAddress, lo, hi, first, step: s * strides[last] });
 }
 
 /**
@@ -110,18 +118,14 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
   const pad = a.padValue;
   const outLength = n * ch * taps * lines * width;
   const padBits = new Int32Array(Float32Array.of(pad).buffer)[0];
-  if (tableAddress >= 0 && useWasmLines(x, xd, od, outLength)) {
+  if (plan.tapTableAddress >= 0 && useWasmLines(x, xd, od, outLength)) {
     const staged = stage(wasmHeap()!, [
       { data: xd, lo: x.offset, hi: x.offset + spanOf(x.shape, x.strides), read: true, write: false },
       { data: od, lo: out.offset, hi: out.offset + outLength, read: false, write: true },
     ]);
     const [xAt, oAt] = staged.at;
-    // One Wasm call per tap, over every plane.
-    for (let t = 0; t < taps; t++) {
-      const tw = t % kw;
-      unfoldLines(xAt + 4 * x.offset, oAt + 4 * (out.offset + t * lines * width), tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, padBits,
-        n, 4 * x.strides[0], ch, 4 * x.strides[1], 4 * taps * lines * width);
-    }
+    unfoldTaps(outLength, taps, xAt + 4 * x.offset, oAt + 4 * out.offset, tableAddress, plan.tapTableAddress, 0, taps, lines, width, step, padBits,
+      n, 4 * x.strides[0], ch, 4 * x.strides[1], 4 * taps * lines * width, 4 * lines * width);
     staged.done();
     return;
   }
@@ -160,19 +164,15 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   if (!assign) od.fill(0, out.offset, out.offset + n * ch * planeSize);
   const [s0, s1, s2] = cols.strides;
   const outLength = n * ch * planeSize;
-  if (tableAddress >= 0 && useWasmLines(cols, cd, od, outLength)) {
+  if (plan.tapTableAddress >= 0 && useWasmLines(cols, cd, od, outLength)) {
     const staged = stage(wasmHeap()!, [
       { data: cd, lo: cols.offset, hi: cols.offset + spanOf(cols.shape, cols.strides), read: true, write: false },
       // Read too unless every position is assigned: the zeros filled above are what fold adds to.
       { data: od, lo: out.offset, hi: out.offset + outLength, read: !assign, write: true },
     ]);
     const [cAt, oAt] = staged.at;
-    // One Wasm call per tap, over every plane.
-    for (let t = 0; t < taps; t++) {
-      const tw = t % kw;
-      foldLines(assign, cAt + 4 * (cols.offset + t * s1), oAt + 4 * out.offset, tableAddress + 4 * t * lines, lines, width, lo[tw], hi[tw], first[tw], step, s2,
-        n, 4 * s0, ch, 4 * taps * s1, 4 * planeSize);
-    }
+    foldTaps(assign, n * ch * taps * lines * width, cAt + 4 * cols.offset, oAt + 4 * out.offset, tableAddress, plan.tapTableAddress, 0, taps, lines, width, step, s2,
+      n, 4 * s0, ch, 4 * taps * s1, 4 * planeSize, 4 * s1);
     staged.done();
     return;
   }
