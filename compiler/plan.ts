@@ -5,6 +5,7 @@
 import { contiguousStrides, itemSize, numel, OPS, type DType, type Graph, type Layout } from '../ir/index.js';
 import type { Plan, PlanStep, PlanView } from '../runtime/executor.js';
 import { viewStrides } from '../ir/ops/movement.js';
+import { usesOf } from './passes/uses.js';
 
 export function buildPlan(g: Graph, device: string): Plan {
   const slots: { dtype: DType; length: number }[] = [];
@@ -28,6 +29,7 @@ export function buildPlan(g: Graph, device: string): Plan {
     return { slot, data: c.data };
   });
   const fixed = slots.length;
+  const uses = usesOf(g);
 
   // Pass 1: one virtual slot per materialised value; views alias their input's slot.
   for (const n of g.nodes) {
@@ -53,7 +55,7 @@ export function buildPlan(g: Graph, device: string): Plan {
       viewOf.set(n.output, addView({ slot: src.slot, shape: layout.shape, strides: layout.strides, offset: layout.offset, dtype: out.dtype }));
       continue;
     }
-    const slot = newSlot(out.dtype, numel(out.shape));
+    const slot = inPlaceBase(n) ?? newSlot(out.dtype, numel(out.shape));
     const outView = contiguousView(slot, out.shape, out.dtype);
     // A matmul whose epilogue was fused through a reshape (conv) computes in the product's shape.
     const productShape = n.op === 'matmul' && n.expr ? (n.attrs as { productShape?: number[] }).productShape : undefined;
@@ -69,6 +71,22 @@ export function buildPlan(g: Graph, device: string): Plan {
     });
     viewOf.set(n.output, outView);
     steps.push({ op: n.op, expr: n.expr, attrs: n.attrs, inputs, out: stepOut });
+  }
+
+  /**
+   * A scatterAdd adds into a copy of its base; when the base is a kernel's output that nothing else
+   * reads (max-pool's gradient: a zeros tensor the indices scatter into), the scatterAdd is given
+   * the base's own slot and adds into it in place, so the copy costs nothing (the backends skip
+   * copying a view onto itself).
+   */
+  function inPlaceBase(n: (typeof g.nodes)[number]): number | undefined {
+    if (n.op !== 'scatterAdd') return undefined;
+    const base = n.inputs[0];
+    const v = views[viewOf.get(base)!];
+    const out = g.value(n.output);
+    const whole = v.offset === 0 && v.shape.join() === out.shape.join() && v.strides.join() === contiguousStrides(out.shape).join();
+    const soleUse = (uses.users.get(base) ?? []).length === 1 && !uses.escaping.has(base) && n.inputs.indexOf(base, 1) < 0;
+    return v.slot >= fixed && whole && soleUse && v.dtype === out.dtype && slots[v.slot].length === numel(out.shape) ? v.slot : undefined;
   }
 
   function reView(vi: number, shape: readonly number[]): number | undefined {

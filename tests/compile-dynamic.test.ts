@@ -218,6 +218,24 @@ describe('the IR', () => {
     const fwdOut = new Executable(buildPlan(fast.graph(a), 'cpu')).run([a.detach()]);
     expect(firstMismatch(bwd, [...fwdOut.slice(1), kiln.ones([], { dtype: 'float64' }), a.detach()])).toBeUndefined();
   });
+  it('a scatterAdd into a zeros tensor nothing else reads adds in place (no copy of its base), with the same result', () => {
+    const g = new kiln.Graph();
+    const src = g.addInput([3, 2], 'float32', 'arg', 'src');
+    const index = g.addInput([3, 2], 'int32', 'arg', 'index');
+    const zeros = g.addNode('full', [], { shape: [4, 2], value: 0, dtype: 'float32', device: 'cpu' }, [4, 2], 'float32');
+    const out = g.addNode('scatterAdd', [zeros.id, index.id, src.id], { dim: 0 }, [4, 2], 'float32');
+    g.outputs = [out.id];
+    const plan = buildPlan(g, 'cpu');
+    const step = plan.steps.find((st) => st.op === 'scatterAdd')!;
+    expect(plan.views[step.inputs[0]].slot).toBe(plan.views[step.out].slot);
+    const [got] = new Executable(plan).run([kiln.tensor([[1, 2], [3, 4], [5, 6]]), kiln.tensor([[0, 3], [0, 1], [2, 3]], { dtype: 'int32' })]);
+    expect(got.tolistSync()).toEqual([[4, 0], [0, 4], [5, 0], [0, 8]]);
+    // A base that is also returned is copied, not overwritten.
+    g.outputs = [out.id, zeros.id];
+    const kept = buildPlan(g, 'cpu');
+    const st = kept.steps.find((x) => x.op === 'scatterAdd')!;
+    expect(kept.views[st.inputs[0]].slot).not.toBe(kept.views[st.out].slot);
+  });
   it('the verifier catches a broken graph', () => {
     const g = new kiln.Graph();
     const a = g.addInput([2], 'float32', 'arg', 'a');
