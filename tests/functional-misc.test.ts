@@ -88,6 +88,14 @@ describe('max-pooling ties and layouts', () => {
       expect(grad.map((g, i) => (g !== 0 ? i : -1)).filter((i) => i >= 0), `kernel ${k}`).toEqual([k - 2, k + 3]);
     }
   });
+  it('a window of -inf beside the padding picks its first tap inside the input, as PyTorch does', () => {
+    const x = kiln.tensor([[[-Infinity, -Infinity, 1, 2]]], { requiresGrad: true });
+    const [out, idx] = F.maxPool1d(x, 3, { stride: 1, padding: 1, returnIndices: true });
+    expect(out.tolistSync()).toEqual([[[-Infinity, 1, 2, 2]]]);
+    expect(idx.tolistSync()).toEqual([[[0, 2, 3, 3]]]);
+    out.sum().backward();
+    expect(x.grad!.tolistSync()).toEqual([[[1, 0, 1, 2]]]);
+  });
   it('accepts unbatched input [C, H, W]', () => {
     const x = kiln.arange(16, { dtype: 'float32' }).reshape([1, 4, 4]);
     const [out, idx] = F.maxPool2d(x, 2, { returnIndices: true });

@@ -1,6 +1,6 @@
-// The line loops of gather and scatterAdd (./routines.ts) in WebAssembly, for float32 values and
-// int32 indices that lie in the Wasm heap (a compiled plan's memory): max-pooling gathers each
-// window's maximum and scatters its gradient back this way. In JS these loops cost ~7 ns an
+// The line loops of gather and scatterAdd (./routines.ts) in WebAssembly, for float32 values (and
+// int32 for gather) and int32 indices that lie in the Wasm heap (a compiled plan's memory), or are
+// copied there: max-pooling gathers each window's pick and scatters its gradient back this way. In JS these loops cost ~7 ns an
 // element here (typed arrays over the heap's growable shared buffer are a slower elements kind).
 import { FuncBuilder, I32 } from './wasm/emit.js';
 import { compileKernel } from './wasm/kernel.js';
@@ -42,7 +42,10 @@ function load(): { gather: Lines; scatterAdd: Lines } | null {
  * `outIsRead`: the kernel adds into out (scatterAdd), so its values are copied in too.
  */
 export function wasmIndexLines(values: Span, index: Span, out: Span, outIsRead: boolean, work: number): { run: { gather: Lines; scatterAdd: Lines }; at: number[]; done: () => void } | null {
-  if (!(values.data instanceof Float32Array) || !(out.data instanceof Float32Array) || !(index.data instanceof Int32Array)) return null;
+  // Gather moves 32-bit values without looking at them (f32 loads and stores keep every bit), so
+  // int32 values go too (max-pool gathers int32 positions); scatterAdd adds, so float32 only.
+  const kind = values.data instanceof Float32Array || (!outIsRead && values.data instanceof Int32Array);
+  if (!kind || out.data.constructor !== values.data.constructor || !(index.data instanceof Int32Array)) return null;
   const run = load();
   if (!run) return null;
   const heap = wasmHeap()!;

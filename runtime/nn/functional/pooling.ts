@@ -3,7 +3,7 @@
 // pooling sums each window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
 import { fmtShape, numel } from '../../../ir/index.js';
 import { arange, ones, tensor, zerosLike } from '../../creation.js';
-import { amax, argmax, div, expand, gather, ge, gt, isnan, logicalOr, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
+import { amax, argmax, div, expand, gather, ge, gt, isnan, logicalOr, lt, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
 import type { Tensor } from '../../tensor.js';
 import { unfoldRaw } from './conv.js';
 import { batchify, ntuple, requireFloat, type IntOrTuple } from './utils.js';
@@ -79,17 +79,29 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   requireFloat(input, op);
   const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
   const g = geometry(x.shape.slice(2), kernelSize, opts, op);
-  const w = windows(x, g, -Infinity); // [N, C, K, L]
+  const w = windows(x, g, -Infinity).detach(); // [N, C, K, L]
   // Few taps (the usual 2x2, 3x3): a comparison chain; many: a chain would be a huge expression.
   const best = w.shape[2] <= CHAIN_TAPS ? firstMaximum(w).unsqueeze(2) : firstMaximumByReduction(w); // [N, C, 1, L]
   const [n, c] = x.shape;
-  const out = undo(gather(w, 2, best).reshape([n, c, ...g.out]));
-  if (!opts.returnIndices) return out;
-  // Unfolding the flat positions 0..H*W-1 of one plane gives, for every tap, the index PyTorch reports.
   const spatial = x.shape.slice(2);
-  const positions = windows(arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]), g, -1);
-  const indices = gather(expand(positions, w.shape), 2, best).reshape([n, c, ...g.out]);
-  return [out, undo(indices)];
+  // The flat input position of each window's pick (the index PyTorch reports), then the value
+  // gathered from the input itself: the gradient is a scatter into the input's shape, with no fold
+  // of window columns (measured in the compiled ConvNet step: ~0.35 ms less for the first pool).
+  const positions = windows(arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]), g, -1); // [1, 1, K, L]
+  let index = gather(expand(positions, w.shape), 2, best).reshape([n, c, -1]);
+  if (g.padding.some((p) => p > 0) || g.extra.some((e) => e > 0)) index = where(lt(index, 0), firstInside(positions), index);
+  const out = undo(gather(x.reshape([n, c, -1]), 2, index).reshape([n, c, ...g.out]));
+  return opts.returnIndices ? [out, undo(index.reshape([n, c, ...g.out]))] : out;
+}
+
+/**
+ * A window whose taps are all -inf keeps its first tap, which may lie in the padding (position
+ * -1): PyTorch then reports the window's first tap inside the input. positions [1, 1, K, L] ->
+ * that position per window, [1, 1, L].
+ */
+function firstInside(positions: Tensor): Tensor {
+  const tap = argmax(ge(positions, 0), 2, true);
+  return gather(positions, 2, tap).reshape([1, 1, -1]);
 }
 
 /** Up to this many taps per window, max-pool compares them in a chain (firstMaximum); beyond, in reductions (firstMaximumByReduction). */
@@ -101,7 +113,7 @@ const CHAIN_TAPS = 16;
  * (one kernel when compiled) rather than a reduction across rows K apart.
  */
 function firstMaximum(w: Tensor): Tensor {
-  const taps = w.detach();
+  const taps = w;
   let top = select(taps, 2, 0);
   if (w.shape[2] === 1) return zerosLike(top, { dtype: 'int32' });
   let best: Tensor | undefined;
@@ -121,7 +133,7 @@ function firstMaximum(w: Tensor): Tensor {
  * -1 for the others).
  */
 function firstMaximumByReduction(w: Tensor): Tensor {
-  const taps = w.detach();
+  const taps = w;
   const k = w.shape[2];
   const index = arange(k, { dtype: 'int32', device: w.device }).reshape([1, 1, k, 1]);
   const lastNaN = amax(where(isnan(taps), index, scalarTensor(-1, 'int32', w.device)), 2, true);
