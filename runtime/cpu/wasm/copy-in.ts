@@ -106,8 +106,9 @@ export interface StagedOperand extends Span {
  */
 export function stage(heap: WasmHeap, operands: readonly StagedOperand[]): { at: number[]; done: () => void } {
   let bytes = 0;
+  // -1: used in place, or nothing to place (an empty span outside the heap: a scalar passed by value).
   const place = operands.map((o) => {
-    if (heap.addressOf(o.data) >= 0) return -1;
+    if (o.hi <= o.lo || heap.addressOf(o.data) >= 0) return -1;
     const at = bytes;
     bytes += align64((o.hi - o.lo) * o.data.BYTES_PER_ELEMENT);
     return at;
@@ -115,7 +116,7 @@ export function stage(heap: WasmHeap, operands: readonly StagedOperand[]): { at:
   const base = bytes > 0 ? scratch(heap, bytes) : 0;
   const copyOf = (j: number) => viewAt(heap, operands[j].data, base + place[j], operands[j].hi - operands[j].lo);
   const at = operands.map((o, j) => {
-    if (place[j] < 0) return heap.addressOf(o.data);
+    if (place[j] < 0) return Math.max(0, heap.addressOf(o.data));
     if (o.read) (copyOf(j) as Float32Array).set(o.data.subarray(o.lo, o.hi) as Float32Array);
     return base + place[j] - o.lo * o.data.BYTES_PER_ELEMENT;
   });
