@@ -1,7 +1,7 @@
 // WebGPU kernels, timed through the public API: the round trip (a 1-element add and its read),
 // square float32 matmuls and the seed MNISTConvNet (batch 64, compiled training step and forward).
-//   npx tsx --conditions=kiln-source bench/webgpu.ts [--quick] [--no-implicit] [--large]
-// --no-implicit materialises conv columns (unfold) instead of reading them in place (implicit GEMM).
+//   npx tsx --conditions=kiln-source bench/webgpu.ts [--quick] [--implicit] [--large]
+// --implicit reads conv columns in place (implicit GEMM) instead of materialising them (unfold, the default).
 // --large adds 1024^3 and 2048^3 matmuls, each also timed ten per read (for a real GPU: minutes on
 // lavapipe).
 // Each figure is the median of timed runs, each ending in a read (so the GPU work is included).
@@ -38,7 +38,7 @@ async function median(runs: number, fn: () => Promise<unknown>): Promise<[number
 }
 
 const backend = await kiln.initWebGPU();
-if (process.argv.includes('--no-implicit')) (backend as { implicitGemm?: boolean }).implicitGemm = false;
+if (process.argv.includes('--implicit')) (backend as { implicitGemm?: boolean }).implicitGemm = true;
 const { info } = await (await import('../runtime/webgpu/device.js')).requestDevice();
 console.log(`adapter: ${info}`);
 const rows: string[] = ['| workload | wall ms (median) | CPU ms (median) | GFLOP/s (wall) |', '| --- | ---: | ---: | ---: |'];

@@ -5,8 +5,10 @@
 // nearest half, ties to even) and read back as a Float32Array, so `await t.data()` of a float16
 // tensor gives float32 values (each exactly a half). Kernels are WGSL generated from
 // the op table's lowerings (kernels.ts, matmul-kernel.ts, render-wgsl.ts); pipelines are cached by
-// source, shapes travel in a metadata buffer, and dispatches are recorded into one command encoder
-// until a readback or an explicit flush submits them. Unfolds are deferred so that a matmul can read
+// source, shapes travel in a metadata buffer, and dispatches are recorded into one command encoder,
+// consecutive dispatches into one compute pass, until a readback or an explicit flush submits them.
+// A `run` called again with the same inputs array (a compiled plan's step) replays what it recorded
+// the first time (see Memo). Unfolds are deferred so that a matmul can read
 // conv columns in place (deferred-unfold.ts); gather and scatterAdd report out-of-range indices at
 // the next read (index-check.ts).
 import { contiguousStrides, E, exprToString, numel, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
@@ -21,11 +23,11 @@ import { catRegions, padRegion } from '../cpu/routines.js';
 import { f16ToF32, f32ToF16 } from '../half.js';
 import { throwIfDeviceFailed } from './device.js';
 import { DeferredUnfolds } from './deferred-unfold.js';
-import { BLOCK, chooseMatmulVariant, chooseTile, loadsPerElement, matmulKernel, MAX_IMPLICIT_LOADS, variantName, type MatmulOperandLayout } from './matmul-kernel.js';
+import { BLOCK, chooseMatmulVariant, chooseTile, loadsPerElement, matmulKernel, matmulKey, MAX_IMPLICIT_LOADS, variantName, type MatmulOperandLayout } from './matmul-kernel.js';
 import { unfoldMapMeta } from './unfold-map.js';
 import { ERROR_BYTES, indexError, IndexErrors } from './index-check.js';
 import { isFloatKind, resultKind } from './render-wgsl.js';
-import { elementwiseKernel, elementwiseMeta, reduceKernel, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
+import { elementwiseKernel, elementwiseKey, elementwiseMeta, reduceKernel, reduceKey, wideReduction, WORKGROUP, type KernelSpec, type Operand } from './kernels.js';
 import { foldKernel, gatherKernel, gatherMeta, scatterAddKernel, scatterAddMeta, unfoldKernel } from './kernels.js';
 
 const IDENTITY = E.input(0);
@@ -55,26 +57,133 @@ export class GpuStorage implements Storage {
 const numelOf = numel;
 
 /** Does `v` cover its whole storage, contiguous from offset 0 (so writing it overwrites everything there)? */
-const isWhole = (v: View) => v.offset === 0 && numelOf(v.shape) === v.storage.length && v.strides.every((s, i) => v.shape[i] === 1 || s === contiguousStrides(v.shape)[i]);
+/** Is `v` laid out row-major contiguous (strides of size-1 dims do not matter)? Allocates nothing. */
+function isContiguous(v: { readonly shape: readonly number[]; readonly strides: readonly number[] }): boolean {
+  let expected = 1;
+  for (let i = v.shape.length - 1; i >= 0; i--) {
+    if (v.shape[i] !== 1 && v.strides[i] !== expected) return false;
+    expected *= v.shape[i];
+  }
+  return true;
+}
+const isWhole = (v: View) => v.offset === 0 && numelOf(v.shape) === v.storage.length && isContiguous(v);
 const bufferOf = (v: View) => (v.storage as GpuStorage).buffer;
+
+/** One recorded dispatch: everything needed to record it again. */
+interface Recorded {
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly x: number;
+  readonly y: number;
+  readonly z: number;
+  /** For deferred.beforeKernel: the output buffer, whether the kernel writes all of it, the buffers bound as inputs. */
+  readonly out: GPUBuffer;
+  readonly covers: boolean;
+  readonly inputs: readonly (GPUBuffer | undefined)[];
+  /** It binds the index-error buffer (gather, scatterAdd). */
+  readonly checked: boolean;
+  /** A matmul's variant name, counted in matmulVariants. */
+  readonly variant: string | undefined;
+}
+
+/** A view as it was when a run was recorded: the replay checks that it is still the same. */
+interface ViewSnapshot {
+  readonly view: View;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly offset: number;
+  readonly dtype: DType;
+  readonly buffer: GPUBuffer;
+}
+
+/** A matmul operand's deferred unfold as its recording saw it (undefined: none), compared field by field at a replay. */
+interface DeferredState {
+  readonly columns: GPUBuffer;
+  readonly x: ViewSnapshot | undefined;
+  readonly attrs: UnfoldAttrs | undefined;
+}
+
+const snapshot = (view: View): ViewSnapshot => ({ view, shape: view.shape, strides: view.strides, offset: view.offset, dtype: view.dtype, buffer: bufferOf(view) });
+const unchanged = (s: ViewSnapshot, v: View) =>
+  s.view === v && s.shape === v.shape && s.strides === v.strides && s.offset === v.offset && s.dtype === v.dtype && s.buffer === (v.storage as GpuStorage).buffer;
+
+/**
+ * What one `run` recorded, kept under its inputs array. A compiled plan (runtime/executor.ts) passes
+ * the same op, inputs array, attrs and out View for a step on every call, so the second call of a
+ * step replays these dispatches (pipeline and bind group already made) instead of building kernel
+ * keys, metadata and bind-group keys again. A replay needs the same op, attrs and views (same
+ * objects, the same shape/strides arrays and offsets, the same buffers: the executor rebinds its
+ * input views' storages between calls), the same metadata-cache generation (an evicted metadata
+ * buffer is destroyed), and for a matmul the same deferred unfolds on its operands as when it was
+ * recorded (whether it reads conv columns in place depends on them). Runs whose outcome depends on
+ * more state are not kept: a deferred unfold (it records no dispatch; an unfold run now is kept with
+ * the implicitGemm it saw) and random (it submits). A deferred unfold that a run materialises is not
+ * part of its recording: at a replay, beforeKernel materialises what the state then asks for. Eager
+ * ops pass a new array each call, so their memos are never hit and go with it.
+ */
+interface Memo {
+  readonly op: OpDef;
+  readonly attrs: unknown;
+  readonly out: ViewSnapshot;
+  readonly inputs: readonly ViewSnapshot[];
+  /** A matmul's operands' deferred unfolds when recorded: replayed only while they are the same. */
+  readonly operands: readonly DeferredState[] | undefined;
+  readonly generation: number;
+  /** An unfold run now: replayed only while implicitGemm is the same. */
+  readonly implicitGemm: boolean | undefined;
+  readonly dispatches: readonly Recorded[];
+}
+
+interface Recording {
+  readonly dispatches: Recorded[];
+  spoiled: boolean;
+  operands: DeferredState[] | undefined;
+  implicitGemm: boolean | undefined;
+}
 
 export class WebGPUBackend implements Backend {
   readonly device = 'webgpu';
   private readonly pool = new Map<number, GPUBuffer[]>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | undefined;
+  /** The open compute pass; ended by anything else recorded into the encoder (copies, clears) and by flush. */
+  private pass: GPUComputePassEncoder | undefined;
+  /** The pipeline last set in the open pass. */
+  private passPipeline: GPUComputePipeline | undefined;
+  /** What the run in progress records (see Memo), and the memos by inputs array. */
+  private recording: Recording | undefined;
+  private readonly memos = new WeakMap<readonly View[], Memo>();
+  /** Bumped when the metadata cache is cleared (its buffers are destroyed): older memos are stale. */
+  private generation = 0;
   private pendingMeta: GPUBuffer[] = [];
   private live = new Set<GpuStorage>();
   nextSerial = 0;
   /** Dispatches and submits since creation (tests assert them for compiled steps). */
-  readonly counters = { dispatches: 0, submits: 0 };
+  readonly counters = { dispatches: 0, submits: 0, passes: 0, replays: 0 };
 
+  /** Buffers alloc took from the pool and has not zero-filled yet (see settle). */
+  private readonly unzeroed = new Set<GPUBuffer>();
   /** Where gather and scatterAdd record an out-of-range index; checked at each read. */
   private readonly indexErrors: IndexErrors;
   /** Unfolds not run yet: a matmul reads their columns through the unfold's index map (implicit GEMM). */
-  private readonly deferred = new DeferredUnfolds(bufferOf, (d) => this.unfoldNow(d.x, d.out, d.attrs));
-  /** Defer unfolds so that matmuls read conv columns in place (false: always materialise them; for comparisons). */
-  implicitGemm = true;
+  private readonly deferred = new DeferredUnfolds(bufferOf, (d) => {
+    // Not part of the run being recorded: a replay's beforeKernel materialises what it needs then.
+    const rec = this.recording;
+    this.recording = undefined;
+    try {
+      this.unfoldNow(d.x, d.out, d.attrs);
+    } finally {
+      this.recording = rec;
+    }
+  });
+  /**
+   * Defer unfolds so that a conv's forward matmul reads its columns in place through the unfold's
+   * index map (implicit GEMM) instead of materialising them. Off by default: on an H100 the
+   * materialised columns were as fast or faster (MNISTConvNet step 3.2-3.6 ms against 3.7-4.5,
+   * forward 1.0-1.3 against 1.1-1.6; bench/RESULTS.md, 2026-11-23); it saved 10-25 % of CPU time
+   * only on lavapipe, a CPU emulation. It saves the columns' memory.
+   */
+  implicitGemm = false;
   /** Matmul dispatches by variant name (matmul-kernel.ts variantName), so tests can see which kernel ran. */
   readonly matmulVariants = new Map<string, number>();
 
@@ -92,7 +201,9 @@ export class WebGPUBackend implements Backend {
     const size = bufferSize(dtype, length);
     const pooled = this.pool.get(size)?.pop();
     const buffer = pooled ?? this.gpu.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-    if (pooled) this.commands().clearBuffer(buffer);
+    // A pooled buffer holds old values: it is zero-filled at its first use, unless that use
+    // overwrites all of it (a kernel's whole output), which most do (see settle).
+    if (pooled) this.unzeroed.add(buffer);
     const s = new GpuStorage(dtype, length, buffer, this);
     this.live.add(s);
     return s;
@@ -121,12 +232,13 @@ export class WebGPUBackend implements Backend {
     this.deferred.materialise(bufferOf(view));
     const n = numelOf(view.shape);
     let src = view;
-    const plain = view.offset === 0 && view.strides.every((s, i) => view.shape[i] === 1 || s === contiguousStrides(view.shape)[i]);
+    const plain = view.offset === 0 && isContiguous(view);
     if (!plain) {
       const tmp = this.alloc(view.dtype, n);
       src = { storage: tmp, shape: view.shape, strides: contiguousStrides(view.shape), offset: 0, dtype: view.dtype };
       this.copy(view, src);
     }
+    this.zeroFill((src.storage as GpuStorage).buffer);
     const size = bufferSize(view.dtype, n);
     // The index-error words ride along after the values, at a multiple of 8 (getMappedRange's alignment).
     const at = Math.ceil(size / 8) * 8;
@@ -177,6 +289,50 @@ export class WebGPUBackend implements Backend {
   }
 
   run(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): void {
+    const memo = this.memos.get(inputs);
+    if (memo !== undefined && this.replay(memo, op, inputs, attrs, out)) return;
+    const rec: Recording = (this.recording = { dispatches: [], spoiled: false, operands: undefined, implicitGemm: undefined });
+    try {
+      this.runNow(op, inputs, attrs, out);
+    } finally {
+      this.recording = undefined;
+    }
+    if (!rec.spoiled && rec.dispatches.length > 0) {
+      this.memos.set(inputs, { op, attrs, out: snapshot(out), inputs: inputs.map(snapshot), operands: rec.operands, generation: this.generation, implicitGemm: rec.implicitGemm, dispatches: rec.dispatches });
+    } else if (memo !== undefined) this.memos.delete(inputs);
+  }
+
+  /** Records `memo`'s dispatches again if it still applies (see Memo); false otherwise. */
+  private replay(memo: Memo, op: OpDef, inputs: readonly View[], attrs: unknown, out: View): boolean {
+    if (memo.op !== op || memo.attrs !== attrs || memo.generation !== this.generation || (memo.implicitGemm !== undefined && memo.implicitGemm !== this.implicitGemm) || !unchanged(memo.out, out) || memo.inputs.length !== inputs.length) return false;
+    for (let i = 0; i < inputs.length; i++) if (!unchanged(memo.inputs[i], inputs[i])) return false;
+    if (memo.operands !== undefined) for (const o of memo.operands) if (!this.sameDeferred(o)) return false;
+    for (const d of memo.dispatches) {
+      this.deferred.beforeKernel(d.out, d.covers, d.inputs);
+      this.settle(d.out, d.covers, d.inputs);
+      if (d.checked) this.indexErrors.use();
+      this.encode(d);
+    }
+    this.counters.replays++;
+    return true;
+  }
+
+  private deferredState(columns: GPUBuffer): DeferredState {
+    const d = this.deferred.get(columns);
+    return { columns, x: d && snapshot(d.x), attrs: d?.attrs };
+  }
+
+  private sameDeferred(o: DeferredState): boolean {
+    const d = this.deferred.get(o.columns);
+    return d === undefined ? o.x === undefined : o.x !== undefined && d.attrs === o.attrs && unchanged({ ...o.x, view: d.x }, d.x);
+  }
+
+  /** The run in progress, if recording, cannot be replayed. */
+  private spoil(): void {
+    if (this.recording) this.recording.spoiled = true;
+  }
+
+  private runNow(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): void {
     const lowering = op.lowering;
     switch (lowering.kind) {
       case 'elementwise':
@@ -225,6 +381,7 @@ export class WebGPUBackend implements Backend {
   recycle(s: GpuStorage): void {
     if (!this.live.delete(s)) return;
     this.deferred.recycled(s.buffer);
+    this.unzeroed.delete(s.buffer);
     const size = s.buffer.size;
     const list = this.pool.get(size) ?? [];
     list.push(s.buffer);
@@ -249,6 +406,8 @@ export class WebGPUBackend implements Backend {
 
   /** Submits the recorded dispatches. */
   flush(): void {
+    this.spoil();
+    this.endPass();
     if (!this.encoder) return;
     this.gpu.queue.submit([this.encoder.finish()]);
     this.counters.submits++;
@@ -257,17 +416,42 @@ export class WebGPUBackend implements Backend {
     this.pendingMeta = [];
   }
 
+  /** The encoder, for commands outside a compute pass (copies, clears): the open pass is ended first. */
   private commands(): GPUCommandEncoder {
+    this.endPass();
     return (this.encoder ??= this.gpu.createCommandEncoder());
   }
 
-  private pipeline(spec: KernelSpec): GPUComputePipeline {
-    let p = this.pipelines.get(spec.key);
-    if (!p) {
-      p = this.gpu.createComputePipeline({ layout: 'auto', compute: { module: this.gpu.createShaderModule({ code: spec.code }), entryPoint: 'main' } });
-      this.pipelines.set(spec.key, p);
-    }
+  /**
+   * The compute pass dispatches go into, begun when none is open. Dependent dispatches may share a
+   * pass: WebGPU makes each dispatch its own usage scope, and the implementation synchronises
+   * one dispatch's writes with the next one's reads (Dawn inserts the barriers).
+   */
+  private computePass(): GPUComputePassEncoder {
+    if (this.pass) return this.pass;
+    const pass = this.commands().beginComputePass();
+    this.pass = pass;
+    this.passPipeline = undefined;
+    this.counters.passes++;
+    return pass;
+  }
+
+  private endPass(): void {
+    if (!this.pass) return;
+    this.pass.end();
+    this.pass = undefined;
+    this.passPipeline = undefined;
+  }
+
+  /** A new pipeline for `spec`, cached under its key (callers look the key up first: `this.pipelines.get(key) ?? this.compile(...)`, so a kernel's source is built once). */
+  private compile(spec: KernelSpec): GPUComputePipeline {
+    const p = this.gpu.createComputePipeline({ layout: 'auto', compute: { module: this.gpu.createShaderModule({ code: spec.code }), entryPoint: 'main' } });
+    this.pipelines.set(spec.key, p);
     return p;
+  }
+
+  private pipelineFor(spec: KernelSpec): GPUComputePipeline {
+    return this.pipelines.get(spec.key) ?? this.compile(spec);
   }
 
   // Metadata buffers and bind groups are cached by content, so a compiled plan, which dispatches the
@@ -275,11 +459,11 @@ export class WebGPUBackend implements Backend {
   // evicted metadata buffer is destroyed after the next submit (pending commands may still use it).
   private readonly metaCache = new Map<string, GPUBuffer>();
   private readonly bindGroups = new Map<string, GPUBindGroup>();
-  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private readonly objectIds = new WeakMap<object, number>();
   private nextBufferId = 0;
   private static readonly CACHE_LIMIT = 4096;
 
-  private meta(data: Uint32Array): [GPUBuffer, string] {
+  private meta(data: Uint32Array): GPUBuffer {
     const key = data.join(',');
     let b = this.metaCache.get(key);
     if (!b) {
@@ -290,39 +474,74 @@ export class WebGPUBackend implements Backend {
         for (const old of this.metaCache.values()) this.pendingMeta.push(old);
         this.metaCache.clear();
         this.bindGroups.clear();
+        this.generation++;
       }
       this.metaCache.set(key, b);
     }
-    return [b, key];
+    return b;
   }
 
-  private idOf(b: GPUBuffer): number {
-    let id = this.bufferIds.get(b);
-    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+  /** A number per buffer or pipeline, for short bind-group keys. */
+  private idOf(o: object): number {
+    let id = this.objectIds.get(o);
+    if (id === undefined) this.objectIds.set(o, (id = this.nextBufferId++));
     return id;
   }
 
-  /** Records one dispatch: binding 0 = out, 1 = metadata, 2.. = the inputs (undefined: aliased to out, not bound). */
-  private dispatch(spec: KernelSpec, outView: View, meta: Uint32Array, inputs: readonly (GPUBuffer | undefined)[], grid: [number, number, number]): void {
+  /**
+   * Records one dispatch of `pipeline`: binding 0 = out, 1 = metadata, 2.. = the inputs (undefined:
+   * aliased to out, not bound). `checked`: the last input is the index-error buffer; `variant`: a
+   * matmul's, to count. Bind groups are cached by the ids of the pipeline and the buffers.
+   */
+  private dispatch(pipeline: GPUComputePipeline, outView: View, meta: Uint32Array, inputs: readonly (GPUBuffer | undefined)[], grid: [number, number, number], checked = false, variant?: string): void {
     const out = (outView.storage as GpuStorage).buffer;
-    this.deferred.beforeKernel(out, isWhole(outView), inputs);
-    const pipeline = this.pipeline(spec);
-    const [metaBuffer, metaKey] = this.meta(meta);
-    const key = `${spec.key}|${metaKey}|${this.idOf(out)}|${inputs.map((b) => (b ? this.idOf(b) : '-')).join(',')}`;
-    let bindGroup = this.bindGroups.get(key);
+    const covers = isWhole(outView);
+    this.deferred.beforeKernel(out, covers, inputs);
+    this.settle(out, covers, inputs);
+    const metaBuffer = this.meta(meta);
+    let groupKey = `${this.idOf(pipeline)}|${this.idOf(metaBuffer)}|${this.idOf(out)}|`;
+    for (const b of inputs) groupKey += b ? `${this.idOf(b)},` : '-,';
+    let bindGroup = this.bindGroups.get(groupKey);
     if (!bindGroup) {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: out } }, { binding: 1, resource: { buffer: metaBuffer } }];
       inputs.forEach((b, j) => b && entries.push({ binding: 2 + j, resource: { buffer: b } }));
       bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
       if (this.bindGroups.size >= WebGPUBackend.CACHE_LIMIT) this.bindGroups.clear();
-      this.bindGroups.set(key, bindGroup);
+      this.bindGroups.set(groupKey, bindGroup);
     }
-    const pass = this.commands().beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(...grid);
-    pass.end();
+    const d: Recorded = { pipeline, bindGroup, x: grid[0], y: grid[1], z: grid[2], out, covers, inputs, checked, variant };
+    this.encode(d);
+    this.recording?.dispatches.push(d);
+  }
+
+  /** Zero-fills `b` now (in command order) if alloc left it to its first use. */
+  private zeroFill(b: GPUBuffer): void {
+    if (this.unzeroed.delete(b)) this.commands().clearBuffer(b);
+  }
+
+  /**
+   * Before a kernel that reads `inputs` (undefined: `out` itself) and writes `out` (`covers`: all of
+   * it): the allocated-but-not-zeroed buffers it reads, or writes only in part, are zero-filled
+   * first; an output it overwrites whole needs no zeros. So an op's fresh output does not end the
+   * compute pass with a clear.
+   */
+  private settle(out: GPUBuffer, covers: boolean, inputs: readonly (GPUBuffer | undefined)[]): void {
+    if (this.unzeroed.size === 0) return;
+    for (const b of inputs) this.zeroFill(b ?? out);
+    if (covers) this.unzeroed.delete(out);
+    else this.zeroFill(out);
+  }
+
+  private encode(d: Recorded): void {
+    const pass = this.computePass();
+    if (this.passPipeline !== d.pipeline) {
+      pass.setPipeline(d.pipeline);
+      this.passPipeline = d.pipeline;
+    }
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.x, d.y, d.z);
     this.counters.dispatches++;
+    if (d.variant !== undefined) this.matmulVariants.set(d.variant, (this.matmulVariants.get(d.variant) ?? 0) + 1);
   }
 
   private grid(threads: number): [number, number, number] {
@@ -340,9 +559,11 @@ export class WebGPUBackend implements Backend {
     const n = numelOf(out.shape);
     if (n === 0) return;
     const ops = this.operands(inputs, out);
-    const spec = elementwiseKernel(expr, exprToString(expr), ops, out.dtype, out.shape.length);
+    const exprKey = exprToString(expr);
+    const key = elementwiseKey(exprKey, ops, out.dtype, out.shape.length);
     const meta = elementwiseMeta(n, out.shape, out, inputs);
-    this.dispatch(spec, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+    const pipeline = this.pipelines.get(key) ?? this.compile(elementwiseKernel(expr, exprKey, ops, out.dtype, out.shape.length));
+    this.dispatch(pipeline, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
   }
 
   private reduce(reducer: Reducer, prologue: Expr | undefined, attrs: ReduceAttrs & { shape?: number[] }, inputs: readonly View[], out: View): void {
@@ -357,9 +578,14 @@ export class WebGPUBackend implements Backend {
     // Accumulate in the kind of value the prologue produces: integers stay exact in i32, floating
     // values (float16 included, as PyTorch does on GPUs) add in f32.
     const intAcc = !isFloatKind(resultKind(expr, inputs.map((v) => v.dtype)));
-    const spec = reduceKernel(reducer, expr, exprToString(expr), ops, out.dtype, kept.length, red.length, intAcc ? 'i32' : 'f32');
+    const exprKey = exprToString(expr);
+    const acc = intAcc ? 'i32' : 'f32';
+    const wide = wideReduction(reducer, nOut, nRed);
+    const key = reduceKey(reducer, exprKey, ops, out.dtype, kept.length, red.length, acc, wide);
+    const pipeline = this.pipelines.get(key) ?? this.compile(reduceKernel(reducer, expr, exprKey, ops, out.dtype, kept.length, red.length, acc, wide));
     const meta = Uint32Array.from([nOut, nRed, ...kept.map((d) => shape[d]), ...red.map((d) => shape[d]), ...inputs.flatMap((v) => [...kept.map((d) => v.strides[d]), ...red.map((d) => v.strides[d]), v.offset])]);
-    this.dispatch(spec, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(nOut));
+    // wide: one workgroup per output.
+    this.dispatch(pipeline, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(wide ? nOut * WORKGROUP : nOut));
   }
 
   private matmul(a: View, b: View, out: View, epilogue: Expr | undefined, extras: readonly View[]): void {
@@ -375,19 +601,27 @@ export class WebGPUBackend implements Backend {
     });
     const layout = (v: View): MatmulOperandLayout => ({ rowStride: v.strides[v.strides.length - 2], colStride: v.strides[v.strides.length - 1], batchStrides: batchStrides(v), offset: v.offset });
     // An operand that is a deferred unfold's columns is read through its index map, from its input,
-    // unless the product overwrites that input or would decode each element more than
-    // MAX_IMPLICIT_LOADS times: then the columns are materialised first (dispatch does it).
+    // unless the product overwrites that input, would decode each element more than
+    // MAX_IMPLICIT_LOADS times, or reads the columns transposed: then the columns are materialised
+    // first (dispatch does it). Transposed columns are a weight gradient's (dY @ colsᵀ, contracted
+    // over every output position): on an H100 conv1's took 2.8 ms read in place against 0.8 ms
+    // materialised, conv2's 0.95 against 0.16 (bench/RESULTS.md, 2026-11-23).
     const tile = chooseTile(batches, m, n);
     const implicit = (v: View, otherExtent: number) => {
       const d = this.deferred.get(bufferOf(v));
       const cheap = loadsPerElement(tile, otherExtent, batch, batchStrides(v)) <= MAX_IMPLICIT_LOADS;
-      return d && cheap && bufferOf(d.x) !== bufferOf(out) ? d : undefined;
+      const asStored = v.strides[v.strides.length - 1] === 1;
+      return d && cheap && asStored && bufferOf(d.x) !== bufferOf(out) ? d : undefined;
     };
     const ua = implicit(a, n);
     const ub = implicit(b, m);
+    // Replayed (see Memo) only while the operands' deferred unfolds are as now.
+    if (this.recording) this.recording.operands = [this.deferredState(bufferOf(a)), this.deferredState(bufferOf(b))];
     const variant = chooseMatmulVariant(a.dtype, batches, m, n, k, layout(a), layout(b), ua && ua.x.shape.length - 2, ub && ub.x.shape.length - 2);
     const exOps = extras.map((v) => ({ dtype: v.dtype, aliasOut: false }));
-    const spec = matmulKernel(a.dtype, nb, epilogue, epilogue ? exprToString(epilogue) : '', exOps, variant);
+    const exprKey = epilogue ? exprToString(epilogue) : '';
+    const key = matmulKey(a.dtype, nb, exprKey, exOps, variant);
+    const pipeline = this.pipelines.get(key) ?? this.compile(matmulKernel(a.dtype, nb, epilogue, exprKey, exOps, variant));
     const [ars, acs] = a.strides.slice(-2);
     const [brs, bcs] = b.strides.slice(-2);
     const meta = Uint32Array.from([
@@ -398,14 +632,12 @@ export class WebGPUBackend implements Backend {
     // A and B bind at 2 and 3, the epilogue's extra inputs from 4: the dispatcher's convention.
     const buffers = [ua ? ua.x : a, ub ? ub.x : b, ...extras].map(bufferOf);
     const block = BLOCK[variant.tile];
-    this.dispatch(spec, out, meta, buffers, [Math.ceil(n / block), Math.ceil(m / block), batches]);
-    const name = variantName(variant);
-    this.matmulVariants.set(name, (this.matmulVariants.get(name) ?? 0) + 1);
+    this.dispatch(pipeline, out, meta, buffers, [Math.ceil(n / block), Math.ceil(m / block), batches], false, variantName(variant));
   }
 
   /** Binds the inputs not aliased to `out` and dispatches one thread per output element. */
   private routine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
-    this.dispatch(spec, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+    this.dispatch(this.pipelineFor(spec), out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
   }
 
   /** An out-of-range index reads element 0 and is reported at the next read (index-check.ts). */
@@ -429,13 +661,18 @@ export class WebGPUBackend implements Backend {
   /** As routine(), with the index-error buffer bound after the inputs. */
   private checkedRoutine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
     const buffers = inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer));
-    this.dispatch(spec, out, meta, [...buffers, this.indexErrors.use()], this.grid(n));
+    this.dispatch(this.pipelineFor(spec), out, meta, [...buffers, this.indexErrors.use()], this.grid(n), true);
   }
 
   /** Deferred when its columns fill their storage (deferred-unfold.ts); run now otherwise. */
   private unfold(x: View, out: View, a: UnfoldAttrs): void {
     if (numelOf(out.shape) === 0) return;
-    if (!this.implicitGemm || !isWhole(out) || bufferOf(x) === bufferOf(out)) return this.unfoldNow(x, out, a);
+    if (!this.implicitGemm || !isWhole(out) || bufferOf(x) === bufferOf(out)) {
+      // Replayed only while implicitGemm is as now (the views are checked anyway).
+      if (this.recording) this.recording.implicitGemm = this.implicitGemm;
+      return this.unfoldNow(x, out, a);
+    }
+    this.spoil(); // a deferral records no dispatch: done again each call
     this.deferred.beforeKernel(bufferOf(out), true, [bufferOf(x)]);
     this.deferred.defer({ x, attrs: a, out });
   }
@@ -463,11 +700,13 @@ export class WebGPUBackend implements Backend {
   private random(out: View, a: RandomAttrs): void {
     const n = numelOf(out.shape);
     if (n === 0) return;
+    this.spoil(); // new values each call
     const values = a.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
     drawRandom(values, a.distribution, a.a, a.b);
     const words = out.dtype === 'float16' ? Uint16Array.from(values, (v) => f32ToF16(v)) : values;
     // writeBuffer runs before the next submit, so everything recorded so far is submitted first.
     this.deferred.beforeKernel(bufferOf(out), isWhole(out), []);
+    this.settle(bufferOf(out), isWhole(out), []);
     this.flush();
     const bytes = out.dtype === 'float16' ? 2 : 4;
     this.gpu.queue.writeBuffer((out.storage as GpuStorage).buffer, out.offset * bytes, words.buffer, words.byteOffset, words.byteLength);

@@ -68,6 +68,17 @@ function load(j: number, x: Operand, p: string): string {
  * out strides(ndim), out offset, then per input: strides(ndim), offset].
  */
 export function elementwiseKernel(expr: Expr, exprKey: string, inputs: readonly Operand[], out: DType, ndim: number): KernelSpec {
+  return withF16({ key: elementwiseKey(exprKey, inputs, out, ndim), code: elementwiseCode(expr, inputs, out, ndim) });
+}
+
+/** elementwiseKernel's key, without building its source (the backend looks its pipeline up by it first). */
+export function elementwiseKey(exprKey: string, inputs: readonly Operand[], out: DType, ndim: number): string {
+  let key = `ew|${exprKey}|`;
+  for (let j = 0; j < inputs.length; j++) key += `${j ? ',' : ''}${inputs[j].dtype}${inputs[j].aliasOut ? '@' : ''}`;
+  return `${key}>${out}|${ndim}`;
+}
+
+function elementwiseCode(expr: Expr, inputs: readonly Operand[], out: DType, ndim: number): string {
   const { body, result } = renderWgsl(expr, inputs.map((x) => x.dtype), out);
   const base = (j: number) => 1 + ndim + (ndim + 1) * (j + 1); // start of input j's strides
   const ptrs = inputs.map((_, j) => `var p${j} = md[${base(j) + ndim}];`).join('\n  ');
@@ -92,19 +103,50 @@ ${HEADER('md[0]')}
   ${body}
   out[po] = ${result};
 }`;
-  return withF16({ key: `ew|${exprKey}|${inputs.map((x) => `${x.dtype}${x.aliasOut ? '@' : ''}`).join(',')}>${out}|${ndim}`, code });
+  return code;
 }
 
 export function elementwiseMeta(n: number, shape: readonly number[], out: { strides: readonly number[]; offset: number }, inputs: readonly { strides: readonly number[]; offset: number }[]): Uint32Array {
-  return Uint32Array.from([n, ...shape, ...out.strides, out.offset, ...inputs.flatMap((x) => [...x.strides, x.offset])]);
+  // Filled in place (no intermediate arrays): it runs once per eager elementwise op.
+  const nd = shape.length;
+  const meta = new Uint32Array(1 + nd + (nd + 1) * (inputs.length + 1));
+  meta[0] = n;
+  let at = 1;
+  const put = (x: { strides: readonly number[]; offset: number }) => {
+    for (let d = 0; d < nd; d++) meta[at++] = x.strides[d];
+    meta[at++] = x.offset;
+  };
+  for (let d = 0; d < nd; d++) meta[at++] = shape[d];
+  put(out);
+  for (const x of inputs) put(x);
+  return meta;
 }
 
 /**
- * One thread per output element reduces over the reduced dims (kept dims first in the metadata).
+ * One thread per output element reduces over the reduced dims (kept dims first in the metadata), or
+ * with `wide` one workgroup per output element (see wideReduction).
  * Metadata: [nOut, nRed, kept shape(nk), red shape(nr), per input: kept strides(nk), red strides(nr), offset].
  * argmax/argmin return the first extreme's row-major index within the reduced dims; NaN wins.
  */
-export function reduceKernel(reducer: Reducer, expr: Expr, exprKey: string, inputs: readonly Operand[], out: DType, nk: number, nr: number, accKind: 'f32' | 'i32'): KernelSpec {
+export function reduceKernel(reducer: Reducer, expr: Expr, exprKey: string, inputs: readonly Operand[], out: DType, nk: number, nr: number, accKind: 'f32' | 'i32', wide = false): KernelSpec {
+  return withF16({ key: reduceKey(reducer, exprKey, inputs, out, nk, nr, accKind, wide), code: reduceCode(reducer, expr, inputs, out, nk, nr, accKind, wide) });
+}
+
+/** reduceKernel's key, without building its source. */
+export function reduceKey(reducer: Reducer, exprKey: string, inputs: readonly Operand[], out: DType, nk: number, nr: number, accKind: 'f32' | 'i32', wide = false): string {
+  return `red|${reducer}|${exprKey}|${inputs.map((x) => `${x.dtype}${x.aliasOut ? '@' : ''}`).join(',')}>${out}|${nk}|${nr}|${accKind}${wide ? '|wide' : ''}`;
+}
+
+/**
+ * Should a reduction of `nRed` elements into each of `nOut` outputs use a workgroup per output
+ * (reduceKernel's `wide`)? When few outputs each reduce many elements (a bias gradient: 10 outputs
+ * of 36,864), one thread per output leaves the GPU idle and walks the elements in sequence.
+ * Only sum, max and min (argmax/argmin keep the first index: one thread per output).
+ */
+export const wideReduction = (reducer: Reducer, nOut: number, nRed: number) =>
+  nRed >= WORKGROUP && nOut <= 16384 && (reducer === 'sum' || reducer === 'max' || reducer === 'min');
+
+function reduceCode(reducer: Reducer, expr: Expr, inputs: readonly Operand[], out: DType, nk: number, nr: number, accKind: 'f32' | 'i32', wide: boolean): string {
   const { body, result } = renderWgsl(expr, inputs.map((x) => x.dtype), accKind === 'i32' ? 'int32' : 'float32');
   const stride = (j: number) => 2 + nk + nr + j * (nk + nr + 1);
   const zero = accKind === 'i32' ? '0i' : '0.0';
@@ -116,9 +158,20 @@ export function reduceKernel(reducer: Reducer, expr: Expr, exprKey: string, inpu
       ? `if (v ${better} acc || !(v == v)) { acc = v; }`
       : `if (best < 0 || ((acc == acc) && (v ${better} acc || !(v == v)))) { acc = v; best = i32(r); }`;
   const outValue = reducer === 'argmax' || reducer === 'argmin' ? 'best' : out === 'int32' ? 'i32(acc)' : out === 'bool' ? 'select(0u, 1u, acc != 0)' : out === 'float16' ? 'f16(acc)' : 'f32(acc)';
+  // wide: workgroup i reduces output i; its threads take every WORKGROUP-th element, then add up
+  // their partial results in workgroup memory (a tree). Workgroups past the end do the barriers
+  // (which need uniform control flow) but no loads or store.
+  const header = wide
+    ? `var<workgroup> part: array<${accKind}, ${WORKGROUP}>;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+  let i = wg.y * nwg.x + wg.x;
+  let valid = i < md[0];
+  let nRed = select(0u, md[1], valid);`
+    : HEADER('md[0]');
   const code = `${bindings(out, inputs)}
 ${PRELUDE}
-${HEADER('md[0]')}
+${header}
   var rem = i;
   ${inputs.map((_, j) => `var b${j} = md[${stride(j) + nk + nr}];`).join('\n  ')}
   ${dimLoop(nk, `
@@ -131,7 +184,7 @@ ${HEADER('md[0]')}
   }`)}
   var acc: ${accKind} = ${init};
   var best: i32 = -1;
-  for (var r = 0u; r < md[1]; r++) {
+  for (var r = ${wide ? `li; r < nRed; r += ${WORKGROUP}u` : '0u; r < md[1]; r++'}) {
     var rr = r;
     ${inputs.map((_, j) => `var p${j} = b${j};`).join('\n    ')}
     ${dimLoop(nr, `
@@ -147,9 +200,21 @@ ${HEADER('md[0]')}
     let v = ${result};
     ${combine}
   }
-  out[i] = ${outValue};
+  ${wide ? `part[li] = acc;
+  workgroupBarrier();
+  for (var half = ${WORKGROUP / 2}u; half > 0u; half = half / 2u) {
+    if (li < half) {
+      let v = part[li + half];
+      ${reducer === 'sum' ? 'part[li] = part[li] + v;' : `if (v ${better} part[li] || !(v == v)) { part[li] = v; }`}
+    }
+    workgroupBarrier();
+  }
+  if (li == 0u && valid) {
+    let acc = part[0];
+    out[i] = ${outValue};
+  }` : `out[i] = ${outValue};`}
 }`;
-  return withF16({ key: `red|${reducer}|${exprKey}|${inputs.map((x) => x.dtype).join(',')}>${out}|${nk}|${nr}|${accKind}`, code });
+  return code;
 }
 
 // ---- Indexing and sliding-window routines (gather, scatterAdd, unfold, fold) ----

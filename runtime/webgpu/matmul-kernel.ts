@@ -111,8 +111,12 @@ fn store(row: u32, col: u32, acc: ${ct}) {
 }
 
 ${v.tile === 'small' ? smallMain(ct) : regMain(ct, v)}`;
-  return withF16({ key: `mm|${dtype}|${nb}|${exprKey}|${extras.map((x) => x.dtype).join(',')}|${v.tile}|${loadKey(v.a)}|${loadKey(v.b)}`, code });
+  return withF16({ key: matmulKey(dtype, nb, exprKey, extras, v), code });
 }
+
+/** matmulKernel's key, without building its source. */
+export const matmulKey = (dtype: DType, nb: number, exprKey: string, extras: readonly Operand[], v: MatmulVariant): string =>
+  `mm|${dtype}|${nb}|${exprKey}|${extras.map((x) => x.dtype).join(',')}|${v.tile}|${loadKey(v.a)}|${loadKey(v.b)}`;
 
 /** The prologue shared by both mains: batch offsets, and K read uniformly (the tile loop holds barriers, so its bound must be uniform). */
 const PROLOGUE = `
