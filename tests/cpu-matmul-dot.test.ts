@@ -157,12 +157,15 @@ describe('wasm dot-product matmul (A @ Btᵀ)', () => {
     const mm = createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() });
     expect(mm.dot).toBe(DEFAULT_DOT_POLICY);
     for (const [M, N, K] of [[10, 25, 36864], [20, 250, 4096], [64, 100, 1000], [1, 100, 1000], [100, 1, 1000]]) {
-      expect(DEFAULT_DOT_POLICY.use(M, N, K), `${M}x${N}x${K}`).toBe(true);
+      expect(DEFAULT_DOT_POLICY.use(M, N, K, true), `${M}x${N}x${K}`).toBe(true);
     }
     // Square-ish products keep the packed GEMM (faster there: see DEFAULT_DOT_POLICY).
     for (const [M, N, K] of [[64, 64, 64], [256, 256, 256], [128, 128, 2048], [16, 64, 64], [4, 1000, 64]]) {
-      expect(DEFAULT_DOT_POLICY.use(M, N, K), `${M}x${N}x${K}`).toBe(false);
+      expect(DEFAULT_DOT_POLICY.use(M, N, K, true), `${M}x${N}x${K}`).toBe(false);
     }
+    // Without FMA only matrix-vector products take it.
+    expect(DEFAULT_DOT_POLICY.use(1, 100, 1000, false)).toBe(true);
+    for (const [M, N, K] of [[10, 25, 36864], [20, 250, 4096], [64, 100, 1000]]) expect(DEFAULT_DOT_POLICY.use(M, N, K, false), `${M}x${N}x${K}`).toBe(false);
     let seed = 500;
     for (const threads of [1, 2]) {
       setThreadCount(threads);

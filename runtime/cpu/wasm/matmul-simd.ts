@@ -98,7 +98,8 @@ export interface DotPolicy {
   maxKc: number;
   /** Bytes that one chunk of the swept operand (min(M, N) rows of a task) may take: what should stay in L2. */
   chunkBytes: number;
-  use(M: number, N: number, K: number): boolean;
+  /** `fma`: the build uses relaxed_madd (without it the dot tile is bound by instruction issue). */
+  use(M: number, N: number, K: number, fma: boolean): boolean;
 }
 
 // The dot GEMM runs at ~45-50 GFLOP/s whatever the shape; the packed one reaches 51-53 on big
@@ -117,13 +118,16 @@ export interface DotPolicy {
 // Chunks: up to 4096 steps (chunks of 512, 1024, 2048, 4096: 10x36864x25 482, 463, 454, 443 us,
 // 20x4096x250 986, 939, 890, 849; 8192 and 16384 within noise of 4096), fewer where min(M, N) rows
 // of a chunk would pass 512 KiB (the swept operand should stay in the 1 MiB L2).
+// Without FMA (mul + add: 24 instructions per 9 multiply-adds) the dot tile is issue-bound and wins
+// only for matrix-vector products: packed -> dot, 64x1000x100 319 -> 588, 20x4096x250 1082 -> 1844,
+// 10x36864x25 834 -> 829, 16x4096x16 59 -> 93, 4x1000x64 17 -> 22, but 1x1000x100 30 -> 8.
 export const DEFAULT_DOT_POLICY: DotPolicy = {
   config: DEFAULT_DOT_CONFIG,
   maxKc: 4096,
   chunkBytes: 512 << 10,
-  use: (M, N, K) => {
+  use: (M, N, K, fma) => {
     const m = Math.min(M, N);
-    return m <= 2 || (m <= 32 && K >= Math.max(256, 16 * m)) || (m <= 64 && K >= 10 * Math.max(M, N));
+    return m <= 2 || (fma && ((m <= 32 && K >= Math.max(256, 16 * m)) || (m <= 64 && K >= 10 * Math.max(M, N))));
   },
 };
 
@@ -282,7 +286,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const base = area / 4;
     const A = aCopy ? copyIn(mem, base, a, M, K, aCopy.gather) : { ptr: aAt + a.offset * 4, rs: a.rowStride, cs: a.colStride };
     // A gathered copy of A is row-major; B's goes column-major where the dot-product GEMM will read it.
-    const dotShape = b.rowStride === 1 && (a.colStride === 1 || aCopy?.gather === true) && dot.use(M, N, K);
+    const dotShape = b.rowStride === 1 && (a.colStride === 1 || aCopy?.gather === true) && dot.use(M, N, K, cfg.relaxed);
     const B = bCopy ? copyIn(mem, base + aFloats, b, K, N, bCopy.gather, dotShape) : { ptr: bAt + b.offset * 4, rs: b.rowStride, cs: b.colStride };
     const pC = outAt >= 0 ? outAt + outOffset * 4 : (base + aFloats + bFloats) * 4;
 
