@@ -152,6 +152,15 @@ function browserWebGPU(): GPU {
   return gpu;
 }
 
+/**
+ * Dawn hides `shader-f16` on NVIDIA's Vulkan driver unless this toggle is on: a guard for f16
+ * conformance-test failures (crbug.com/42251215), not for a missing feature. With it on, every
+ * float16 test of Kiln's (matmul, conv and max-pool forward and backward) passed on an H100
+ * (bench/RESULTS.md, 2026-11-23); llama.cpp's WebGPU backend turns it on too. Without it a
+ * float16 model on an NVIDIA GPU would be refused. No effect on other adapters.
+ */
+const DAWN_OPTIONS = ['enable-dawn-features=vulkan_enable_f16_on_nvidia'];
+
 async function nodeWebGPU(): Promise<GPU> {
   if (nodeGpu) return nodeGpu;
   ensureXdgRuntimeDir();
@@ -167,7 +176,7 @@ async function nodeWebGPU(): Promise<GPU> {
   for (const [k, v] of Object.entries(mod.globals)) {
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
   }
-  nodeGpu = mod.create([]);
+  nodeGpu = mod.create(DAWN_OPTIONS);
   return nodeGpu;
 }
 
