@@ -2,7 +2,7 @@
 // taps and gathers it (so the gradient reaches only that maximum, PyTorch's tie-break), average
 // pooling sums each window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
 import { fmtShape, numel } from '../../../ir/index.js';
-import { arange, ones, tensor, zerosLike } from '../../creation.js';
+import { arange, ones, tensor } from '../../creation.js';
 import { amax, argmax, div, expand, gather, ge, gt, isnan, logicalOr, lt, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
 import type { Tensor } from '../../tensor.js';
 import { unfoldRaw } from './conv.js';
@@ -80,15 +80,16 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
   const g = geometry(x.shape.slice(2), kernelSize, opts, op);
   const w = windows(x, g, -Infinity).detach(); // [N, C, K, L]
-  // Few taps (the usual 2x2, 3x3): a comparison chain; many: a chain would be a huge expression.
-  const best = w.shape[2] <= CHAIN_TAPS ? firstMaximum(w).unsqueeze(2) : firstMaximumByReduction(w); // [N, C, 1, L]
   const [n, c] = x.shape;
   const spatial = x.shape.slice(2);
   // The flat input position of each window's pick (the index PyTorch reports), then the value
   // gathered from the input itself: the gradient is a scatter into the input's shape, with no fold
   // of window columns (measured in the compiled ConvNet step: ~0.35 ms less for the first pool).
+  // Unfolding the positions 0..H*W-1 of one plane gives each tap's.
   const positions = windows(arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]), g, -1); // [1, 1, K, L]
-  let index = gather(expand(positions, w.shape), 2, best).reshape([n, c, -1]);
+  // Few taps (the usual 2x2, 3x3): a comparison chain that carries the position along; many: a
+  // chain would be a huge expression, so reductions find the tap and a gather its position.
+  let index = (w.shape[2] <= CHAIN_TAPS ? firstMaximum(w, positions) : gather(expand(positions, w.shape), 2, firstMaximumByReduction(w))).reshape([n, c, -1]);
   if (g.padding.some((p) => p > 0) || g.extra.some((e) => e > 0)) index = where(lt(index, 0), firstInside(positions), index);
   const out = undo(gather(x.reshape([n, c, -1]), 2, index).reshape([n, c, ...g.out]));
   return opts.returnIndices ? [out, undo(index.reshape([n, c, ...g.out]))] : out;
@@ -108,22 +109,21 @@ function firstInside(positions: Tensor): Tensor {
 const CHAIN_TAPS = 16;
 
 /**
- * The tap of each window [N, C, K, L] that PyTorch's max-pool picks: the first maximum, or the last
- * NaN. A chain of comparisons over the K rows of taps, i.e. elementwise work along the windows
- * (one kernel when compiled) rather than a reduction across rows K apart.
+ * The position (from `positions` [1, 1, K, L]) of the tap of each window [N, C, K, L] that PyTorch's
+ * max-pool picks: the first maximum, or the last NaN. A chain of comparisons over the K rows of
+ * taps, i.e. elementwise work along the windows (one kernel when compiled) rather than a
+ * reduction across rows K apart. -> [N, C, L].
  */
-function firstMaximum(w: Tensor): Tensor {
-  const taps = w;
-  let top = select(taps, 2, 0);
-  if (w.shape[2] === 1) return zerosLike(top, { dtype: 'int32' });
-  let best: Tensor | undefined;
+function firstMaximum(w: Tensor, positions: Tensor): Tensor {
+  let top = select(w, 2, 0);
+  let best = expand(select(positions, 2, 0), top.shape);
   for (let t = 1; t < w.shape[2]; t++) {
-    const v = select(taps, 2, t);
+    const v = select(w, 2, t);
     const better = logicalOr(gt(v, top), isnan(v));
     top = where(better, v, top);
-    best = where(better, scalarTensor(t, 'int32', w.device), best ?? scalarTensor(0, 'int32', w.device));
+    best = where(better, select(positions, 2, t), best);
   }
-  return best!;
+  return best;
 }
 
 /**
@@ -133,11 +133,10 @@ function firstMaximum(w: Tensor): Tensor {
  * -1 for the others).
  */
 function firstMaximumByReduction(w: Tensor): Tensor {
-  const taps = w;
   const k = w.shape[2];
   const index = arange(k, { dtype: 'int32', device: w.device }).reshape([1, 1, k, 1]);
-  const lastNaN = amax(where(isnan(taps), index, scalarTensor(-1, 'int32', w.device)), 2, true);
-  return where(ge(lastNaN, 0), lastNaN, argmax(taps, 2, true));
+  const lastNaN = amax(where(isnan(w), index, scalarTensor(-1, 'int32', w.device)), 2, true);
+  return where(ge(lastNaN, 0), lastNaN, argmax(w, 2, true));
 }
 
 export interface AvgPoolOptions {
