@@ -86,7 +86,10 @@ export function buildPlan(g: Graph, device: string): Plan {
     const out = g.value(n.output);
     const whole = v.offset === 0 && v.shape.join() === out.shape.join() && v.strides.join() === contiguousStrides(out.shape).join();
     const soleUse = (uses.users.get(base) ?? []).length === 1 && !uses.escaping.has(base) && n.inputs.indexOf(base, 1) < 0;
-    return v.slot >= fixed && whole && soleUse && v.dtype === out.dtype && slots[v.slot].length === numel(out.shape) ? v.slot : undefined;
+    // Its own kernel's output, not a view: another view of the same slot could be read later.
+    const producer = g.nodes.find((m) => m.output === base);
+    const materialised = producer !== undefined && OPS[producer.op]?.lowering.kind !== 'view';
+    return v.slot >= fixed && whole && soleUse && materialised && v.dtype === out.dtype && slots[v.slot].length === numel(out.shape) ? v.slot : undefined;
   }
 
   function reView(vi: number, shape: readonly number[]): number | undefined {

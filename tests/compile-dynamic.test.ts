@@ -234,6 +234,18 @@ describe('the IR', () => {
     const kept = buildPlan(g, 'cpu');
     const st = kept.steps.find((x) => x.op === 'scatterAdd')!;
     expect(kept.views[st.inputs[0]].slot).not.toBe(kept.views[st.out].slot);
+    // So is a base that is a view of a slot another view reads too.
+    const h = new kiln.Graph();
+    const hs = h.addInput([3, 2], 'float32', 'arg', 'src');
+    const hi = h.addInput([3, 2], 'int32', 'arg', 'index');
+    const flat = h.addNode('full', [], { shape: [8], value: 0, dtype: 'float32', device: 'cpu' }, [8], 'float32');
+    const asBase = h.addNode('reshape', [flat.id], { shape: [4, 2] }, [4, 2], 'float32');
+    const other = h.addNode('reshape', [flat.id], { shape: [2, 4] }, [2, 4], 'float32');
+    const scattered = h.addNode('scatterAdd', [asBase.id, hi.id, hs.id], { dim: 0 }, [4, 2], 'float32');
+    h.outputs = [scattered.id, other.id];
+    const shared = buildPlan(h, 'cpu');
+    const sa = shared.steps.find((x) => x.op === 'scatterAdd')!;
+    expect(shared.views[sa.inputs[0]].slot).not.toBe(shared.views[sa.out].slot);
   });
   it('the verifier catches a broken graph', () => {
     const g = new kiln.Graph();
