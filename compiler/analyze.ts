@@ -522,7 +522,6 @@ class ForwardAnalysis {
       if (Node.isCallExpression(n)) {
         const callee = n.getExpression();
         const text = short(n.getText());
-        const path = fa.kilnPath(callee);
         if (Node.isPropertyAccessExpression(callee) && callee.getExpression().getText() === 'Math' && callee.getName() === 'random') {
           add(n, [this.entry(n, 'random', name, 'draws a random number (Math.random)', via)]);
         } else if (Node.isPropertyAccessExpression(callee) && VALUE_READS.has(callee.getName()) && n.getArguments().length === 0 && (fa.isTensor(callee.getExpression()) || (!fa.typesResolved && callee.getName() !== 'data'))) {

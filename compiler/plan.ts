@@ -2,10 +2,9 @@
 // kernel, no memory); every other value gets a storage slot; slots are reused once every value
 // living in them is dead (liveness over the node order), exact size for exact size, so a compiled
 // step needs a fixed arena allocated once.
-import { contiguousStrides, itemSize, numel, OPS, type DType, type Graph, type Layout } from '../ir/index.js';
+import { contiguousStrides, coversWhole, itemSize, numel, OPS, type DType, type Graph, type Layout } from '../ir/index.js';
 import type { Plan, PlanStep, PlanView } from '../runtime/executor.js';
 import { viewStrides } from '../ir/ops/movement.js';
-import { usesOf } from './passes/uses.js';
 
 export function buildPlan(g: Graph, device: string): Plan {
   const slots: { dtype: DType; length: number }[] = [];
@@ -29,7 +28,6 @@ export function buildPlan(g: Graph, device: string): Plan {
     return { slot, data: c.data };
   });
   const fixed = slots.length;
-  const uses = usesOf(g);
 
   // Pass 1: one virtual slot per materialised value; views alias their input's slot.
   for (const n of g.nodes) {
@@ -55,7 +53,7 @@ export function buildPlan(g: Graph, device: string): Plan {
       viewOf.set(n.output, addView({ slot: src.slot, shape: layout.shape, strides: layout.strides, offset: layout.offset, dtype: out.dtype }));
       continue;
     }
-    const slot = inPlaceBase(n) ?? newSlot(out.dtype, numel(out.shape));
+    const slot = newSlot(out.dtype, numel(out.shape));
     const outView = contiguousView(slot, out.shape, out.dtype);
     // A matmul whose epilogue was fused through a reshape (conv) computes in the product's shape.
     const productShape = n.op === 'matmul' && n.expr ? (n.attrs as { productShape?: number[] }).productShape : undefined;
@@ -71,25 +69,6 @@ export function buildPlan(g: Graph, device: string): Plan {
     });
     viewOf.set(n.output, outView);
     steps.push({ op: n.op, expr: n.expr, attrs: n.attrs, inputs, out: stepOut });
-  }
-
-  /**
-   * A scatterAdd adds into a copy of its base; when the base is a kernel's output that nothing else
-   * reads (max-pool's gradient: a zeros tensor the indices scatter into), the scatterAdd is given
-   * the base's own slot and adds into it in place, so the copy costs nothing (the backends skip
-   * copying a view onto itself).
-   */
-  function inPlaceBase(n: (typeof g.nodes)[number]): number | undefined {
-    if (n.op !== 'scatterAdd') return undefined;
-    const base = n.inputs[0];
-    const v = views[viewOf.get(base)!];
-    const out = g.value(n.output);
-    const whole = v.offset === 0 && v.shape.join() === out.shape.join() && v.strides.join() === contiguousStrides(out.shape).join();
-    const soleUse = (uses.users.get(base) ?? []).length === 1 && !uses.escaping.has(base) && n.inputs.indexOf(base, 1) < 0;
-    // Its own kernel's output, not a view: another view of the same slot could be read later.
-    const producer = g.nodes.find((m) => m.output === base);
-    const materialised = producer !== undefined && OPS[producer.op]?.lowering.kind !== 'view';
-    return v.slot >= fixed && whole && soleUse && materialised && v.dtype === out.dtype && slots[v.slot].length === numel(out.shape) ? v.slot : undefined;
   }
 
   function reView(vi: number, shape: readonly number[]): number | undefined {
@@ -131,6 +110,23 @@ export function buildPlan(g: Graph, device: string): Plan {
     const virtual = views[vi].slot;
     views.forEach((v, i) => { if (v.slot === virtual) views[i] = { ...v, slot: target.slot }; });
     inPlace.add(k);
+  });
+
+  // A scatterAdd adds into a copy of its base. When the base fills its own slot and nothing after
+  // the scatterAdd reads that slot (max-pool's gradient: a zeros tensor the indices scatter into),
+  // the scatterAdd takes that slot and adds in place: the copy costs nothing (a backend copying a
+  // view onto itself does nothing). Asked by slot, like the updates above, so another view of the
+  // same memory counts as a reader.
+  const kept = new Set([...g.outputs.map((o) => views[viewOf.get(o)!].slot), ...g.updates.map((u) => views[viewOf.get(u.value)!].slot)]);
+  steps.forEach((step, at) => {
+    if (step.op !== 'scatterAdd') return;
+    const base = views[step.inputs[0]], out = views[step.out];
+    const fills = (v: PlanView) => coversWhole(v, slots[v.slot].length);
+    const readsLater = steps.slice(at + 1).some((st) => st.inputs.some((i) => views[i].slot === base.slot));
+    const readsTwice = step.inputs.slice(1).some((i) => views[i].slot === base.slot);
+    if (base.slot < fixed || kept.has(base.slot) || !fills(base) || !fills(out) || base.dtype !== out.dtype || readsLater || readsTwice) return;
+    const virtual = out.slot;
+    views.forEach((v, i) => { if (v.slot === virtual) views[i] = { ...v, slot: base.slot }; });
   });
 
   // Pass 2: liveness of virtual slots, then a greedy map onto reused physical slots.

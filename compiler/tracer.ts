@@ -2,7 +2,7 @@
 // tensors. Each op appends a node to the graph and returns a symbolic tensor (shape and dtype, no
 // values); concrete tensors the function touches (parameters, buffers, optimizer state, captured
 // constants) become graph inputs read at call time; in-place writes to them become updates.
-import { Graph, isContiguous, numel, type DType, type OpDef, type Value } from '../ir/index.js';
+import { coversWhole, Graph, numel, type DType, type OpDef, type Value } from '../ir/index.js';
 import type { Interpreter } from '../runtime/dispatch.js';
 import { DynamicTraceError, moduleStack, userSourceLine } from '../runtime/dynamic.js';
 import { record } from '../runtime/eager.js';
@@ -137,5 +137,5 @@ export class Tracer implements Interpreter {
 /** Tensors covering a whole contiguous storage are identified by the storage (so `p` and `p.detach()` are one input). */
 function captureKey(t: Tensor): object {
   const v = t._view!;
-  return v.offset === 0 && isContiguous(v) && numel(v.shape) === v.storage.length ? v.storage : t;
+  return coversWhole(v, v.storage.length) ? v.storage : t;
 }

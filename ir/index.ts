@@ -6,5 +6,5 @@ export * from './kiln-ops.js';
 export * from './autodiff.js';
 export { OPS } from './ops/index.js';
 export * as ops from './ops/index.js';
-export { isContiguous } from './ops/movement.js';
+export { coversWhole, isContiguous } from './ops/movement.js';
 export * from './graph.js';

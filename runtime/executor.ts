@@ -1,7 +1,7 @@
 // The executor of compiled plans: every storage a plan needs is allocated once, every view and
 // kernel argument built once, so running a plan allocates nothing but its output tensors. A plan is
 // plain data (compiler/plan.ts makes it; a bundle can carry it as JSON).
-import { contiguousStrides, OPS, type DType, type Expr, type OpDef } from '../ir/index.js';
+import { contiguousStrides, coversWhole, numel, OPS, type DType, type Expr, type OpDef } from '../ir/index.js';
 import { backendFor, type Backend, type Storage, type View } from './backend.js';
 import { toHostArray } from './host.js';
 import { Tensor } from './tensor.js';
@@ -117,7 +117,7 @@ export class Executable {
         src.storage.version++;
         return this.aliasOf(k);
       }
-      const storage = this.backend.alloc(src.dtype, src.shape.reduce((a, b) => a * b, 1));
+      const storage = this.backend.alloc(src.dtype, numel(src.shape));
       const dst: View = { storage, shape: src.shape, strides: contiguousStrides(src.shape), offset: 0, dtype: src.dtype };
       this.backend.copy(src, dst);
       return new Tensor(src.shape, src.dtype, plan.device, dst);
@@ -135,7 +135,6 @@ export class Executable {
   }
 }
 
-
 /**
  * Hands the tensors a plan captures (parameters, buffers, optimizer state: they live as long as
  * the model) to their device's `adopt`, which on the CPU moves them into the Wasm heap so the
@@ -152,8 +151,7 @@ export function adoptCaptures(captures: readonly Tensor[]): void {
 function wholeStorage(t: Tensor): Storage {
   const v = t.eagerView('compiled call');
   const n = t.numel();
-  const plain = v.offset === 0 && v.storage.length === n && v.strides.every((s, i) => t.shape[i] === 1 || s === contiguousStrides(t.shape)[i]);
-  if (plain) return v.storage;
+  if (coversWhole(v, v.storage.length)) return v.storage;
   const b = backendFor(t.device);
   const storage = b.alloc(t.dtype, n);
   b.copy(v, { storage, shape: t.shape, strides: contiguousStrides(t.shape), offset: 0, dtype: t.dtype });

@@ -273,11 +273,7 @@ export class Tensor {
   // ---- printing ----
   toString(): string {
     if (!this._view) return `Tensor(symbolic, shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;
-    const extras: string[] = [];
-    if (this.device !== 'cpu') extras.push(`device='${this.device}'`);
-    if (this.dtype !== 'float32' && this.dtype !== 'bool') extras.push(`dtype=${this.dtype}`);
-    if (this.gradFn) extras.push(`gradFn=<${this.gradFn.name}>`);
-    else if (this.requiresGrad) extras.push('requiresGrad=true');
+    const extras = this.printExtras();
     let values: HostArray;
     try {
       values = backendFor(this.device).readSync(this._view);
@@ -291,11 +287,16 @@ export class Tensor {
   /** PyTorch's printout on any device (reads the values asynchronously where the device needs it). */
   async toStringAsync(): Promise<string> {
     if (!this._view || this.device === 'cpu') return this.toString();
-    const extras: string[] = [`device='${this.device}'`];
+    return formatTensor(await this.data(), this.shape, this.dtype, this.printExtras());
+  }
+  /** What PyTorch prints after the values: device, dtype, and the grad function or requiresGrad. */
+  private printExtras(): string[] {
+    const extras: string[] = [];
+    if (this.device !== 'cpu') extras.push(`device='${this.device}'`);
     if (this.dtype !== 'float32' && this.dtype !== 'bool') extras.push(`dtype=${this.dtype}`);
     if (this.gradFn) extras.push(`gradFn=<${this.gradFn.name}>`);
     else if (this.requiresGrad) extras.push('requiresGrad=true');
-    return formatTensor(await this.data(), this.shape, this.dtype === 'float16' ? 'float16' : this.dtype, extras);
+    return extras;
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();

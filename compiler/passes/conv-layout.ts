@@ -14,14 +14,16 @@
 // and only where the moved values have no other user.
 import { contiguousStrides, numel, OPS, type Graph, type Node } from '../../ir/index.js';
 import { viewStrides } from '../../ir/ops/movement.js';
-import { usesOf } from './uses.js';
+import { soleUser, usesOf } from './uses.js';
 
-// Pure elementwise primitives only: an impure op's values must stay in the order it draws them.
+// Pure elementwise primitives only: an impure op's values must stay in the order it draws them
+// (defensive: today's only impure op, random, is a routine).
 const isElementwise = (n: Node) => n.op !== 'fused' && !n.expr && OPS[n.op]?.lowering.kind === 'elementwise' && !OPS[n.op].impure;
 
-export function convLayouts(g: Graph): void {
+export function convLayouts(g: Graph): Graph {
   sinkIntoElementwise(g);
   hoistOutOfElementwise(g);
+  return g;
 }
 
 /** A node's replacement: the nodes to put in its place. */
@@ -33,9 +35,10 @@ function apply(g: Graph, rewrites: Rewrites, removed: Set<Node>): void {
 
 /** Rewrite A. */
 function sinkIntoElementwise(g: Graph): void {
-  const { users, escaping } = usesOf(g);
+  const uses = usesOf(g);
+  const { escaping } = uses;
   const producer = new Map<number, Node>(g.nodes.map((n) => [n.output, n]));
-  const only = (v: number, user: Node) => !escaping.has(v) && (users.get(v) ?? []).length === 1 && g.nodes[users.get(v)![0]] === user;
+  const only = (v: number, user: Node) => soleUser(g, uses, v, user);
   const rewrites: Rewrites = new Map();
   const removed = new Set<Node>();
   for (const e of g.nodes) {
@@ -74,9 +77,10 @@ function sinkIntoElementwise(g: Graph): void {
 
 /** Rewrite B. */
 function hoistOutOfElementwise(g: Graph): void {
-  const { users, escaping } = usesOf(g);
+  const uses = usesOf(g);
+  const { escaping } = uses;
   const producer = new Map<number, Node>(g.nodes.map((n) => [n.output, n]));
-  const only = (v: number, user: Node) => !escaping.has(v) && (users.get(v) ?? []).length === 1 && g.nodes[users.get(v)![0]] === user;
+  const only = (v: number, user: Node) => soleUser(g, uses, v, user);
   const rewrites: Rewrites = new Map();
   const removed = new Set<Node>();
   for (const r of g.nodes) {

@@ -22,21 +22,19 @@
 //    by the backward, costs no kernel of its own. Only masks: a shared number (a matmul's output
 //    plus its bias) recomputed downstream would cost its matmul that epilogue.
 //
-// Before grouping, conv-layout.ts moves the permutes around a conv's GEMM so that its ReLU can be
-// an epilogue and its gradient is computed in the layout the GEMMs read.
+// The pass before this one (conv-layout.ts) moves the permutes around a conv's GEMM so that its
+// ReLU can be an epilogue and its gradient is computed in the layout the GEMMs read.
 //
 // A group becomes one 'fused' node whose expression is the members' scalar expressions composed
 // (ir/expr.ts), so every backend runs it with its ordinary elementwise code generator.
 import { contiguousStrides, E, numel, OPS, type Expr, type Graph, type Node } from '../../ir/index.js';
 import { viewStrides } from '../../ir/ops/movement.js';
-import { convLayouts } from './conv-layout.js';
-import { usesOf } from './uses.js';
+import { soleUser, usesOf } from './uses.js';
 
 const isElementwise = (n: Node) => n.op === 'fused' || OPS[n.op]?.lowering.kind === 'elementwise';
 
 export function fuse(g: Graph): Graph {
-  convLayouts(g);
-  duplicateCheapValues(g);
+  duplicateSharedMasks(g);
   const { users, escaping } = usesOf(g);
   const producer = new Map<number, number>(g.nodes.map((n, i) => [n.output, i]));
   const group = new Array<number>(g.nodes.length).fill(-1); // node index -> index of its group's root
@@ -61,7 +59,7 @@ export function fuse(g: Graph): Graph {
 }
 
 /** Rule 7: one copy of each cheap shared mask's op per extra user, placed right after the original. */
-function duplicateCheapValues(g: Graph): void {
+function duplicateSharedMasks(g: Graph): void {
   const { users, escaping } = usesOf(g);
   const size = (v: number) => numel(g.value(v).shape);
   const canFuseInto = (u: Node, v: number) =>
@@ -111,9 +109,9 @@ function extraViewable(shape: readonly number[], outShape: readonly number[], pr
 
 /** Rules 4 and 5: reduction prologues and matmul epilogues. */
 function absorbIntoRoutines(g: Graph): void {
-  const { users, escaping } = usesOf(g);
+  const uses = usesOf(g);
   const producer = new Map<number, Node>(g.nodes.map((n) => [n.output, n]));
-  const soleUser = (v: number, n: Node) => !escaping.has(v) && (users.get(v) ?? []).length === 1 && g.nodes[(users.get(v) ?? [])[0]] === n;
+  const onlyReader = (v: number, n: Node) => soleUser(g, uses, v, n);
   const removed = new Set<Node>();
   const replaced = new Map<Node, Node>();
   for (const n of g.nodes) {
@@ -121,7 +119,7 @@ function absorbIntoRoutines(g: Graph): void {
     if (FUSABLE_REDUCERS.has(n.op) && !n.expr) {
       const p = producer.get(n.inputs[0]);
       // A producer that already absorbed a matmul (rule 5) stays a matmul kernel.
-      if (p && isElementwise(p) && !replaced.has(p) && soleUser(p.output, n)) {
+      if (p && isElementwise(p) && !replaced.has(p) && onlyReader(p.output, n)) {
         replaced.set(n, { ...n, inputs: p.inputs, expr: exprOfNode(p), attrs: { ...(n.attrs as object), shape: g.value(p.output).shape } });
         removed.add(p);
       }
@@ -131,13 +129,13 @@ function absorbIntoRoutines(g: Graph): void {
       let through: Node | undefined;
       for (const v of n.inputs) {
         const p = producer.get(v);
-        if (!p || !soleUser(v, n) || removed.has(p)) continue;
+        if (!p || !onlyReader(v, n) || removed.has(p)) continue;
         // The product's dtype must survive the epilogue: it is computed in the output's memory.
         if (p.op === 'matmul' && !p.expr && sameSize(g, v, n.output) && g.value(v).dtype === out.dtype) { product = v; break; }
         // Conv is matmul then a reshape to NCHW: look through the reshape when the epilogue's other
         // inputs can be viewed in the product's shape.
         const mm = p.op === 'reshape' ? producer.get(p.inputs[0]) : undefined;
-        if (mm && mm.op === 'matmul' && !mm.expr && soleUser(p.inputs[0], p) && g.value(v).dtype === out.dtype && sameSize(g, v, n.output) &&
+        if (mm && mm.op === 'matmul' && !mm.expr && onlyReader(p.inputs[0], p) && g.value(v).dtype === out.dtype && sameSize(g, v, n.output) &&
           n.inputs.every((x) => x === v || extraViewable(g.value(x).shape, out.shape, g.value(mm.output).shape))) {
           product = v;
           through = p;

@@ -1,6 +1,7 @@
 // The optimisation pipeline. Each pass rewrites the graph in place; with KILN_VERIFY=1 (the test
 // suite sets it) the verifier runs after every pass, and KILN_DEBUG=passes prints the IR after each.
 import { verifyGraph, type Graph } from '../../ir/index.js';
+import { convLayouts } from './conv-layout.js';
 import { cse } from './cse.js';
 import { dce } from './dce.js';
 import { fold } from './fold.js';
@@ -12,12 +13,13 @@ export const PIPELINE: readonly [string, (g: Graph) => Graph][] = [
   ['simplify', simplify],
   ['cse', cse],
   ['dce', dce],
+  ['conv-layout', convLayouts],
   ['fuse', fuse],
   ['dce', dce],
 ];
 
 export interface OptimizeOptions {
-  /** Stop before fusion (to compare kernel counts, or to debug a fused kernel). */
+  /** Stop before fusion and the layout rewrites that serve it (to compare kernel counts, or to debug a fused kernel). */
   fuse?: boolean;
 }
 
@@ -28,7 +30,7 @@ export function optimize(g: Graph, opts: OptimizeOptions = {}): Graph {
   const debug = (env.KILN_DEBUG ?? '').split(',').includes('passes');
   if (debug) console.error(`-- traced --\n${g}`);
   for (const [name, pass] of PIPELINE) {
-    if (name === 'fuse' && opts.fuse === false) continue;
+    if ((name === 'fuse' || name === 'conv-layout') && opts.fuse === false) continue;
     pass(g);
     if (verify) {
       try {

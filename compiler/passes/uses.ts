@@ -1,5 +1,5 @@
 // Who uses each value of a graph (nodes by index; outputs and updates count as uses that keep a value alive).
-import type { Graph } from '../../ir/index.js';
+import type { Graph, Node } from '../../ir/index.js';
 
 export interface Uses {
   /** Node indices using each value. */
@@ -19,6 +19,12 @@ export function usesOf(g: Graph): Uses {
   });
   const escaping = new Set<number>([...g.outputs, ...g.updates.map((u) => u.value)]);
   return { users, escaping };
+}
+
+/** Is node `user` the one and only reader of value `v` (and `v` not kept after the graph)? */
+export function soleUser(g: Graph, uses: Uses, v: number, user: Node): boolean {
+  const list = uses.users.get(v) ?? [];
+  return !uses.escaping.has(v) && list.length === 1 && g.nodes[list[0]] === user;
 }
 
 /** Rewrites every reference to value `from` into `to` (inputs, outputs, updates). */

@@ -5,9 +5,19 @@ import { promoteTypes } from '../dtype.js';
 import { defineOp, type Layout } from '../op.js';
 import { contiguousStrides, fmtShape, numel } from '../shape.js';
 
-export function isContiguous(l: Layout): boolean {
-  const want = contiguousStrides(l.shape);
-  return l.shape.every((d, i) => d === 1 || l.strides[i] === want[i]);
+/** Is `l` laid out row-major contiguous (strides of size-1 dims do not matter)? Allocates nothing. */
+export function isContiguous(l: Pick<Layout, 'shape' | 'strides'>): boolean {
+  let expected = 1;
+  for (let i = l.shape.length - 1; i >= 0; i--) {
+    if (l.shape[i] !== 1 && l.strides[i] !== expected) return false;
+    expected *= l.shape[i];
+  }
+  return true;
+}
+
+/** Does `l` cover a storage of `length` elements exactly: contiguous from offset 0, nothing left over? */
+export function coversWhole(l: Layout, length: number): boolean {
+  return l.offset === 0 && numel(l.shape) === length && isContiguous(l);
 }
 
 export const reshape = defineOp<{ shape: readonly number[] }>({
