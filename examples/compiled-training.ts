@@ -1,8 +1,8 @@
-// Kiln's main job for now: the seed TwoLayerNet (64 x 1000 -> 100 -> 10), trained with a compiled
-// training step (forward, loss, backward and the SGD update in one plan), on the CPU by default.
-//   npm run main                      # CPU
-//   npm run main -- --device webgpu   # WebGPU (a GPU, or Mesa's lavapipe)
-//   npm run main -- --eager           # the same loop op by op, for comparison
+// The seed TwoLayerNet (64 x 1000 -> 100 -> 10), trained 500 steps with a compiled training step
+// (forward, loss, backward and the SGD update in one plan), timed; on the CPU by default.
+//   npm run example -- examples/compiled-training.ts                   # CPU
+//   npm run example -- examples/compiled-training.ts --device webgpu   # WebGPU (a GPU, or lavapipe)
+//   npm run example -- examples/compiled-training.ts --eager           # the same loop op by op
 import * as kiln from 'kiln';
 import { nn, optim } from 'kiln';
 import { TwoLayerNet } from '../models/two-layer-net.js';
