@@ -46,7 +46,7 @@ const dataOf = (v: View): HostArray => (v.storage as CpuStorage).data;
 const operand = (v: View): Operand => ({ data: dataOf(v), offset: v.offset, strides: v.strides, dtype: v.dtype });
 const IDENTITY = E.input(0);
 const sameView = (a: View, b: View): boolean =>
-  a.storage === b.storage && a.offset === b.offset && a.shape.join() === b.shape.join() && a.strides.join() === b.strides.join();
+  a.storage === b.storage && a.dtype === b.dtype && a.offset === b.offset && a.shape.join() === b.shape.join() && a.strides.join() === b.strides.join();
 
 export const cpu: Backend = {
   device: 'cpu',
@@ -93,8 +93,7 @@ export const cpu: Backend = {
           }
           case 'gather': return runGather(inputs[0], inputs[1], out, (attrs as { dim: number }).dim, dataOf);
           case 'scatterAdd':
-            // A compiled plan may have the scatter add into its base in place (compiler/plan.ts).
-            if (!sameView(inputs[0], out)) cpu.copy(inputs[0], out);
+            cpu.copy(inputs[0], out);
             return runScatterAdd(inputs[2], inputs[1], out, (attrs as { dim: number }).dim, dataOf);
           case 'unfold': return runUnfold(inputs[0], out, attrs as UnfoldAttrs, dataOf);
           case 'fold': return runFold(inputs[0], out, attrs as FoldAttrs, dataOf);
@@ -103,6 +102,8 @@ export const cpu: Backend = {
   },
 
   copy(src, dst) {
+    // A view onto itself: nothing to do (a compiled plan's scatterAdd adding into its base in place).
+    if (sameView(src, dst)) return;
     const expr = src.dtype === dst.dtype ? IDENTITY : E.cast(dst.dtype, IDENTITY);
     runElementwise(expr, dst.shape, operand(dst), [operand(src)]);
   },

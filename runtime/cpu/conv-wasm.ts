@@ -5,11 +5,10 @@
 // other steps one float at a time; padding is stored as the pad value's bits. In JS the same lines
 // cost ~2.5 ns a float here, mostly float32 loads and stores; this is the ConvNet's im2col and col2im.
 import { FuncBuilder, I32 } from './wasm/emit.js';
-import { compileKernel, type WasmKernel } from './wasm/kernel.js';
+import { compileKernel, type WasmKernel, wasmKernelsEnabled } from './wasm/kernel.js';
 import { wasmHeap } from './wasm/heap.js';
 import { runTasks } from './threads/pool.js';
 import { threadCount } from './threads/thread-count.js';
-import type { HostArray } from '../backend.js';
 
 // The per-tap functions (called by the tap loops below, not from JS):
 // unfoldLines(src, dst, table, lines, width, l0, l1, first, step, pad, ...planes): for each of
@@ -21,7 +20,6 @@ import type { HostArray } from '../backend.js';
 /** nb, sb, nc, sc, dPlane: see forEachPlane. */
 type Planes = [number, number, number, number, number];
 
-const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
 /**
  * unfoldTaps(src, dst, table, tapTable, t0, t1, lines, width, step, pad, ...planes, tapDst): unfoldLines
@@ -38,7 +36,7 @@ let kernels: Kernels | null | undefined;
 function load(): Kernels | null {
   if (kernels !== undefined) return kernels;
   kernels = null;
-  if (!ENABLED || !wasmHeap()?.canHoldStorages) return kernels;
+  if (!wasmKernelsEnabled || !wasmHeap()?.canHoldStorages) return kernels;
   try {
     const module = compileKernel([buildUnfold(), buildFold('foldLines', false), buildFold('foldAssignLines', true),
       buildTaps('unfoldTaps', 0, 'dst'), buildTaps('foldTaps', 1, 'src'), buildTaps('foldAssignTaps', 2, 'src')]);
@@ -53,12 +51,6 @@ function load(): Kernels | null {
 /** Whether the Wasm line kernels run here (WebAssembly SIMD and a heap that holds storages). */
 export function wasmLinesReady(): boolean {
   return load() !== null;
-}
-
-/** The byte address of `a[0]` when `a` is float32 in the Wasm heap and the kernels exist, else -1. */
-export function heapAddress(a: HostArray): number {
-  if (!(a instanceof Float32Array) || !load()) return -1;
-  return wasmHeap()!.addressOf(a);
 }
 
 /**
@@ -114,17 +106,9 @@ export function foldTaps(assign: boolean, colFloats: number, ...args: Parameters
   runTasks(kernels!.module, name, tasks, 0);
 }
 
-/** `while (get(i) < get(end)) { body; }` */
-function whileLess(f: FuncBuilder, i: number, end: number, body: () => void): void {
-  f.block().loop();
-  f.get(i).get(end).i32GeS().brIf(1);
-  body();
-  f.br(0).end().end();
-}
-
 /** Stores the 32 bits `pad` at addresses [from, to) (bytes, a multiple of 4 apart). */
 function fill(f: FuncBuilder, at: number, to: number, pad: number): void {
-  whileLess(f, at, to, () => {
+  f.whileLess(at, to, () => {
     f.get(at).get(pad).i32Store();
     f.incr(at, 4);
   });
@@ -141,9 +125,9 @@ function forEachPlane(f: FuncBuilder, src: number, dst: number, table: number, f
   const [nb, sb, nc, sc, dPlane] = [first, first + 1, first + 2, first + 3, first + 4];
   const b = f.local(I32), c = f.local(I32), ps = f.local(I32), pd = f.local(I32), pt = f.local(I32), plane = f.local(I32);
   f.i32Const(0).set(b).i32Const(0).set(plane);
-  whileLess(f, b, nb, () => {
+  f.whileLess(b, nb, () => {
     f.i32Const(0).set(c);
-    whileLess(f, c, nc, () => {
+    f.whileLess(c, nc, () => {
       f.get(src).get(b).get(sb).i32Mul().i32Add().get(c).get(sc).i32Mul().i32Add().set(ps);
       f.get(dst).get(plane).get(dPlane).i32Mul().i32Add().set(pd);
       f.get(table).set(pt);
@@ -160,7 +144,7 @@ function buildTaps(name: string, callee: number, strided: 'src' | 'dst'): FuncBu
   const f = new FuncBuilder(name, new Array(16).fill(I32));
   const t = f.local(I32), at = f.local(I32);
   f.get(t0).set(t);
-  whileLess(f, t, t1, () => {
+  f.whileLess(t, t1, () => {
     f.get(tapTable).get(t).i32Const(12).i32Mul().i32Add().set(at);
     f.get(src);
     if (strided === 'src') f.get(t).get(tapStride).i32Mul().i32Add();
@@ -183,7 +167,7 @@ function buildUnfold(): FuncBuilder {
   f.get(step).i32Const(4).i32Mul().set(stepBytes);
   forEachPlane(f, src0, dst0, table0, 10, (src, dst, table) => {
     f.i32Const(0).set(r);
-    whileLess(f, r, lines, () => {
+    f.whileLess(r, lines, () => {
       f.get(table).i32Load().set(line);
       f.get(dst).get(width).i32Const(4).i32Mul().i32Add().set(rowEnd);
       f.get(dst).set(at);
@@ -199,12 +183,12 @@ function buildUnfold(): FuncBuilder {
       f.get(step).i32Const(1).i32Eq();
       f.if();
       f.get(to).i32Const(12).i32Sub().set(vecEnd);
-      whileLess(f, at, vecEnd, () => {
+      f.whileLess(at, vecEnd, () => {
         f.get(at).get(s).v128LoadUnaligned().v128StoreUnaligned();
         f.incr(at, 16).incr(s, 16);
       });
       f.end();
-      whileLess(f, at, to, () => {
+      f.whileLess(at, to, () => {
         f.get(at).get(s).f32Load().f32Store();
         f.incr(at, 4).get(s).get(stepBytes).i32Add().set(s);
       });
@@ -226,7 +210,7 @@ function buildFold(name: string, assign: boolean): FuncBuilder {
   f.get(srcStep).i32Const(4).i32Mul().set(srcStepBytes);
   forEachPlane(f, src0, dst0, table0, 10, (src, dst, table) => {
     f.i32Const(0).set(r);
-    whileLess(f, r, lines, () => {
+    f.whileLess(r, lines, () => {
       f.get(table).i32Load().set(line);
       f.get(line).i32Const(0).i32GeS();
       f.if();
@@ -237,13 +221,13 @@ function buildFold(name: string, assign: boolean): FuncBuilder {
       f.get(step).i32Const(1).i32Eq().get(srcStep).i32Const(1).i32Eq().i32Mul(); // both
       f.if();
       f.get(n).i32Const(3).i32Sub().set(vecN);
-      whileLess(f, k, vecN, () => {
+      f.whileLess(k, vecN, () => {
         if (assign) f.get(d).get(s).v128LoadUnaligned().v128StoreUnaligned();
         else f.get(d).get(d).v128LoadUnaligned().get(s).v128LoadUnaligned().f32x4Add().v128StoreUnaligned();
         f.incr(d, 16).incr(s, 16).incr(k, 4);
       });
       f.end();
-      whileLess(f, k, n, () => {
+      f.whileLess(k, n, () => {
         if (assign) f.get(d).get(s).f32Load().f32Store();
         else f.get(d).get(d).f32Load().get(s).f32Load().f32Add().f32Store();
         f.get(d).get(stepBytes).i32Add().set(d);

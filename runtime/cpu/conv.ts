@@ -5,14 +5,14 @@
 // padding) comes from a table built once per geometry and cached; along the line, the positions
 // whose tap falls inside the input form one contiguous range, so the inner loop is a plain strided
 // copy (or add) with the padding filled around it, and nothing is decoded per element.
-// `unfoldReference` / `foldReference` are the direct per-element definitions the tests compare with.
+// The direct per-element definitions the tests compare with are in tests/cpu-conv.test.ts.
 import type { FoldAttrs, UnfoldAttrs, WindowAttrs } from '../../ir/ops/conv.js';
 import { windowCounts } from '../../ir/ops/conv.js';
 import { contiguousStrides } from '../../ir/index.js';
 import type { HostArray, View } from '../backend.js';
-import { foldTaps, heapAddress, unfoldTaps, wasmLinesReady } from './conv-wasm.js';
+import { foldTaps, unfoldTaps, wasmLinesReady } from './conv-wasm.js';
 import { wasmHeap } from './wasm/heap.js';
-import { copyInThreshold, spanOf, stage } from './wasm/copy-in.js';
+import { copyInThreshold, spanned, spanOf, stage } from './wasm/copy-in.js';
 
 type DataOf = (v: View) => HostArray;
 
@@ -105,7 +105,7 @@ function buildRowPlan(spatial: readonly number[], strides: readonly number[], a:
  */
 function useWasmLines(input: View, inData: HostArray, out: HostArray, outLength: number): boolean {
   if (!(inData instanceof Float32Array) || !(out instanceof Float32Array) || !wasmLinesReady() || spanOf(input.shape, input.strides) < 0) return false;
-  return heapAddress(out) >= 0 || outLength >= copyInThreshold();
+  return wasmHeap()!.addressOf(out) >= 0 || outLength >= copyInThreshold();
 }
 
 /** out[n, c*K + k, l] = x[n, c, window l's tap k], or padValue in the padding; out is contiguous. */
@@ -120,7 +120,7 @@ export function runUnfold(x: View, out: View, a: UnfoldAttrs, dataOf: DataOf): v
   const padBits = new Int32Array(Float32Array.of(pad).buffer)[0];
   if (plan.tapTableAddress >= 0 && useWasmLines(x, xd, od, outLength)) {
     const staged = stage(wasmHeap()!, [
-      { data: xd, lo: x.offset, hi: x.offset + spanOf(x.shape, x.strides), read: true, write: false },
+      { ...spanned(x, xd), read: true, write: false },
       { data: od, lo: out.offset, hi: out.offset + outLength, read: false, write: true },
     ]);
     const [xAt, oAt] = staged.at;
@@ -166,7 +166,7 @@ export function runFold(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): vo
   const outLength = n * ch * planeSize;
   if (plan.tapTableAddress >= 0 && useWasmLines(cols, cd, od, outLength)) {
     const staged = stage(wasmHeap()!, [
-      { data: cd, lo: cols.offset, hi: cols.offset + spanOf(cols.shape, cols.strides), read: true, write: false },
+      { ...spanned(cols, cd), read: true, write: false },
       // Read too unless every position is assigned: the zeros filled above are what fold adds to.
       { data: od, lo: out.offset, hi: out.offset + outLength, read: !assign, write: true },
     ]);

@@ -3,7 +3,7 @@
 // copied there: max-pooling gathers each window's pick and scatters its gradient back this way. In JS these loops cost ~7 ns an
 // element here (typed arrays over the heap's growable shared buffer are a slower elements kind).
 import { FuncBuilder, I32 } from './wasm/emit.js';
-import { compileKernel } from './wasm/kernel.js';
+import { compileKernel, wasmKernelsEnabled } from './wasm/kernel.js';
 import { wasmHeap } from './wasm/heap.js';
 import { copyInThreshold, stage, type Span } from './wasm/copy-in.js';
 
@@ -17,14 +17,13 @@ import { copyInThreshold, stage, type Span } from './wasm/copy-in.js';
  */
 type Lines = (a: number, index: number, out: number, rows: number, len: number, as: number, is: number, os: number, as2: number, is2: number, os2: number, step: number, size: number) => number;
 
-const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
 let kernels: { gather: Lines; scatterAdd: Lines } | null | undefined;
 
 function load(): { gather: Lines; scatterAdd: Lines } | null {
   if (kernels !== undefined) return kernels;
   kernels = null;
-  if (!ENABLED || !wasmHeap()?.canHoldStorages) return kernels;
+  if (!wasmKernelsEnabled || !wasmHeap()?.canHoldStorages) return kernels;
   try {
     const { instance } = compileKernel([build('gatherLines', false), build('scatterAddLines', true)]);
     kernels = { gather: instance.exports.gatherLines as Lines, scatterAdd: instance.exports.scatterAddLines as Lines };
@@ -50,8 +49,9 @@ export function wasmIndexLines(values: Span, index: Span, out: Span, outIsRead: 
   if (!run) return null;
   const heap = wasmHeap()!;
   const spans = [values, index, out];
-  if (spans.every((o) => heap.addressOf(o.data) >= 0)) return { run, at: spans.map((o) => heap.addressOf(o.data)), done: () => {} };
-  if (work < copyInThreshold() || spans.some((o) => o.hi < o.lo)) return null;
+  // Operands outside the heap are copied in only for work that pays for it (stage uses the rest in place).
+  const copies = spans.some((o) => heap.addressOf(o.data) < 0);
+  if (copies && (work < copyInThreshold() || spans.some((o) => o.hi < o.lo))) return null;
   const staged = stage(heap, [
     { ...values, read: true, write: false },
     { ...index, read: true, write: false },
@@ -67,32 +67,32 @@ function build(name: string, scatter: boolean): FuncBuilder {
   // Strides and step to bytes.
   for (const v of [as, is, os, as2, is2, os2, step]) f.get(v).i32Const(4).i32Mul().set(v);
   f.i32Const(0).set(r);
-  f.block().loop();
-  f.get(r).get(rows).i32GeS().brIf(1);
-  f.get(a).set(pa).get(index).set(pi).get(out).set(po);
-  f.i32Const(0).set(e);
-  f.block().loop();
-  f.get(e).get(len).i32GeS().brIf(1);
-  f.get(pi).i32Load().set(i);
-  f.get(i).i32Const(0).i32LtS();
-  f.if().get(i).get(size).i32Add().set(i).end();
-  // Out of range (i < 0 or i >= size, 0/1 flags added): report r*len + e.
-  f.get(i).i32Const(0).i32LtS().get(i).get(size).i32GeS().i32Add();
-  f.if().get(r).get(len).i32Mul().get(e).i32Add().return().end();
-  if (scatter) {
-    f.get(po).get(i).get(step).i32Mul().i32Add().set(target);
-    f.get(target).get(target).f32Load().get(pa).f32Load().f32Add().f32Store();
-  } else {
-    f.get(po).get(pa).get(i).get(step).i32Mul().i32Add().f32Load().f32Store();
-  }
-  f.get(pa).get(as).i32Add().set(pa);
-  f.get(pi).get(is).i32Add().set(pi);
-  f.get(po).get(os).i32Add().set(po);
-  f.incr(e, 1).br(0).end().end();
-  f.get(a).get(as2).i32Add().set(a);
-  f.get(index).get(is2).i32Add().set(index);
-  f.get(out).get(os2).i32Add().set(out);
-  f.incr(r, 1).br(0).end().end();
+  f.whileLess(r, rows, () => {
+    f.get(a).set(pa).get(index).set(pi).get(out).set(po);
+    f.i32Const(0).set(e);
+    f.whileLess(e, len, () => {
+      f.get(pi).i32Load().set(i);
+      f.get(i).i32Const(0).i32LtS();
+      f.if().get(i).get(size).i32Add().set(i).end();
+      // Out of range (i < 0 or i >= size, 0/1 flags added): report r*len + e.
+      f.get(i).i32Const(0).i32LtS().get(i).get(size).i32GeS().i32Add();
+      f.if().get(r).get(len).i32Mul().get(e).i32Add().return().end();
+      if (scatter) {
+        f.get(po).get(i).get(step).i32Mul().i32Add().set(target);
+        f.get(target).get(target).f32Load().get(pa).f32Load().f32Add().f32Store();
+      } else {
+        f.get(po).get(pa).get(i).get(step).i32Mul().i32Add().f32Load().f32Store();
+      }
+      f.get(pa).get(as).i32Add().set(pa);
+      f.get(pi).get(is).i32Add().set(pi);
+      f.get(po).get(os).i32Add().set(po);
+      f.incr(e, 1);
+    });
+    f.get(a).get(as2).i32Add().set(a);
+    f.get(index).get(is2).i32Add().set(index);
+    f.get(out).get(os2).i32Add().set(out);
+    f.incr(r, 1);
+  });
   f.i32Const(-1);
   return f;
 }

@@ -10,6 +10,7 @@
 // Wasm heap used in place, big products split over worker threads) instead, unless the environment
 // sets KILN_WASM=0; this file stays the fallback and the reference.
 
+import { wasmKernelsEnabled } from './wasm/kernel.js';
 import { matmulF32Simd, matmulSimdAvailable } from './wasm/matmul-simd.js';
 
 export type MatArray = Float32Array | Float64Array | Int32Array;
@@ -44,10 +45,9 @@ const A_PANEL = new Float64Array(MC * KC);
 const B_PANEL = new Float64Array(KC * NC);
 const TILE = new Float64Array(MR * NR);
 
-// The Wasm path: KILN_WASM=0 turns it off (read once, at load). From M*N*K = 16^3 on it beat this
+// The Wasm path (KILN_WASM=0 turns it off: wasm/kernel.ts). From M*N*K = 16^3 on it beat this
 // file's kernel at every shape measured (5x at 16^3, including 1xNxK and Mx1xK); below, the call
 // and packing overhead can lose (4^3: 0.13 us here vs 0.46 us).
-const WASM_ENABLED = typeof process === 'undefined' || process.env?.KILN_WASM !== '0';
 const WASM_MIN_MNK = 16 * 16 * 16;
 
 /** out[outOffset + i*N + j] = sum_k A(i,k) * B(k,j) for an [M,K] A and [K,N] B; out is contiguous row-major [M,N] and is overwritten (not accumulated). a, b and out have the same array type. */
@@ -64,7 +64,7 @@ export function matmul(
     matmulInt32(M, N, K, a, b, out, outOffset);
     return;
   }
-  if (WASM_ENABLED && out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array && M * N * K >= WASM_MIN_MNK && matmulSimdAvailable()) {
+  if (wasmKernelsEnabled && out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array && M * N * K >= WASM_MIN_MNK && matmulSimdAvailable()) {
     matmulF32Simd(M, N, K, a, b, out, outOffset);
     return;
   }

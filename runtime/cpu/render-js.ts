@@ -3,7 +3,7 @@
 import type { BinaryFn, DType, Expr, UnaryFn } from '../../ir/index.js';
 
 /** The number kind a JS value holds: float, int32 or bool (0/1). */
-export type Kind = 'f' | 'i' | 'b';
+type Kind = 'f' | 'i' | 'b';
 
 const kindOf = (d: DType): Kind => (d === 'int32' ? 'i' : d === 'bool' ? 'b' : 'f');
 

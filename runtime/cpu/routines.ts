@@ -6,9 +6,9 @@ import { indexOutOfBounds, type HostArray, type View } from '../backend.js';
 import { matmul, type MatArray } from './matmul.js';
 import { coalesce, forEachIndex } from './strided.js';
 import { wasmIndexLines } from './gather-wasm.js';
-import { spanOf, type Span } from './wasm/copy-in.js';
+import { spanned } from './wasm/copy-in.js';
 import { runElementwise, type Operand } from './elementwise.js';
-import type { Expr } from '../../ir/index.js';
+import { numel, type Expr } from '../../ir/index.js';
 
 export type DataOf = (v: View) => HostArray;
 
@@ -124,7 +124,7 @@ function indexLoops(shape: readonly number[], strides: readonly (readonly number
   };
 }
 
-type IndexLine = (offsets: number[], len: number, strides: readonly number[]) => void;
+type IndexLine = (offsets: number[], len: number) => void;
 
 /**
  * Runs one gather or scatterAdd: the Wasm kernel over each (rows x len) block where it runs, else
@@ -149,7 +149,7 @@ function runIndexLoops(
     wasm.done();
     return;
   }
-  forEachIndex([...outer, rows], bases, outerStrides.map((s, j) => [...s, rowStrides[j]]), (offsets) => jsLine(offsets, len, lineStrides));
+  forEachIndex([...outer, rows], bases, outerStrides.map((s, j) => [...s, rowStrides[j]]), (offsets) => jsLine(offsets, len));
 }
 
 /** out[i][j][k] = x[i][index[i][j][k]][k] (for dim 1), and so on. */
@@ -192,9 +192,4 @@ export function runScatterAdd(src: View, index: View, out: View, dim: number, da
     });
 }
 
-/** A view's array with the span of it the view covers (hi < lo when a stride is negative). */
-function spanned(v: View, data: HostArray): Span {
-  return { data, lo: v.offset, hi: v.offset + spanOf(v.shape, v.strides) };
-}
 
-const numel = (shape: readonly number[]) => shape.reduce((p, d) => p * d, 1);

@@ -52,10 +52,6 @@ export interface KernelMessage {
 }
 
 /**
- * The worker's program (CommonJS, run with `new Worker(src, { eval: true })`): instantiate kernels
- * on the shared memory as they are needed, and run tasks of each job until QUIT.
- */
-/**
  * How long a worker polls the job word after a job before it sleeps (milliseconds). Long enough to
  * catch the next GEMM of a batch of panels or conv products; short, because a polling thread slows
  * the calling thread's own work on this 2-vCPU machine (a spin loop on the other vCPU made a
@@ -64,6 +60,11 @@ export interface KernelMessage {
  */
 const SPIN_MS = 0.3;
 
+/**
+ * The worker's program (CommonJS, run with `new Worker(src, { eval: true })`): instantiate kernels
+ * on the shared memory as they are needed (with the import object compileKernel uses), and run
+ * tasks of each job until QUIT.
+ */
 export const WORKER_SOURCE = `'use strict';
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
 const { memory, port, ctlAddr, index } = workerData;

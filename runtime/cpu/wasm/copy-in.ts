@@ -89,6 +89,11 @@ export interface Span {
   readonly hi: number;
 }
 
+/** The span of `data` a view covers (hi < lo when a stride is negative). */
+export function spanned(v: { readonly offset: number; readonly shape: readonly number[]; readonly strides: readonly number[] }, data: HostArray): Span {
+  return { data, lo: v.offset, hi: v.offset + spanOf(v.shape, v.strides) };
+}
+
 /** One operand of a kernel call that `stage` places in the heap. */
 export interface StagedOperand extends Span {
   /** Copy the values in (the kernel reads them). */

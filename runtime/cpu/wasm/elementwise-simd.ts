@@ -12,7 +12,7 @@
 import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';
 import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
-import { compileKernel } from './kernel.js';
+import { compileKernel, wasmKernelsEnabled } from './kernel.js';
 import { wasmHeap } from './heap.js';
 import { copyInThreshold, spanOf, stage } from './copy-in.js';
 import { bytesOf, kindOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
@@ -35,7 +35,7 @@ export type SimdElementwise = (...args: number[]) => void;
  */
 function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, modes: readonly LaneMode[]): FuncBuilder {
   const outKind = kindOf(outDtype);
-  const inKinds = inDtypes.map(kindOf);
+  for (const d of inDtypes) kindOf(d); // throws Unsupported for a dtype the lanes cannot hold
   // Params (see SimdElementwise): a 'c' input's value is f32 for float32, i32 for int32 and bool.
   const params: ValType[] = [I32, I32, I32, I32];
   const IN: number[] = [], STRIDE: number[] = [];
@@ -143,8 +143,6 @@ export function compileSimdElementwise(key: string, expr: Expr, inDtypes: readon
   return kernel;
 }
 
-// KILN_WASM=0 keeps every elementwise kernel on JS (read once, at load; a browser has no process).
-const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
 /** Below this many elements per row, a strided kernel stays on JS. */
 const MIN_ROW = 4;
@@ -168,7 +166,7 @@ type Merged = { readonly shape: readonly number[]; readonly strides: readonly (r
  * `sig` names the expression and dtypes (with the lane modes, the kernel cache key).
  */
 export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out: Operand, inputs: readonly Operand[]): boolean {
-  if (!ENABLED) return false;
+  if (!wasmKernelsEnabled) return false;
   const { shape, strides } = merged;
   const ndim = shape.length;
   const inner = ndim - 1, row = ndim - 2;

@@ -184,13 +184,19 @@ export class FuncBuilder {
   i32Eq(): this { return this.op(OP.i32_eq); }
   i32LtS(): this { return this.op(OP.i32_lt_s); }
   i32GtS(): this { return this.op(OP.i32_gt_s); }
-  i32LeS(): this { return this.op(OP.i32_le_s); }
   i32GeS(): this { return this.op(OP.i32_ge_s); }
   i32DivU(): this { return this.op(OP.i32_div_u); }
   i32ShrU(): this { return this.op(OP.i32_shr_u); }
   i32And(): this { return this.op(OP.i32_and); }
   /** local[i] += n */
   incr(i: number, n: number): this { return this.get(i).i32Const(n).i32Add().set(i); }
+  /** `while (local i < local end) { body() }`: a block around a loop, the test first (signed). */
+  whileLess(i: number, end: number, body: () => void): this {
+    this.block().loop();
+    this.get(i).get(end).i32GeS().brIf(1);
+    body();
+    return this.br(0).end().end();
+  }
 
   // Scalar memory.
   i32Load(offset = 0): this { return this.op(OP.i32_load, ...this.mem(2, offset)); }
@@ -228,8 +234,6 @@ export class FuncBuilder {
   v128Load8Splat(offset = 0): this { return this.simd(0x07, ...this.mem(0, offset)); }
   /** Loads 32 bits into lane 0 and zeroes the rest. */
   v128Load32Zero(offset = 0): this { return this.simd(0x5c, ...this.mem(0, offset)); }
-  /** [addr, v] -> v with byte lane `lane` replaced by the byte at addr. */
-  v128Load8Lane(lane: number, offset = 0): this { return this.simd(0x54, ...this.mem(0, offset), lane); }
   /** [addr, v] -> stores byte lane `lane` of v. */
   v128Store8Lane(lane: number, offset = 0): this { return this.simd(0x58, ...this.mem(0, offset), lane); }
   /** [addr, v] -> stores 32-bit lane `lane` of v. */

@@ -3,6 +3,13 @@
 // (runtime/cpu/threads/pool.ts) can instantiate the same module on the same memory.
 import { emitModule, type FuncBuilder } from './emit.js';
 import { wasmHeap, type WasmHeap } from './heap.js';
+import { nodeProcess } from '../threads/thread-count.js';
+
+/**
+ * KILN_WASM=0 keeps every CPU kernel on its JS version, the reference (read once, at load; a
+ * browser has no process, and keeps Wasm).
+ */
+export const wasmKernelsEnabled = nodeProcess()?.env?.KILN_WASM !== '0';
 
 export interface WasmKernel {
   /** Unique per kernel, so worker threads can cache their instances of it. */
@@ -11,11 +18,6 @@ export interface WasmKernel {
   /** The main thread's instance. */
   readonly instance: WebAssembly.Instance;
   readonly heap: WasmHeap;
-}
-
-/** The import object every kernel is instantiated with (the workers build the same one). */
-export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
-  return { env: { memory } };
 }
 
 let nextId = 1;
@@ -30,6 +32,6 @@ export function compileKernel(funcs: FuncBuilder[]): WasmKernel {
   if (!heap) throw new Error('compileKernel: this engine has no WebAssembly');
   const bytes = emitModule(funcs, heap.shared ? { minPages: 1, maxPages: 65536, shared: true } : { minPages: 1, shared: false });
   const module = new WebAssembly.Module(bytes);
-  const instance = new WebAssembly.Instance(module, kernelImports(heap.memory));
+  const instance = new WebAssembly.Instance(module, { env: { memory: heap.memory } }); // as the workers do (threads/protocol.ts)
   return { id: nextId++, module, instance, heap };
 }

@@ -13,7 +13,8 @@ import { emitModule, FuncBuilder, V128 } from './emit.js';
 import { DEFAULT_CONFIG, gemmFunctions, gemmScratchBytes, type SimdConfig } from './gemm-f32.js';
 import { DEFAULT_DOT_CONFIG, gemmDotFunctions, type DotConfig } from './gemm-dot.js';
 import { compileKernel, type WasmKernel } from './kernel.js';
-import { ScratchArea, type WasmHeap } from './heap.js';
+import { ScratchArea } from './heap.js';
+import { spanOf } from './copy-in.js';
 import { callingThreadScratch, runTasks } from '../threads/pool.js';
 import { nodeProcess, threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
@@ -138,9 +139,10 @@ export interface SimdMatmul {
   readonly dot: DotPolicy;
   matmul(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void;
   /**
-   * How often the unpacked-B path (gemm-f32.ts, `directB`) was chosen: gemm calls (tasks) given
-   * directB = 1, and the kernelDirectB calls those run on the calling thread reported back (the
-   * workers' returns are not collected). Tests read these to see the path taken.
+   * Which paths ran, for tests: gemm calls (tasks) given a nonzero `directB` (the unpacked-B path,
+   * gemm-f32.ts) and the kernelDirectB calls they made (counted only when one task ran on the
+   * calling thread: runTasks does not collect workers' returns); dot-product GEMM tasks, and their
+   * K chunks (likewise on one thread only).
    */
   readonly stats: { directBTasks: number; directBKernelCalls: number; dotTasks: number; dotChunks: number };
   /** The dot-product GEMM's module (./gemm-dot.ts), on the same heap. */
@@ -155,9 +157,7 @@ interface Placed {
 }
 
 /** Floats an operand's elements span in its array, from the first. */
-function spanOf(x: MatOperand, rows: number, cols: number): number {
-  return (rows - 1) * x.rowStride + (cols - 1) * x.colStride + 1;
-}
+const spanOfOperand = (x: MatOperand, rows: number, cols: number): number => spanOf([rows, cols], [x.rowStride, x.colStride]);
 
 /**
  * How an operand outside the heap is copied in: its whole span when that is at most twice its
@@ -165,7 +165,7 @@ function spanOf(x: MatOperand, rows: number, cols: number): number {
  * contiguous rows x cols block (a sparse view of a big array: slower per float, far fewer floats).
  */
 function copyFloats(x: MatOperand, rows: number, cols: number): { floats: number; gather: boolean } {
-  const span = spanOf(x, rows, cols);
+  const span = spanOfOperand(x, rows, cols);
   return span <= 2 * rows * cols ? { floats: span, gather: false } : { floats: rows * cols, gather: true };
 }
 
@@ -176,7 +176,7 @@ function copyFloats(x: MatOperand, rows: number, cols: number): { floats: number
 function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols: number, gather: boolean, columnMajor = false): Placed {
   const src = x.data as Float32Array;
   if (!gather) {
-    mem.set(src.subarray(x.offset, x.offset + spanOf(x, rows, cols)), at);
+    mem.set(src.subarray(x.offset, x.offset + spanOfOperand(x, rows, cols)), at);
     return { ptr: at * 4, rs: x.rowStride, cs: x.colStride };
   }
   if (columnMajor) {

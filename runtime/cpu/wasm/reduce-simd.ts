@@ -10,7 +10,7 @@
 import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';
 import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
-import { compileKernel } from './kernel.js';
+import { compileKernel, wasmKernelsEnabled } from './kernel.js';
 import { wasmHeap } from './heap.js';
 import { copyInThreshold, spanOf, stage } from './copy-in.js';
 import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
@@ -167,8 +167,6 @@ function compileSum(key: string, layout: Layout, expr: Expr, dtypes: readonly DT
   return kernel;
 }
 
-// KILN_WASM=0 keeps every reduction on JS (read once, at load; a browser has no process).
-const ENABLED = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.KILN_WASM !== '0';
 
 type Loop = { readonly shape: readonly number[]; readonly strides: readonly (readonly number[])[] };
 
@@ -180,7 +178,7 @@ type Loop = { readonly shape: readonly number[]; readonly strides: readonly (rea
  * the coalesced kept and reduced loops (per input strides); `sig` names the expression and dtypes.
  */
 export function runSimdSum(sig: string, expr: Expr, kept: Loop, red: Loop, inputs: readonly Operand[], out: Operand['data'], outOffset: number): boolean {
-  if (!ENABLED || !(out instanceof Float32Array) || red.shape.length !== 1) return false;
+  if (!wasmKernelsEnabled || !(out instanceof Float32Array) || red.shape.length !== 1) return false;
   const nk = kept.shape.length, inner = nk - 1;
   if (kept.shape.reduce((a, b) => a * b, red.shape[0]) < MIN_SUM_ELEMENTS) return false;
   const keptStride = (j: number) => (nk ? kept.strides[j][inner] : 0);
