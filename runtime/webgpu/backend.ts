@@ -8,10 +8,10 @@
 // source, shapes travel in a metadata buffer, and dispatches are recorded into one command encoder,
 // consecutive dispatches into one compute pass, until a readback or an explicit flush submits them.
 // A `run` called again with the same inputs array (a compiled plan's step) replays what it recorded
-// the first time (see Memo). Unfolds are deferred so that a matmul can read
-// conv columns in place (deferred-unfold.ts); gather and scatterAdd report out-of-range indices at
-// the next read (index-check.ts).
-import { contiguousStrides, E, exprToString, numel, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
+// the first time (see Memo). With `implicitGemm = true` (off by default) unfolds are deferred so
+// that a conv's forward matmul can read its columns in place (deferred-unfold.ts); gather and
+// scatterAdd report out-of-range indices at the next read (index-check.ts).
+import { contiguousStrides, coversWhole, E, exprToString, isContiguous, numel, type DType, type Expr, type OpDef, type Reducer } from '../../ir/index.js';
 import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
 import { drawRandom } from '../random.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
@@ -54,20 +54,11 @@ export class GpuStorage implements Storage {
   }
 }
 
-const numelOf = numel;
-
 /** Does `v` cover its whole storage, contiguous from offset 0 (so writing it overwrites everything there)? */
-/** Is `v` laid out row-major contiguous (strides of size-1 dims do not matter)? Allocates nothing. */
-function isContiguous(v: { readonly shape: readonly number[]; readonly strides: readonly number[] }): boolean {
-  let expected = 1;
-  for (let i = v.shape.length - 1; i >= 0; i--) {
-    if (v.shape[i] !== 1 && v.strides[i] !== expected) return false;
-    expected *= v.shape[i];
-  }
-  return true;
-}
-const isWhole = (v: View) => v.offset === 0 && numelOf(v.shape) === v.storage.length && isContiguous(v);
+const isWhole = (v: View) => coversWhole(v, v.storage.length);
 const bufferOf = (v: View) => (v.storage as GpuStorage).buffer;
+/** The buffers a kernel binds for `inputs`: undefined for one aliased to the output (read through its binding). */
+const bindable = (ops: readonly Operand[], inputs: readonly View[]) => inputs.map((v, j) => (ops[j].aliasOut ? undefined : bufferOf(v)));
 
 /** One recorded dispatch: everything needed to record it again. */
 interface Recorded {
@@ -76,7 +67,7 @@ interface Recorded {
   readonly x: number;
   readonly y: number;
   readonly z: number;
-  /** For deferred.beforeKernel: the output buffer, whether the kernel writes all of it, the buffers bound as inputs. */
+  /** For prepare: the output buffer, whether the kernel writes all of it, the buffers bound as inputs. */
   readonly out: GPUBuffer;
   readonly covers: boolean;
   readonly inputs: readonly (GPUBuffer | undefined)[];
@@ -96,13 +87,6 @@ interface ViewSnapshot {
   readonly buffer: GPUBuffer;
 }
 
-/** A matmul operand's deferred unfold as its recording saw it (undefined: none), compared field by field at a replay. */
-interface DeferredState {
-  readonly columns: GPUBuffer;
-  readonly x: ViewSnapshot | undefined;
-  readonly attrs: UnfoldAttrs | undefined;
-}
-
 const snapshot = (view: View): ViewSnapshot => ({ view, shape: view.shape, strides: view.strides, offset: view.offset, dtype: view.dtype, buffer: bufferOf(view) });
 const unchanged = (s: ViewSnapshot, v: View) =>
   s.view === v && s.shape === v.shape && s.strides === v.strides && s.offset === v.offset && s.dtype === v.dtype && s.buffer === (v.storage as GpuStorage).buffer;
@@ -113,32 +97,26 @@ const unchanged = (s: ViewSnapshot, v: View) =>
  * step replays these dispatches (pipeline and bind group already made) instead of building kernel
  * keys, metadata and bind-group keys again. A replay needs the same op, attrs and views (same
  * objects, the same shape/strides arrays and offsets, the same buffers: the executor rebinds its
- * input views' storages between calls), the same metadata-cache generation (an evicted metadata
- * buffer is destroyed), and for a matmul the same deferred unfolds on its operands as when it was
- * recorded (whether it reads conv columns in place depends on them). Runs whose outcome depends on
- * more state are not kept: a deferred unfold (it records no dispatch; an unfold run now is kept with
- * the implicitGemm it saw) and random (it submits). A deferred unfold that a run materialises is not
- * part of its recording: at a replay, beforeKernel materialises what the state then asks for. Eager
- * ops pass a new array each call, so their memos are never hit and go with it.
+ * input views' storages between calls) and the same generation (bumped when an evicted metadata
+ * buffer is destroyed and when implicitGemm changes). Runs whose outcome depends on more state are
+ * not kept: a deferred unfold (it records no dispatch), a matmul with an operand that is a deferred
+ * unfold's columns (whether it reads them in place depends on the unfold), and random (it submits);
+ * nor is a matmul replayed while an operand is such columns. A deferred unfold that a run
+ * materialises is not part of its recording: at a replay, beforeKernel materialises what the state
+ * then asks for. Eager ops pass a new array each call, so their memos are never hit and go with it.
  */
 interface Memo {
   readonly op: OpDef;
   readonly attrs: unknown;
   readonly out: ViewSnapshot;
   readonly inputs: readonly ViewSnapshot[];
-  /** A matmul's operands' deferred unfolds when recorded: replayed only while they are the same. */
-  readonly operands: readonly DeferredState[] | undefined;
   readonly generation: number;
-  /** An unfold run now: replayed only while implicitGemm is the same. */
-  readonly implicitGemm: boolean | undefined;
   readonly dispatches: readonly Recorded[];
 }
 
 interface Recording {
   readonly dispatches: Recorded[];
   spoiled: boolean;
-  operands: DeferredState[] | undefined;
-  implicitGemm: boolean | undefined;
 }
 
 export class WebGPUBackend implements Backend {
@@ -153,7 +131,7 @@ export class WebGPUBackend implements Backend {
   /** What the run in progress records (see Memo), and the memos by inputs array. */
   private recording: Recording | undefined;
   private readonly memos = new WeakMap<readonly View[], Memo>();
-  /** Bumped when the metadata cache is cleared (its buffers are destroyed): older memos are stale. */
+  /** Bumped when the metadata cache is cleared (its buffers are destroyed) and when implicitGemm changes: older memos are stale. */
   private generation = 0;
   private pendingMeta: GPUBuffer[] = [];
   private live = new Set<GpuStorage>();
@@ -181,9 +159,17 @@ export class WebGPUBackend implements Backend {
    * index map (implicit GEMM) instead of materialising them. Off by default: on an H100 the
    * materialised columns were as fast or faster (MNISTConvNet step 3.2-3.6 ms against 3.7-4.5,
    * forward 1.0-1.3 against 1.1-1.6; bench/RESULTS.md, 2026-11-23); it saved 10-25 % of CPU time
-   * only on lavapipe, a CPU emulation. It saves the columns' memory.
+   * only on lavapipe, a CPU emulation. It saves the columns' memory. Changing it makes every memo stale.
    */
-  implicitGemm = false;
+  get implicitGemm(): boolean {
+    return this.implicit;
+  }
+  set implicitGemm(on: boolean) {
+    if (on === this.implicit) return;
+    this.implicit = on;
+    this.generation++;
+  }
+  private implicit = false;
   /** Matmul dispatches by variant name (matmul-kernel.ts variantName), so tests can see which kernel ran. */
   readonly matmulVariants = new Map<string, number>();
 
@@ -230,7 +216,7 @@ export class WebGPUBackend implements Backend {
 
   async read(view: View): Promise<HostArray> {
     this.deferred.materialise(bufferOf(view));
-    const n = numelOf(view.shape);
+    const n = numel(view.shape);
     let src = view;
     const plain = view.offset === 0 && isContiguous(view);
     if (!plain) {
@@ -291,40 +277,34 @@ export class WebGPUBackend implements Backend {
   run(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): void {
     const memo = this.memos.get(inputs);
     if (memo !== undefined && this.replay(memo, op, inputs, attrs, out)) return;
-    const rec: Recording = (this.recording = { dispatches: [], spoiled: false, operands: undefined, implicitGemm: undefined });
+    const rec: Recording = (this.recording = { dispatches: [], spoiled: false });
     try {
       this.runNow(op, inputs, attrs, out);
     } finally {
       this.recording = undefined;
     }
     if (!rec.spoiled && rec.dispatches.length > 0) {
-      this.memos.set(inputs, { op, attrs, out: snapshot(out), inputs: inputs.map(snapshot), operands: rec.operands, generation: this.generation, implicitGemm: rec.implicitGemm, dispatches: rec.dispatches });
+      this.memos.set(inputs, { op, attrs, out: snapshot(out), inputs: inputs.map(snapshot), generation: this.generation, dispatches: rec.dispatches });
     } else if (memo !== undefined) this.memos.delete(inputs);
   }
 
   /** Records `memo`'s dispatches again if it still applies (see Memo); false otherwise. */
   private replay(memo: Memo, op: OpDef, inputs: readonly View[], attrs: unknown, out: View): boolean {
-    if (memo.op !== op || memo.attrs !== attrs || memo.generation !== this.generation || (memo.implicitGemm !== undefined && memo.implicitGemm !== this.implicitGemm) || !unchanged(memo.out, out) || memo.inputs.length !== inputs.length) return false;
+    if (memo.op !== op || memo.attrs !== attrs || memo.generation !== this.generation || !unchanged(memo.out, out) || memo.inputs.length !== inputs.length) return false;
     for (let i = 0; i < inputs.length; i++) if (!unchanged(memo.inputs[i], inputs[i])) return false;
-    if (memo.operands !== undefined) for (const o of memo.operands) if (!this.sameDeferred(o)) return false;
+    // A matmul run now would depend on its operands' deferred unfolds (its recording had none).
+    if (op.lowering.kind === 'routine' && op.lowering.routine === 'matmul' && this.readsDeferred(inputs[0], inputs[1])) return false;
     for (const d of memo.dispatches) {
-      this.deferred.beforeKernel(d.out, d.covers, d.inputs);
-      this.settle(d.out, d.covers, d.inputs);
-      if (d.checked) this.indexErrors.use();
+      this.prepare(d.out, d.covers, d.inputs, d.checked);
       this.encode(d);
     }
     this.counters.replays++;
     return true;
   }
 
-  private deferredState(columns: GPUBuffer): DeferredState {
-    const d = this.deferred.get(columns);
-    return { columns, x: d && snapshot(d.x), attrs: d?.attrs };
-  }
-
-  private sameDeferred(o: DeferredState): boolean {
-    const d = this.deferred.get(o.columns);
-    return d === undefined ? o.x === undefined : o.x !== undefined && d.attrs === o.attrs && unchanged({ ...o.x, view: d.x }, d.x);
+  /** Is a matmul operand, `a` or `b`, a deferred unfold's columns? Such a run is not replayed (see Memo). */
+  private readsDeferred(a: View, b: View): boolean {
+    return this.deferred.get(bufferOf(a)) !== undefined || this.deferred.get(bufferOf(b)) !== undefined;
   }
 
   /** The run in progress, if recording, cannot be replayed. */
@@ -496,8 +476,7 @@ export class WebGPUBackend implements Backend {
   private dispatch(pipeline: GPUComputePipeline, outView: View, meta: Uint32Array, inputs: readonly (GPUBuffer | undefined)[], grid: [number, number, number], checked = false, variant?: string): void {
     const out = (outView.storage as GpuStorage).buffer;
     const covers = isWhole(outView);
-    this.deferred.beforeKernel(out, covers, inputs);
-    this.settle(out, covers, inputs);
+    this.prepare(out, covers, inputs, checked);
     const metaBuffer = this.meta(meta);
     let groupKey = `${this.idOf(pipeline)}|${this.idOf(metaBuffer)}|${this.idOf(out)}|`;
     for (const b of inputs) groupKey += b ? `${this.idOf(b)},` : '-,';
@@ -512,6 +491,17 @@ export class WebGPUBackend implements Backend {
     const d: Recorded = { pipeline, bindGroup, x: grid[0], y: grid[1], z: grid[2], out, covers, inputs, checked, variant };
     this.encode(d);
     this.recording?.dispatches.push(d);
+  }
+
+  /**
+   * What every kernel that writes `out` (`covers`: all of it) and reads `inputs` needs before it is
+   * recorded: the deferred unfolds it reads or overwrites settled, unzeroed buffers zero-filled
+   * (settle), and the index-error buffer marked used when it is `checked`.
+   */
+  private prepare(out: GPUBuffer, covers: boolean, inputs: readonly (GPUBuffer | undefined)[], checked: boolean): void {
+    this.deferred.beforeKernel(out, covers, inputs);
+    this.settle(out, covers, inputs);
+    if (checked) this.indexErrors.use();
   }
 
   /** Zero-fills `b` now (in command order) if alloc left it to its first use. */
@@ -556,23 +546,23 @@ export class WebGPUBackend implements Backend {
   }
 
   private elementwise(expr: Expr, inputs: readonly View[], out: View): void {
-    const n = numelOf(out.shape);
+    const n = numel(out.shape);
     if (n === 0) return;
     const ops = this.operands(inputs, out);
     const exprKey = exprToString(expr);
     const key = elementwiseKey(exprKey, ops, out.dtype, out.shape.length);
     const meta = elementwiseMeta(n, out.shape, out, inputs);
     const pipeline = this.pipelines.get(key) ?? this.compile(elementwiseKernel(expr, exprKey, ops, out.dtype, out.shape.length));
-    this.dispatch(pipeline, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+    this.dispatch(pipeline, out, meta, bindable(ops, inputs), this.grid(n));
   }
 
   private reduce(reducer: Reducer, prologue: Expr | undefined, attrs: ReduceAttrs & { shape?: number[] }, inputs: readonly View[], out: View): void {
     const shape = attrs.shape ?? inputs[0].shape;
-    const nOut = numelOf(out.shape);
+    const nOut = numel(out.shape);
     if (nOut === 0) return;
     const kept = shape.map((_, i) => i).filter((i) => !attrs.dims.includes(i));
     const red = [...attrs.dims];
-    const nRed = numelOf(red.map((d) => shape[d]));
+    const nRed = numel(red.map((d) => shape[d]));
     const expr = prologue ?? IDENTITY;
     const ops = this.operands(inputs, out);
     // Accumulate in the kind of value the prologue produces: integers stay exact in i32, floating
@@ -585,7 +575,7 @@ export class WebGPUBackend implements Backend {
     const pipeline = this.pipelines.get(key) ?? this.compile(reduceKernel(reducer, expr, exprKey, ops, out.dtype, kept.length, red.length, acc, wide));
     const meta = Uint32Array.from([nOut, nRed, ...kept.map((d) => shape[d]), ...red.map((d) => shape[d]), ...inputs.flatMap((v) => [...kept.map((d) => v.strides[d]), ...red.map((d) => v.strides[d]), v.offset])]);
     // wide: one workgroup per output.
-    this.dispatch(pipeline, out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(wide ? nOut * WORKGROUP : nOut));
+    this.dispatch(pipeline, out, meta, bindable(ops, inputs), this.grid(wide ? nOut * WORKGROUP : nOut));
   }
 
   private matmul(a: View, b: View, out: View, epilogue: Expr | undefined, extras: readonly View[]): void {
@@ -593,7 +583,7 @@ export class WebGPUBackend implements Backend {
     const n = b.shape[b.shape.length - 1];
     const batch = out.shape.slice(0, -2);
     const nb = batch.length;
-    const batches = numelOf(batch);
+    const batches = numel(batch);
     if (m * n * batches === 0) return;
     const batchStrides = (v: View) => batch.map((d, i) => {
       const j = i - (nb - (v.shape.length - 2));
@@ -615,9 +605,9 @@ export class WebGPUBackend implements Backend {
     };
     const ua = implicit(a, n);
     const ub = implicit(b, m);
-    // Replayed (see Memo) only while the operands' deferred unfolds are as now.
-    if (this.recording) this.recording.operands = [this.deferredState(bufferOf(a)), this.deferredState(bufferOf(b))];
-    const variant = chooseMatmulVariant(a.dtype, batches, m, n, k, layout(a), layout(b), ua && ua.x.shape.length - 2, ub && ub.x.shape.length - 2);
+    // Whether it reads columns in place depends on the deferred unfolds: not replayed (see Memo).
+    if (this.readsDeferred(a, b)) this.spoil();
+    const variant = chooseMatmulVariant(a.dtype, tile, n, k, layout(a), layout(b), ua && ua.x.shape.length - 2, ub && ub.x.shape.length - 2);
     const exOps = extras.map((v) => ({ dtype: v.dtype, aliasOut: false }));
     const exprKey = epilogue ? exprToString(epilogue) : '';
     const key = matmulKey(a.dtype, nb, exprKey, exOps, variant);
@@ -637,12 +627,12 @@ export class WebGPUBackend implements Backend {
 
   /** Binds the inputs not aliased to `out` and dispatches one thread per output element. */
   private routine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
-    this.dispatch(this.pipelineFor(spec), out, meta, inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer)), this.grid(n));
+    this.dispatch(this.pipelineFor(spec), out, meta, bindable(ops, inputs), this.grid(n));
   }
 
   /** An out-of-range index reads element 0 and is reported at the next read (index-check.ts). */
   private gather(x: View, index: View, out: View, dim: number): void {
-    const n = numelOf(out.shape);
+    const n = numel(out.shape);
     if (n === 0) return;
     const ops = this.operands([x, index], out);
     const spec = gatherKernel(ops[0], ops[1], out.shape.length);
@@ -651,7 +641,7 @@ export class WebGPUBackend implements Backend {
 
   /** A gather over the sources (no float atomics in WGSL); an out-of-range index adds nothing and is reported as for gather. */
   private scatterAdd(base: View, index: View, src: View, out: View, dim: number): void {
-    const n = numelOf(out.shape);
+    const n = numel(out.shape);
     if (n === 0) return;
     const ops = this.operands([base, index, src], out);
     const spec = scatterAddKernel(ops[0], ops[1], ops[2], out.shape.length);
@@ -660,36 +650,32 @@ export class WebGPUBackend implements Backend {
 
   /** As routine(), with the index-error buffer bound after the inputs. */
   private checkedRoutine(spec: KernelSpec, ops: readonly Operand[], inputs: readonly View[], out: View, meta: Uint32Array, n: number): void {
-    const buffers = inputs.map((v, j) => (ops[j].aliasOut ? undefined : (v.storage as GpuStorage).buffer));
-    this.dispatch(this.pipelineFor(spec), out, meta, [...buffers, this.indexErrors.use()], this.grid(n), true);
+    this.dispatch(this.pipelineFor(spec), out, meta, [...bindable(ops, inputs), this.indexErrors.use()], this.grid(n), true);
   }
 
   /** Deferred when its columns fill their storage (deferred-unfold.ts); run now otherwise. */
   private unfold(x: View, out: View, a: UnfoldAttrs): void {
-    if (numelOf(out.shape) === 0) return;
-    if (!this.implicitGemm || !isWhole(out) || bufferOf(x) === bufferOf(out)) {
-      // Replayed only while implicitGemm is as now (the views are checked anyway).
-      if (this.recording) this.recording.implicitGemm = this.implicitGemm;
-      return this.unfoldNow(x, out, a);
-    }
+    if (numel(out.shape) === 0) return;
+    // Replayed only while implicitGemm is as now: changing it bumps the generation.
+    if (!this.implicitGemm || !isWhole(out) || bufferOf(x) === bufferOf(out)) return this.unfoldNow(x, out, a);
     this.spoil(); // a deferral records no dispatch: done again each call
     this.deferred.beforeKernel(bufferOf(out), true, [bufferOf(x)]);
     this.deferred.defer({ x, attrs: a, out });
   }
 
   private unfoldNow(x: View, out: View, a: UnfoldAttrs): void {
-    const n = numelOf(out.shape);
+    const n = numel(out.shape);
     const ops = this.operands([x], out);
     this.routine(unfoldKernel(ops[0], x.shape.length - 2), ops, [x], out, Uint32Array.from([n, out.offset, ...unfoldMapMeta(x, a)]), n);
   }
 
   private fold(cols: View, out: View, a: FoldAttrs): void {
-    const n = numelOf(out.shape);
+    const n = numel(out.shape);
     if (n === 0) return;
     const counts = windowCounts(a.outputSize, a);
-    const taps = numelOf(a.kernel);
+    const taps = numel(a.kernel);
     const meta = Uint32Array.from([
-      n, out.shape[1], taps, cols.shape[2], numelOf(a.outputSize), out.offset, ...cols.strides, cols.offset,
+      n, out.shape[1], taps, cols.shape[2], numel(a.outputSize), out.offset, ...cols.strides, cols.offset,
       ...a.outputSize.flatMap((s, d) => [s, a.kernel[d], a.stride[d], a.padding[d], a.dilation[d], counts[d]]),
     ]);
     const ops = this.operands([cols], out);
@@ -698,15 +684,14 @@ export class WebGPUBackend implements Backend {
 
   /** Random numbers are drawn on the host, from Kiln's one generator (so every device gives the same values), and written after the recorded work. */
   private random(out: View, a: RandomAttrs): void {
-    const n = numelOf(out.shape);
+    const n = numel(out.shape);
     if (n === 0) return;
     this.spoil(); // new values each call
     const values = a.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
     drawRandom(values, a.distribution, a.a, a.b);
     const words = out.dtype === 'float16' ? Uint16Array.from(values, (v) => f32ToF16(v)) : values;
     // writeBuffer runs before the next submit, so everything recorded so far is submitted first.
-    this.deferred.beforeKernel(bufferOf(out), isWhole(out), []);
-    this.settle(bufferOf(out), isWhole(out), []);
+    this.prepare(bufferOf(out), isWhole(out), [], false);
     this.flush();
     const bytes = out.dtype === 'float16' ? 2 : 4;
     this.gpu.queue.writeBuffer((out.storage as GpuStorage).buffer, out.offset * bytes, words.buffer, words.byteOffset, words.byteLength);

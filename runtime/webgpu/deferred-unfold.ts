@@ -1,10 +1,12 @@
-// Deferred unfolds: conv as implicit GEMM without a compiler change. The backend records an unfold
-// instead of running it; a matmul that reads its columns (conv's forward product, its weight
-// gradient's) reads them through unfold's index map from the unfold's input (matmul-kernel.ts),
-// so the [N, C*K, L] columns are never written. Any other use materialises them first, at that
-// point in the command stream, which is where the unfold would have run as far as any reader can
-// tell: it still reads its input's old contents, because a kernel that is about to overwrite that
-// input materialises every deferred unfold reading it before it is recorded.
+// Deferred unfolds: conv as implicit GEMM without a compiler change, used only with
+// `backend.implicitGemm = true` (off by default). The backend records an unfold instead of running
+// it; a matmul that reads its columns as stored (conv's forward product) reads them through
+// unfold's index map from the unfold's input (matmul-kernel.ts), so the [N, C*K, L] columns are
+// never written. Any other use, transposed columns included (a weight gradient's product),
+// materialises them first, at that point in the command stream, which is where the unfold would
+// have run as far as any reader can tell: it still reads its input's old contents, because a kernel
+// that is about to overwrite that input materialises every deferred unfold reading it before it is
+// recorded.
 //
 // Invariants: the deferred columns' buffer and the input's contents are exactly what they were at
 // the unfold, for as long as the unfold is deferred. The backend keeps them by calling

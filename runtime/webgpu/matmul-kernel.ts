@@ -36,14 +36,15 @@ export const BLOCK: Record<MatmulTile, number> = { small: 16, reg: 64 };
 const loadKey = (l: MatmulLoad) => (typeof l === 'string' ? l : `unfold${l.unfoldDims}`);
 
 /** The words of the metadata before the unfold maps. */
-export const matmulHeadWords = (nb: number, extras: number) => 4 + 3 * nb + 6 + extras * (nb + 3);
+const matmulHeadWords = (nb: number, extras: number) => 4 + 3 * nb + 6 + extras * (nb + 3);
 
 export function matmulKernel(dtype: DType, nb: number, epilogue: Expr | undefined, exprKey: string, extras: readonly Operand[], v: MatmulVariant): KernelSpec {
   const t = storageType(dtype);
   // float16 operands are widened as they enter workgroup memory and the product accumulates in f32;
   // the epilogue sees that f32 product (x0) and the result is rounded to f16 once, at the store.
   const ct = accType(dtype);
-  const extraBase = (j: number) => 4 + 3 * nb + 6 + j * (nb + 3);
+  // Extra j's words start where the head would end with j extras.
+  const extraBase = (j: number) => matmulHeadWords(nb, j);
   const mapA = matmulHeadWords(nb, extras.length);
   const mapB = mapA + (typeof v.a === 'object' ? unfoldMapWords(v.a.unfoldDims) : 0);
   const binding = (name: string, at: number, load: MatmulLoad) =>
@@ -240,13 +241,12 @@ export interface MatmulOperandLayout {
 const REG_MIN_GROUPS = 4;
 
 /**
- * The variant for an M x K @ K x N product. vec4 loads need the contiguous dim's stride 1 and every
- * other stride, the offset and the loaded extent (K for A, N for B) multiples of 4, so that each
- * vec4 is aligned and lies wholly inside or outside the operand; `unfoldA/B` (the unfold's spatial
- * dims) marks an operand read through an unfold's index map.
+ * The variant for an M x K @ K x N product on `tile` (chooseTile's). vec4 loads need the contiguous
+ * dim's stride 1 and every other stride, the offset and the loaded extent (K for A, N for B)
+ * multiples of 4, so that each vec4 is aligned and lies wholly inside or outside the operand;
+ * `unfoldA/B` (the unfold's spatial dims) marks an operand read through an unfold's index map.
  */
-export function chooseMatmulVariant(dtype: DType, batches: number, m: number, n: number, k: number, a: MatmulOperandLayout, b: MatmulOperandLayout, unfoldA?: number, unfoldB?: number): MatmulVariant {
-  const tile = chooseTile(batches, m, n);
+export function chooseMatmulVariant(dtype: DType, tile: MatmulTile, n: number, k: number, a: MatmulOperandLayout, b: MatmulOperandLayout, unfoldA?: number, unfoldB?: number): MatmulVariant {
   const vec = dtype === 'float32' || dtype === 'int32';
   const aligned = (x: MatmulOperandLayout, inner: number, outer: number, extent: number) =>
     vec && inner === 1 && extent % 4 === 0 && outer % 4 === 0 && x.offset % 4 === 0 && x.batchStrides.every((s) => s % 4 === 0);
@@ -274,7 +274,8 @@ export function loadsPerElement(tile: MatmulTile, otherExtent: number, batch: re
  * An operand is read through an unfold's index map only if each element is loaded at most this many
  * times; otherwise the columns are materialised once. Measured on lavapipe (CPU time, 3x3 convs,
  * 576-long K): loaded once, implicit took 10-25% less than materialising; twice, 15-20% more; four
- * times, 28% more (its integer divisions are dear on a CPU). A GPU's balance differs (not measured).
+ * times, 28% more (its integer divisions are dear on a CPU). On an H100, columns loaded once were as
+ * fast or faster materialised (bench/RESULTS.md, 'The H100 again'), so implicit GEMM is off by default.
  */
 export const MAX_IMPLICIT_LOADS = 1;
 
