@@ -10,7 +10,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
 import type { Tensor } from 'kiln';
-import { expectClose } from './helpers.js';
+import { expectClose, maxAbs } from './helpers.js';
 import { generateProgram, makeInputs, type Program } from './random-graphs.js';
 
 const CASES = Number(process.env.KILN_PROPERTY_CASES ?? 150);
@@ -26,8 +26,6 @@ const functionOf = (p: Program): Fn => (...xs) => {
   const outs = p.run(xs);
   return outs.length === 1 ? outs[0] : outs;
 };
-
-const maxAbs = (xs: ArrayLike<number>) => Array.from(xs).reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 /** max|got - ref| <= tol·max(1, max|ref|), same shape and dtype, reference finite. */
 function expectNear(got: Tensor, ref: Tensor, what: string, tol = 1e-9): void {

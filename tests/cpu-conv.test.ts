@@ -4,13 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { windowCounts, type FoldAttrs, type UnfoldAttrs, type WindowAttrs } from '../ir/ops/conv.js';
 import type { View } from '../runtime/backend.js';
 import { runFold, runUnfold } from '../runtime/cpu/conv.js';
-import { contiguousStrides } from '../ir/index.js';
+import { contiguousStrides, numel } from '../ir/index.js';
 import { wasmLinesReady } from '../runtime/cpu/conv-wasm.js';
-import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
 import { workerCount } from '../runtime/cpu/threads/pool.js';
 import { copyInThreshold, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
-import { rng } from './helpers.js';
+import { firstDifference, heapFloats, randInt, rng } from './helpers.js';
 
 const dataOf = (v: View) => v.storage as unknown as Float64Array;
 type DataOf = typeof dataOf;
@@ -83,17 +82,14 @@ function foldReference(cols: View, out: View, a: FoldAttrs, dataOf: DataOf): voi
 
 
 // Float32 arrays in the Wasm heap take the Wasm line kernels; float64 (and KILN_WASM=0) the JS loops.
-const owner = {};
 type Alloc = (n: number) => Float64Array | Float32Array;
-const inHeap: Alloc = (n) => wasmHeap()!.allocArray('float32', n, owner) as Float32Array;
+const inHeap: Alloc = heapFloats;
 const kinds: [string, Alloc, Alloc][] = [['float64, JS lines', (n) => new Float64Array(n), (n) => new Float64Array(n)]];
 if (wasmLinesReady()) {
   kinds.push(['float32 in the Wasm heap, Wasm lines', inHeap, inHeap]);
   kinds.push(['float32 input outside the heap, copied in', (n) => new Float32Array(n), inHeap]);
   kinds.push(['float32 input and output outside the heap (eager), copied in and out', (n) => new Float32Array(n), (n) => new Float32Array(n)]);
 }
-const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
 
 function view(data: Float64Array, shape: number[], strides: number[], offset: number): View {
   return { storage: data as never, dtype: 'float64', shape, strides, offset };
@@ -101,19 +97,19 @@ function view(data: Float64Array, shape: number[], strides: number[], offset: nu
 
 /** A random window geometry over random spatial sizes that leaves at least one window position. */
 function geometry(rand: () => number) {
-  const nd = int(rand, 1, 3);
+  const nd = randInt(rand, 1, 3);
   if (rand() < 0.2) {
     // Windows that tile the input exactly (max-pool's layout; fold stores instead of adding).
-    const kernel = Array.from({ length: nd }, () => int(rand, 1, 3));
-    const spatial = kernel.map((k) => k * int(rand, 1, 4));
+    const kernel = Array.from({ length: nd }, () => randInt(rand, 1, 3));
+    const spatial = kernel.map((k) => k * randInt(rand, 1, 4));
     return { spatial, a: { kernel, stride: kernel, padding: kernel.map(() => 0), dilation: kernel.map(() => 1) } };
   }
   for (;;) {
-    const kernel = Array.from({ length: nd }, () => int(rand, 1, 4));
-    const stride = Array.from({ length: nd }, () => int(rand, 1, 3));
-    const dilation = Array.from({ length: nd }, () => int(rand, 1, 2));
-    const padding = Array.from({ length: nd }, () => int(rand, 0, 3));
-    const spatial = Array.from({ length: nd }, () => int(rand, 1, nd === 3 ? 6 : 11));
+    const kernel = Array.from({ length: nd }, () => randInt(rand, 1, 4));
+    const stride = Array.from({ length: nd }, () => randInt(rand, 1, 3));
+    const dilation = Array.from({ length: nd }, () => randInt(rand, 1, 2));
+    const padding = Array.from({ length: nd }, () => randInt(rand, 0, 3));
+    const spatial = Array.from({ length: nd }, () => randInt(rand, 1, nd === 3 ? 6 : 11));
     const a = { kernel, stride, padding, dilation };
     if (windowCounts(spatial, a).every((c) => c >= 1)) return { spatial, a };
   }
@@ -128,7 +124,7 @@ function randomLayout(shape: number[], rand: () => number): { strides: number[];
     strides[order[k]] = s;
     s *= shape[order[k]] + (rand() < 0.3 ? 1 : 0);
   }
-  const offset = int(rand, 0, 3);
+  const offset = randInt(rand, 0, 3);
   return { strides, offset, length: offset + s + 1 };
 }
 
@@ -144,7 +140,7 @@ describe.each(kinds)('CPU unfold/fold row kernels (%s)', (kind, allocIn, allocOu
     for (let seed = 1; seed <= 300; seed++) {
       const rand = rng(seed);
       const { spatial, a } = geometry(rand);
-      const shape = [int(rand, 1, 3), int(rand, 1, 3), ...spatial];
+      const shape = [randInt(rand, 1, 3), randInt(rand, 1, 3), ...spatial];
       const { strides, offset, length } = randomLayout(shape, rand);
       const data = input(length, () => rand() * 2 - 1);
       const attrs: UnfoldAttrs = { ...a, padValue: rand() < 0.5 ? 0 : -Infinity };
@@ -161,7 +157,7 @@ describe.each(kinds)('CPU unfold/fold row kernels (%s)', (kind, allocIn, allocOu
     for (let seed = 1; seed <= 300; seed++) {
       const rand = rng(1000 + seed);
       const { spatial, a } = geometry(rand);
-      const [n, c] = [int(rand, 1, 3), int(rand, 1, 3)];
+      const [n, c] = [randInt(rand, 1, 3), randInt(rand, 1, 3)];
       const colsShape = [n, c * numel(a.kernel), numel(windowCounts(spatial, a))];
       const { strides, offset, length } = randomLayout(colsShape, rand);
       const data = array(length, () => rand() * 2 - 1);
@@ -210,9 +206,3 @@ describe.runIf(wasmLinesReady())('CPU unfold/fold on 2 threads (taps shared out 
     expect(workerCount(), 'the split ran on a worker thread').toBeGreaterThan(0);
   });
 });
-
-/** The first index where a and b differ, or -1 (element by element: toEqual on heap views is slow). */
-function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i]))) return i;
-  return a.length === b.length ? -1 : a.length;
-}

@@ -12,10 +12,9 @@ import { runFusedReduce } from '../runtime/cpu/reduce-fused.js';
 import { copyInThreshold, scratchBytes, scratchUses, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { runSimdElementwise } from '../runtime/cpu/wasm/elementwise-simd.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
-import { rng } from './helpers.js';
+import { heapArray, rng } from './helpers.js';
 
 const heap = wasmHeap()!;
-const owner = {};
 const WASM = process.env.KILN_WASM !== '0';
 const T = 4096; // the threshold these tests run at (the default, set explicitly)
 let saved = 0;
@@ -38,7 +37,7 @@ function withoutCopyIn<R>(f: () => R): R {
 
 /** A float32 array of `len`, outside the heap (a plain typed array) or in it. */
 function array(len: number, inHeap: boolean): Float32Array {
-  return inHeap ? (heap.allocArray('float32', len, owner) as Float32Array) : new Float32Array(len);
+  return inHeap ? heapArray('float32', len) : new Float32Array(len);
 }
 
 /** How an operand of a [rows, cols] loop is laid out. */

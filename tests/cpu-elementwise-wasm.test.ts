@@ -14,10 +14,9 @@ import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { newHostArray } from '../runtime/host.js';
 import { coalesce } from '../runtime/cpu/strided.js';
 import type { HostArray } from '../runtime/backend.js';
-import { rng } from './helpers.js';
+import { heapArray, rng } from './helpers.js';
 
 const heap = wasmHeap()!;
-const owner = {};
 
 const SIZES = [1, 2, 3, 4, 5, 7, 8, 13, 31, 64, 97, 257];
 const FLOAT_SPECIALS = [NaN, Infinity, -Infinity, -0, 0, 2 ** 31, -(2 ** 31), 4.5e9, -3e9, 1e20, 0.5, -0.5, 2.5, -1.5];
@@ -43,7 +42,7 @@ function operands(r: () => number, leaves: Leaf[], n: number, bigInts: boolean, 
     const len = l.scalar ? 1 : n;
     const plain = newHostArray(l.dtype, len);
     for (let i = 0; i < len; i++) plain[i] = value(r, l.dtype, bigInts);
-    const inHeap = heap.allocArray(l.dtype, len + pad, owner)!;
+    const inHeap = heapArray(l.dtype, len + pad);
     inHeap.set(plain, pad);
     return { plain, inHeap };
   });
@@ -61,7 +60,7 @@ function compare(expr: Expr, leaves: Leaf[], outDtype: DType, n: number, r: () =
   const view = (data: HostArray, dtype: DType, scalar: boolean, offset: number): Operand => ({ data, offset, strides: scalar ? [0] : contiguousStrides(shape), dtype });
   const ref = newHostArray(outDtype, n);
   runElementwise(expr, shape, view(ref, outDtype, false, 0), ops.map((o, j) => view(o.plain, leaves[j].dtype, leaves[j].scalar, 0)));
-  const out = heap.allocArray(outDtype, n + pad, owner)!;
+  const out = heapArray(outDtype, n + pad);
   const modes = leaves.map((l): LaneMode => (l.scalar ? 'c' : 'v'));
   const key = `test|${exprToString(expr)}|${leaves.map((l) => l.dtype)}>${outDtype}|${modes.join('')}`;
   const kernel = compileSimdElementwise(key, expr, leaves.map((l) => l.dtype), outDtype, modes);
@@ -227,10 +226,10 @@ describe('Wasm SIMD elementwise kernels equal the JS kernels', () => {
         const small = () => (r() < 0.1 ? [NaN, Infinity, -Infinity, 0, -0][Math.floor(r() * 5)] : Math.fround((r() - 0.5) * 80));
         const composite = e.k !== 'unary' || e.a.k !== 'input';
         const x = new Float32Array(n).map(composite ? small : draw), y = new Float32Array(n).map(composite ? small : draw);
-        const ref = new Float32Array(n), out = heap.allocArray('float32', n, owner)! as Float32Array;
+        const ref = new Float32Array(n), out = heapArray('float32', n);
         const flat = (data: HostArray): Operand => ({ data, offset: 0, strides: [1], dtype: 'float32' });
         runElementwise(e, [n], flat(ref), [flat(x), flat(y)]);
-        const hx = heap.allocArray('float32', n, owner)!, hy = heap.allocArray('float32', n, owner)!;
+        const hx = heapArray('float32', n), hy = heapArray('float32', n);
         hx.set(x); hy.set(y);
         const kernel = compileSimdElementwise(`exp|${exprToString(e)}`, e, ['float32', 'float32'], 'float32', ['v', 'v'])!;
         expect(kernel).not.toBeNull();
@@ -263,7 +262,7 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
   it('runs a flat kernel on heap operands (broadcast scalars outside the heap included) with the JS result', () => {
     const n = 1001;
     const expr = E.add(E.input(0), E.mul(E.input(1), E.input(2)));
-    const a = heap.allocArray('float32', n, owner)!, g = heap.allocArray('float32', n, owner)!, out = heap.allocArray('float32', n, owner)!;
+    const a = heapArray('float32', n), g = heapArray('float32', n), out = heapArray('float32', n);
     for (let i = 0; i < n; i++) { a[i] = Math.fround(Math.sin(i)); g[i] = Math.fround(Math.cos(i)); }
     const lr = new Float32Array([-0.5]); // a plan's constant: not in the heap, passed by value
     const flat = (data: HostArray, scalar = false): Operand => ({ data, offset: 0, strides: [scalar ? 0 : 1], dtype: 'float32' });
@@ -302,14 +301,14 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
       // $1 (small) stays outside the heap every third time: it is copied in for the call.
       const inHeap = plain.map((p, j) => {
         if (j === 1 && t % 3 === 0) return p;
-        const h = heap.allocArray('float32', p.length, owner)!;
+        const h = heapArray('float32', p.length);
         h.set(p);
         return h;
       });
       const ops = (arrs: HostArray[]): Operand[] => specs.map((sp, j) => ({ data: arrs[j], offset: sp.offset, strides: sp.strides, dtype: 'float32' }));
       const ref = new Float32Array(n);
       runElementwise(expr, shape, { data: ref, offset: 0, strides: contiguousStrides(shape), dtype: 'float32' }, ops(plain));
-      const out = heap.allocArray('float32', n, owner)!;
+      const out = heapArray('float32', n);
       const outOp: Operand = { data: out, offset: 0, strides: contiguousStrides(shape), dtype: 'float32' };
       const merged = coalesce(shape, [outOp.strides, ...specs.map((sp) => sp.strides)]);
       const wasm = runSimdElementwise(`strided|${t}`, expr, merged, outOp, ops(inHeap));
@@ -323,7 +322,7 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
 
   it('keeps the JS kernel when an operand lies outside the heap, and under KILN_WASM=0', async () => {
     const n = 2 * MIN_WASM_ELEMENTS;
-    const inHeap = heap.allocArray('float32', n, owner)!;
+    const inHeap = heapArray('float32', n);
     const plain = new Float32Array(n);
     const flat = (data: HostArray): Operand => ({ data, offset: 0, strides: [1], dtype: 'float32' });
     const merged = { shape: [n], strides: [[1], [1]] };

@@ -6,17 +6,15 @@ import { runGather, runScatterAdd } from '../runtime/cpu/routines.js';
 import { wasmIndexLines } from '../runtime/cpu/gather-wasm.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { copyInThreshold, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
-import { rng } from './helpers.js';
+import { numel } from '../ir/index.js';
+import { heapArray, randInt, rng } from './helpers.js';
 
-const int = (rand: () => number, lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
-const numel = (s: readonly number[]) => s.reduce((p, v) => p * v, 1);
 const dataOf = (v: View) => v.storage as unknown as Float64Array;
 
 // float64 runs the JS lines; float32 values and int32 indices in the Wasm heap the Wasm lines.
 type Alloc = (n: number, int: boolean) => Float64Array | Float32Array | Int32Array;
-const owner = {};
 const kinds: [string, Alloc][] = [['float64, JS lines', (n, int) => (int ? new Int32Array(n) : new Float64Array(n))]];
-const heapAlloc: Alloc = (n, int) => wasmHeap()!.allocArray(int ? 'int32' : 'float32', n, owner) as Float32Array | Int32Array;
+const heapAlloc: Alloc = (n, int) => (int ? heapArray('int32', n) : heapArray('float32', n));
 const span = (data: Float64Array | Float32Array | Int32Array) => ({ data, lo: 0, hi: data.length });
 if (wasmHeap()?.canHoldStorages && wasmIndexLines(span(heapAlloc(1, false)), span(heapAlloc(1, true)), span(heapAlloc(1, false)), false, 1)) {
   kinds.push(['float32 in the Wasm heap, Wasm lines', heapAlloc]);
@@ -30,7 +28,7 @@ function randomView(shape: number[], rand: () => number, fill: () => number, Cto
   const strides = new Array<number>(shape.length);
   let s = 1;
   for (let k = order.length - 1; k >= 0; k--) { strides[order[k]] = s; s *= shape[order[k]]; }
-  const offset = int(rand, 0, 2);
+  const offset = randInt(rand, 0, 2);
   const data = alloc(offset + s, Ctor === Int32Array);
   for (let i = 0; i < data.length; i++) data[i] = fill();
   return { storage: data as never, dtype: Ctor === Int32Array ? 'int32' : 'float64', shape, strides, offset };
@@ -58,13 +56,24 @@ const at = (v: View, idx: number[]) => v.offset + idx.reduce((s, i, d) => s + i 
 
 function randomCase(seed: number) {
   const rand = rng(seed);
-  const nd = int(rand, 1, 4);
-  const xShape = Array.from({ length: nd }, () => int(rand, 1, 5));
-  const dim = int(rand, 0, nd - 1);
-  const iShape = xShape.map((d, i) => (i === dim ? int(rand, 1, 6) : int(rand, 1, d)));
+  const nd = randInt(rand, 1, 4);
+  const xShape = Array.from({ length: nd }, () => randInt(rand, 1, 5));
+  const dim = randInt(rand, 0, nd - 1);
+  const iShape = xShape.map((d, i) => (i === dim ? randInt(rand, 1, 6) : randInt(rand, 1, d)));
   const size = xShape[dim];
-  const index = randomView(iShape, rand, () => int(rand, -size, size - 1), Int32Array);
+  const index = randomView(iShape, rand, () => randInt(rand, -size, size - 1), Int32Array);
   return { rand, xShape, iShape, dim, index };
+}
+
+/** Runs gather of x by the case's index into out, and checks each element of out against the per-element definition (bit for bit). */
+function checkGather(seed: number, { xShape, iShape, dim, index }: ReturnType<typeof randomCase>, x: View, out: View): void {
+  runGather(x, index, out, dim, dataOf);
+  const id = dataOf(index), xd = dataOf(x), od = dataOf(out);
+  for (const p of positions(iShape)) {
+    const i = id[at(index, p)];
+    const src = p.map((v, d) => (d === dim ? (i < 0 ? i + xShape[dim] : i) : v));
+    expect(od[at(out, p)], `seed ${seed}`).toBe(xd[at(x, src)]);
+  }
 }
 
 describe.each(kinds)('CPU gather/scatterAdd (%s)', (kind, kindAlloc) => {
@@ -75,32 +84,19 @@ describe.each(kinds)('CPU gather/scatterAdd (%s)', (kind, kindAlloc) => {
   afterAll(() => void setMinCopyElements(threshold));
   it('gather matches the per-element definition', () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const { rand, xShape, iShape, dim, index } = randomCase(seed);
-      const x = randomView(xShape, rand, () => rand());
-      const out = contiguousView(iShape);
-      runGather(x, index, out, dim, dataOf);
-      const id = dataOf(index), xd = dataOf(x), od = dataOf(out);
-      for (const p of positions(iShape)) {
-        const i = id[at(index, p)];
-        const src = p.map((v, d) => (d === dim ? (i < 0 ? i + xShape[dim] : i) : v));
-        expect(od[at(out, p)], `seed ${seed}`).toBe(xd[at(x, src)]);
-      }
+      const c = randomCase(seed);
+      checkGather(seed, c, randomView(c.xShape, c.rand, () => c.rand()), contiguousView(c.iShape));
     }
   });
 
   it('gather of int32 values matches the per-element definition (bit for bit, any 32-bit value)', () => {
     for (let seed = 1; seed <= 60; seed++) {
-      const { rand, xShape, iShape, dim, index } = randomCase(300 + seed);
-      const x = randomView(xShape, rand, () => int(rand, -(2 ** 31), 2 ** 31 - 1), Int32Array);
+      const c = randomCase(300 + seed);
+      const { rand, iShape } = c;
+      const x = randomView(c.xShape, rand, () => randInt(rand, -(2 ** 31), 2 ** 31 - 1), Int32Array);
       const outData = alloc(numel(iShape), true);
       const out: View = { storage: outData as never, dtype: 'int32', shape: iShape, strides: iShape.map((_, d) => numel(iShape.slice(d + 1))), offset: 0 };
-      runGather(x, index, out, dim, dataOf);
-      const id = dataOf(index), xd = dataOf(x), od = dataOf(out);
-      for (const p of positions(iShape)) {
-        const i = id[at(index, p)];
-        const src = p.map((v, d) => (d === dim ? (i < 0 ? i + xShape[dim] : i) : v));
-        expect(od[at(out, p)], `seed ${seed}`).toBe(xd[at(x, src)]);
-      }
+      checkGather(seed, c, x, out);
     }
   });
 

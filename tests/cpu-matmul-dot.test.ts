@@ -12,46 +12,14 @@ import {
   type DotPolicy,
   type SimdMatmul,
 } from '../runtime/cpu/wasm/matmul-simd.js';
-import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
 import { shutdownThreads } from '../runtime/cpu/threads/pool.js';
 import { rng } from './helpers.js';
+import { floats, operand, type Where } from './matmul-operands.js';
 
 /** A's layouts with unit column stride, and B's with unit row stride (B = Btᵀ). */
-type ALayout = 'rows' | 'paddedRows' | 'broadcastRows';
+type ALayout = 'contiguous' | 'padded' | 'broadcastRows';
 type BLayout = 'transposed' | 'paddedTransposed' | 'broadcastCols';
-
-const heapOwners: object[] = [];
-
-function floats(n: number, inHeap: boolean): Float32Array {
-  if (!inHeap) return new Float32Array(n);
-  const owner = {};
-  heapOwners.push(owner);
-  return wasmHeap()!.allocArray('float32', n, owner) as Float32Array;
-}
-
-/** An M x K A (unit column stride) or a K x N B (unit row stride), at a random offset, random values. */
-function operand(layout: ALayout | BLayout, rows: number, cols: number, rand: () => number, inHeap: boolean): MatOperand {
-  const offset = Math.floor(rand() * 4);
-  let rowStride: number, colStride: number, extent: number;
-  switch (layout) {
-    case 'rows': rowStride = cols; colStride = 1; extent = rows * cols; break;
-    case 'paddedRows': rowStride = cols + 3; colStride = 1; extent = rows * (cols + 3); break;
-    case 'broadcastRows': rowStride = 0; colStride = 1; extent = cols; break;
-    case 'transposed': rowStride = 1; colStride = rows; extent = rows * cols; break;
-    case 'paddedTransposed': rowStride = 1; colStride = rows + 5; extent = cols * (rows + 5); break;
-    case 'broadcastCols': rowStride = 1; colStride = 0; extent = rows; break;
-  }
-  const data = floats(offset + extent + 2, inHeap);
-  for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;
-  return { data, offset, rowStride, colStride };
-}
-
-interface Where {
-  a?: boolean;
-  b?: boolean;
-  out?: boolean;
-}
 
 /** mm's product against matmulNaive, with NaN guards around C (nothing outside C[M, N] written) and A, B unchanged. */
 function check(mm: SimdMatmul, M: number, N: number, K: number, la: ALayout, lb: BLayout, seed: number, where: Where = {}): void {
@@ -110,7 +78,7 @@ describe('wasm dot-product matmul (A @ Btᵀ)', () => {
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
     const dim = () => pick([1, 2, 3, 4, 5, 6, 7, 9, 11, 13, 16, 17, 31]);
     const kdim = () => pick([0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 19, 21, 33, 64, 67, 101, 257]);
-    const aLayouts: ALayout[] = ['rows', 'paddedRows', 'broadcastRows'];
+    const aLayouts: ALayout[] = ['contiguous', 'padded', 'broadcastRows'];
     const bLayouts: BLayout[] = ['transposed', 'paddedTransposed', 'broadcastCols'];
     const whereOptions: Where[] = [{}, { a: true }, { b: true }, { out: true }, { a: true, b: true, out: true }];
     let seed = 100;
@@ -120,12 +88,12 @@ describe('wasm dot-product matmul (A @ Btᵀ)', () => {
         const before = { ...mm.stats };
         for (let t = 0; t < 40; t++) check(mm, dim(), dim(), kdim(), pick(aLayouts), pick(bLayouts), seed++, pick(whereOptions));
         // Every M and N up to past two tiles, K with every remainder mod 4.
-        for (const M of [1, 2, 3, 4, 7]) for (const N of [1, 2, 3, 5, 8]) check(mm, M, N, 37 + ((M + N) % 4), 'paddedRows', 'paddedTransposed', seed++, { a: true, b: true });
+        for (const M of [1, 2, 3, 4, 7]) for (const N of [1, 2, 3, 5, 8]) check(mm, M, N, 37 + ((M + N) % 4), 'padded', 'paddedTransposed', seed++, { a: true, b: true });
         // Long K (several default chunks), K = 0, and a split by rows and by columns.
-        check(mm, 5, 7, 9001, 'rows', 'transposed', seed++, { a: true, b: true, out: true });
-        check(mm, 3, 2, 0, 'rows', 'transposed', seed++, { out: true });
-        check(mm, 40, 9, 301, 'paddedRows', 'transposed', seed++, { a: true, b: true });
-        check(mm, 6, 45, 299, 'rows', 'paddedTransposed', seed++);
+        check(mm, 5, 7, 9001, 'contiguous', 'transposed', seed++, { a: true, b: true, out: true });
+        check(mm, 3, 2, 0, 'contiguous', 'transposed', seed++, { out: true });
+        check(mm, 40, 9, 301, 'padded', 'transposed', seed++, { a: true, b: true });
+        check(mm, 6, 45, 299, 'contiguous', 'paddedTransposed', seed++);
         // The path was taken, and (one task on the calling thread) ran several chunks.
         expect(mm.stats.dotTasks).toBeGreaterThan(before.dotTasks + 50);
         if (!multi || threads === 1) expect(mm.stats.dotChunks).toBeGreaterThan(before.dotChunks + 50);
@@ -140,7 +108,7 @@ describe('wasm dot-product matmul (A @ Btᵀ)', () => {
     for (const [maxKc, tasks] of [[DEFAULT_DOT_POLICY.maxKc, 1], [24, 3]]) {
       const mm = createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() }, { minFlopsPerThread: 1, tasksPerThread: tasks }, always(maxKc));
       for (const [M, N, K] of [[10, 25, 3001], [29, 8, 517], [7, 7, 70], [2, 31, 9]]) {
-        const a = operand('paddedRows', M, K, rand, true), b = operand('transposed', K, N, rand, true);
+        const a = operand('padded', M, K, rand, true), b = operand('transposed', K, N, rand, true);
         const results = [1, 2].map((threads) => {
           setThreadCount(threads);
           const out = new Float32Array(M * N);
@@ -170,17 +138,17 @@ describe('wasm dot-product matmul (A @ Btᵀ)', () => {
     for (const threads of [1, 2]) {
       setThreadCount(threads);
       let before = { ...mm.stats };
-      check(mm, 10, 25, 36864, 'rows', 'transposed', seed++, { a: true, b: true, out: true });
-      check(mm, 20, 250, 4096, 'rows', 'transposed', seed++, { a: true, b: true });
-      check(mm, 64, 100, 1000, 'rows', 'paddedTransposed', seed++);
-      check(mm, 1, 13, 700, 'rows', 'transposed', seed++, { out: true });
+      check(mm, 10, 25, 36864, 'contiguous', 'transposed', seed++, { a: true, b: true, out: true });
+      check(mm, 20, 250, 4096, 'contiguous', 'transposed', seed++, { a: true, b: true });
+      check(mm, 64, 100, 1000, 'contiguous', 'paddedTransposed', seed++);
+      check(mm, 1, 13, 700, 'contiguous', 'transposed', seed++, { out: true });
       expect(mm.stats.dotTasks).toBeGreaterThanOrEqual(before.dotTasks + 4);
       if (threads === 1) expect(mm.stats.dotChunks).toBeGreaterThanOrEqual(before.dotChunks + 9 + 1 + 1 + 1);
       before = { ...mm.stats };
       // Not taken: a square product, or A's or B's elements not contiguous along K.
-      check(mm, 64, 64, 64, 'rows', 'transposed', seed++, { a: true, b: true });
+      check(mm, 64, 64, 64, 'contiguous', 'transposed', seed++, { a: true, b: true });
       const rand = rng(seed++);
-      const a = operand('rows', 10, 4000, rand, true), b = operand('transposed', 4000, 25, rand, true);
+      const a = operand('contiguous', 10, 4000, rand, true), b = operand('transposed', 4000, 25, rand, true);
       const out = new Float32Array(250), ref = new Float32Array(250);
       const aT = { ...a, rowStride: 1, colStride: 10 }; // the same floats read as a transposed A
       mm.matmul(10, 25, 4000, aT, b, out, 0);

@@ -1,7 +1,3 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, describe, it, expect, vi } from 'vitest';
 import { matmul, matmulNaive, type MatOperand } from '../runtime/cpu/matmul.js';
 import {
@@ -12,66 +8,12 @@ import {
   relaxedSimdAvailable,
   type SimdMatmul,
 } from '../runtime/cpu/wasm/matmul-simd.js';
-import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { setThreadCount } from '../runtime/cpu/threads/thread-count.js';
 import { shutdownThreads } from '../runtime/cpu/threads/pool.js';
-import { rng } from './helpers.js';
+import { firstDifference, maxAbs, modulePath, rng, runTsChild } from './helpers.js';
+import { floats, operand, type Layout, type Where } from './matmul-operands.js';
 
-type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar' | 'wide';
 type Fn = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number) => void;
-
-/** Arrays allocated in the Wasm heap stay alive (and allocated) while this holds them. */
-const heapOwners: object[] = [];
-
-/** A Float32Array of n floats, in the shared Wasm heap when inHeap (used in place by the GEMM) or a plain one. */
-function floats(n: number, inHeap: boolean): Float32Array {
-  if (!inHeap) return new Float32Array(n);
-  const owner = {};
-  heapOwners.push(owner);
-  const arr = wasmHeap()!.allocArray('float32', n, owner) as Float32Array;
-  expect(wasmHeap()!.addressOf(arr)).toBeGreaterThan(0);
-  return arr;
-}
-
-/** A rows x cols float32 operand laid out as `layout`, at a random offset, filled with random values. */
-function operand(layout: Layout, rows: number, cols: number, rand: () => number, inHeap = false): MatOperand {
-  const offset = Math.floor(rand() * 4);
-  let rowStride: number, colStride: number, extent: number;
-  switch (layout) {
-    case 'contiguous': rowStride = cols; colStride = 1; extent = rows * cols; break;
-    case 'transposed': rowStride = 1; colStride = rows; extent = rows * cols; break;
-    case 'padded': rowStride = cols + 3; colStride = 1; extent = rows * (cols + 3); break;
-    case 'strided': rowStride = 2; colStride = 2 * rows + 1; extent = cols * (2 * rows + 1); break;
-    case 'broadcastRows': rowStride = 0; colStride = 1; extent = cols; break;
-    case 'broadcastCols': rowStride = 1; colStride = 0; extent = rows; break;
-    case 'scalar': rowStride = 0; colStride = 0; extent = 1; break;
-    // Rows a multiple of 2 KiB apart (the unpacked-B path sweeps such a B 8 rows at a time).
-    case 'wide': rowStride = 512 * Math.ceil((cols + 1) / 512); colStride = 1; extent = rows * rowStride; break;
-  }
-  const data = floats(offset + extent + 2, inHeap);
-  for (let i = 0; i < data.length; i++) data[i] = rand() * 2 - 1;
-  return { data, offset, rowStride, colStride };
-}
-
-const maxAbs = (x: ArrayLike<number>): number => {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
-  return m;
-};
-
-/** The first index where x and y differ (NaN equals NaN), or -1. */
-function firstDifference(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  if (x.length !== y.length) return 0;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i] && !(Number.isNaN(x[i]) && Number.isNaN(y[i]))) return i;
-  return -1;
-}
-
-/** Which of A, B and out lie in the Wasm heap. */
-interface Where {
-  a?: boolean;
-  b?: boolean;
-  out?: boolean;
-}
 
 /** Runs fn and matmulNaive (and the JS kernel) on the same operands; checks they agree and nothing else is touched. */
 function check(fn: Fn, M: number, N: number, K: number, la: Layout, lb: Layout, seed: number, where: Where = {}): void {
@@ -276,15 +218,11 @@ describe('wasm simd matmul', () => {
   it.runIf(simd)('works single-threaded on a non-shared heap (no SharedArrayBuffer), across memory growth', () => {
     // A browser page without cross-origin isolation: the heap is a plain memory that detaches its
     // buffer when it grows. Run in a child process, since the heap is created once per process.
-    const dir = mkdtempSync(join(tmpdir(), 'kiln-noshared-'));
-    const script = join(dir, 'noshared.mts');
-    const mod = (p: string) => JSON.stringify(resolve(p));
-    writeFileSync(
-      script,
+    const r = runTsChild(
       `delete (globalThis as { SharedArrayBuffer?: unknown }).SharedArrayBuffer;\n` +
-        `const { matmulF32Simd } = await import(${mod('runtime/cpu/wasm/matmul-simd.ts')});\n` +
-        `const { matmulNaive } = await import(${mod('runtime/cpu/matmul.ts')});\n` +
-        `const { wasmHeap } = await import(${mod('runtime/cpu/wasm/heap.ts')});\n` +
+        `const { matmulF32Simd } = await import(${modulePath('runtime/cpu/wasm/matmul-simd.ts')});\n` +
+        `const { matmulNaive } = await import(${modulePath('runtime/cpu/matmul.ts')});\n` +
+        `const { wasmHeap } = await import(${modulePath('runtime/cpu/wasm/heap.ts')});\n` +
         `let worst = 0;\n` +
         `for (const [M, N, K] of [[5, 7, 3], [300, 200, 700], [1100, 900, 800], [33, 17, 65]]) {\n` +
         `  const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));\n` +
@@ -297,23 +235,18 @@ describe('wasm simd matmul', () => {
         `  for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]) / scale);\n` +
         `}\n` +
         `console.log('shared', wasmHeap().shared, 'worst', worst < 1e-5 ? 'ok' : worst, 'reserved', wasmHeap().stats().bytesReserved > (4 << 20));\n`,
+      { KILN_THREADS: '2' },
     );
-    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, KILN_THREADS: '2' }, encoding: 'utf8', timeout: 50_000 });
-    expect(r.error, String(r.error)).toBeUndefined();
     expect(r.stdout + r.stderr).toContain('shared false worst ok reserved true');
     expect(r.status).toBe(0);
   });
 
   it.runIf(simd)('under KILN_RELAXED_SIMD=0 the GEMM uses mul + add and still equals the plain loop, on 1 and 2 threads', () => {
     // Run in a child process: the choice is made once per process, when the kernel is built.
-    const dir = mkdtempSync(join(tmpdir(), 'kiln-relaxed-'));
-    const script = join(dir, 'relaxed.mts');
-    const mod = (p: string) => JSON.stringify(resolve(p));
-    writeFileSync(
-      script,
-      `const { matmulF32Simd, relaxedSimdAvailable } = await import(${mod('runtime/cpu/wasm/matmul-simd.ts')});\n` +
-        `const { matmulNaive } = await import(${mod('runtime/cpu/matmul.ts')});\n` +
-        `const { setThreadCount } = await import(${mod('runtime/cpu/threads/thread-count.ts')});\n` +
+    const r = runTsChild(
+      `const { matmulF32Simd, relaxedSimdAvailable } = await import(${modulePath('runtime/cpu/wasm/matmul-simd.ts')});\n` +
+        `const { matmulNaive } = await import(${modulePath('runtime/cpu/matmul.ts')});\n` +
+        `const { setThreadCount } = await import(${modulePath('runtime/cpu/threads/thread-count.ts')});\n` +
         `let worst = 0;\n` +
         `for (const threads of [1, 2]) {\n` +
         `  setThreadCount(threads);\n` +
@@ -329,9 +262,8 @@ describe('wasm simd matmul', () => {
         `  }\n` +
         `}\n` +
         `console.log('relaxed', relaxedSimdAvailable(), 'worst', worst < 1e-5 ? 'ok' : worst);\n`,
+      { KILN_RELAXED_SIMD: '0' },
     );
-    const r = spawnSync(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, KILN_RELAXED_SIMD: '0' }, encoding: 'utf8', timeout: 50_000 });
-    expect(r.error, String(r.error)).toBeUndefined();
     expect(r.stdout + r.stderr).toContain('relaxed false worst ok');
     expect(r.status).toBe(0);
   });

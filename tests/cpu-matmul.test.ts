@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { matmul, matmulNaive, type MatArray, type MatOperand } from '../runtime/cpu/matmul.js';
-import { rng } from './helpers.js';
+import { firstDifference, maxAbs, rng } from './helpers.js';
 
 type Kind = 'float32' | 'float64' | 'int32';
 type Layout = 'contiguous' | 'transposed' | 'padded' | 'strided' | 'broadcastRows' | 'broadcastCols' | 'scalar';
@@ -32,12 +32,6 @@ function operand(kind: Kind, layout: Layout, rows: number, cols: number, rand: (
   return { data, offset, rowStride, colStride };
 }
 
-function maxAbs(x: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
-  return m;
-}
-
 /** Runs matmul and matmulNaive on the same operands and checks they agree, that out is overwritten and nothing else is touched. */
 function check(kind: Kind, M: number, N: number, K: number, la: Layout, lb: Layout, seed: number): void {
   const rand = rng(seed);
@@ -65,13 +59,6 @@ function check(kind: Kind, M: number, N: number, K: number, la: Layout, lb: Layo
   for (const i of [0, 1, 2, outOffset + M * N, outOffset + M * N + 1]) expect(Object.is(got[i], sentinel), `${what}: out[${i}]`).toBe(true);
   expect(firstDifference(a.data, aBefore), `${what}: a changed`).toBe(-1);
   expect(firstDifference(b.data, bBefore), `${what}: b changed`).toBe(-1);
-}
-
-/** Index of the first element where x and y differ (bitwise-equal floats compare equal), or -1. */
-function firstDifference(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  if (x.length !== y.length) return 0;
-  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return i;
-  return -1;
 }
 
 const kinds: Kind[] = ['float32', 'float64', 'int32'];

@@ -13,10 +13,9 @@ import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
 import { newHostArray } from '../runtime/host.js';
 import type { HostArray } from '../runtime/backend.js';
-import { rng } from './helpers.js';
+import { heapArray, rng } from './helpers.js';
 
 const heap = wasmHeap()!;
-const owner = {};
 
 interface Input { dtype: DType; strides: number[]; offset: number; len: number }
 
@@ -32,7 +31,7 @@ function both(expr: Expr, shape: number[], dims: number[], ins: Input[], r: () =
     }
     return a;
   });
-  const inHeap = plain.map((a, j) => { const h = heap.allocArray(ins[j].dtype, a.length, owner)!; h.set(a); return h; });
+  const inHeap = plain.map((a, j) => { const h = heapArray(ins[j].dtype, a.length); h.set(a); return h; });
   const ops = (arrs: HostArray[]): Operand[] => ins.map((x, j) => ({ data: arrs[j], offset: x.offset, strides: x.strides, dtype: x.dtype }));
   const outLen = shape.reduce((p, d, i) => (dims.includes(i) ? p : p * d), 1);
   const pad = 2;
@@ -46,7 +45,7 @@ function both(expr: Expr, shape: number[], dims: number[], ins: Input[], r: () =
   } finally {
     setMinCopyElements(threshold);
   }
-  const out = heap.allocArray('float32', outLen + pad, owner) as Float32Array;
+  const out = heapArray('float32', outLen + pad);
   // Did the Wasm path take it? (the same decision runFusedReduce makes)
   const keptDims = shape.map((_, i) => i).filter((i) => !dims.includes(i));
   const kept = coalesce(keptDims.map((d) => shape[d]), ins.map((x) => keptDims.map((d) => x.strides[d])));
@@ -134,9 +133,9 @@ describe('Wasm SIMD sums equal the JS reductions', () => {
     const r = rng(5);
     const ints: Input = { dtype: 'int32', strides: [4, 1], offset: 0, len: 12 };
     const bools: Input = { dtype: 'bool', strides: [4, 1], offset: 0, len: 12 };
-    const heapOps = (xs: Input[]): Operand[] => xs.map((x) => ({ data: heap.allocArray(x.dtype, x.len, owner)!, offset: 0, strides: x.strides, dtype: x.dtype }));
+    const heapOps = (xs: Input[]): Operand[] => xs.map((x) => ({ data: heapArray(x.dtype, x.len), offset: 0, strides: x.strides, dtype: x.dtype }));
     const loops = (shape: number[], x: Input) => ({ kept: coalesce([shape[0]], [[x.strides[0]]]), red: coalesce([shape[1]], [[x.strides[1]]]) });
-    const outF = heap.allocArray('float32', 3, owner)!, outI = heap.allocArray('int32', 3, owner)!;
+    const outF = heapArray('float32', 3), outI = heapArray('int32', 3);
     const l = loops([3, 4], ints);
     expect(runSimdSum('t|int', E.input(0), l.kept, l.red, heapOps([ints]), outI, 0)).toBe(false);
     expect(runSimdSum('t|bool', E.input(0), l.kept, l.red, heapOps([bools]), outI, 0)).toBe(false);

@@ -1,16 +1,13 @@
 // The worker-thread pool (runtime/cpu/threads/): tasks run exactly once, on the calling thread and
 // the workers, each participant with its own scratch; errors come back; the thread count is
 // configurable; and a process that used the pool still exits on its own.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { FuncBuilder, I32 } from '../runtime/cpu/wasm/emit.js';
 import { compileKernel, type WasmKernel } from '../runtime/cpu/wasm/kernel.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { runTasks, shutdownThreads, workerCount } from '../runtime/cpu/threads/pool.js';
 import { setThreadCount, threadCount } from '../runtime/cpu/threads/thread-count.js';
+import { modulePath, runTsChild } from './helpers.js';
 
 /**
  * Test exports:
@@ -137,24 +134,15 @@ describe('thread pool', () => {
   });
 
   it.runIf(canThread)('does not keep a process alive after a threaded matmul', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kiln-threads-'));
-    const script = join(dir, 'exit.ts');
-    const src = resolve('runtime/cpu/wasm/matmul-simd.ts');
-    writeFileSync(
-      script,
-      `import { matmulF32Simd } from ${JSON.stringify(src)};\n` +
+    const r = runTsChild(
+      `import { matmulF32Simd } from ${modulePath('runtime/cpu/wasm/matmul-simd.ts')};\n` +
         `const a = new Float32Array(512 * 512).fill(1);\n` +
         `const out = new Float32Array(512 * 512);\n` +
         `const op = { data: a, offset: 0, rowStride: 512, colStride: 1 };\n` +
         `matmulF32Simd(512, 512, 512, op, op, out, 0);\n` +
         `console.log('sum', out[0], out[512 * 512 - 1]);\n`,
+      { KILN_THREADS: '2' },
     );
-    const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
-      env: { ...process.env, KILN_THREADS: '2' },
-      encoding: 'utf8',
-      timeout: 50_000,
-    });
-    expect(r.error, String(r.error)).toBeUndefined();
     expect(r.stdout).toContain('sum 512 512');
     expect(r.status).toBe(0);
   });

@@ -6,6 +6,7 @@
 // arguments, and a value whose magnitude bound grows past 2^10 is scaled by an exact power of two.
 import * as kiln from 'kiln';
 import type { Tensor } from 'kiln';
+import { numel } from '../ir/index.js';
 
 /** mulberry32: a tiny 32-bit PRNG, uniform in [0, 1). */
 export function mulberry32(seed: number): () => number {
@@ -19,6 +20,11 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** An integer in [lo, hi] drawn from `rand` (uniform in [0, 1)). */
+export function randInt(rand: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(rand() * (hi - lo + 1));
+}
+
 export class Rng {
   private readonly next: () => number;
   constructor(seed: number) {
@@ -29,7 +35,7 @@ export class Rng {
   }
   /** An integer in [lo, hi]. */
   int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
+    return randInt(this.next, lo, hi);
   }
   chance(p: number): boolean {
     return this.next() < p;
@@ -72,7 +78,6 @@ export interface Program {
 }
 
 const MAX_NUMEL = 1000;
-const numel = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const fmt = (s: readonly number[]) => `[${s.join(',')}]`;
 
 function broadcast(a: readonly number[], b: readonly number[]): number[] | null {

@@ -11,6 +11,7 @@ import * as kiln from 'kiln';
 import { nn, optim, type Tensor } from 'kiln';
 import { MNISTConvNet } from '../models/mnist-convnet.js';
 import { OPS } from '../ir/index.js';
+import { expectCloseAsync } from './helpers.js';
 
 const F = nn.functional;
 const GPU = 'webgpu';
@@ -31,19 +32,6 @@ async function implicitProducts(fn: () => Promise<void>): Promise<number> {
   const before = count();
   await fn();
   return count() - before;
-}
-
-async function expectClose(what: string, cpu: Tensor, g: Tensor, tol = 1e-5): Promise<void> {
-  expect([...g.shape], what).toEqual([...cpu.shape]);
-  const c = cpu.dataSync();
-  const d = await g.data();
-  let maxRef = 0;
-  let maxErr = 0;
-  for (let i = 0; i < c.length; i++) {
-    maxRef = Math.max(maxRef, Math.abs(c[i]));
-    maxErr = Math.max(maxErr, Math.abs(c[i] - d[i]));
-  }
-  expect(maxErr, `${what}: max|gpu-cpu| = ${maxErr}, max|cpu| = ${maxRef}`).toBeLessThanOrEqual(tol * maxRef);
 }
 
 interface ConvCase {
@@ -108,10 +96,10 @@ describe('webgpu conv as implicit GEMM against the cpu', () => {
       // (dY @ colsᵀ, contracted over every output position), which is materialised first: on a
       // real GPU that was 3-6x faster (bench/RESULTS.md).
       expect(implicit).toBe(1);
-      await expectClose('output', y, yg!);
-      await expectClose('grad x', x.grad!, xg.grad!);
-      await expectClose('grad w', w.grad!, wg.grad!);
-      if (b) await expectClose('grad bias', b.grad!, bg!.grad!);
+      await expectCloseAsync('output', yg!, y);
+      await expectCloseAsync('grad x', xg.grad!, x.grad!);
+      await expectCloseAsync('grad w', wg.grad!, w.grad!);
+      if (b) await expectCloseAsync('grad bias', bg!.grad!, b.grad!);
     });
   }
 
@@ -139,9 +127,9 @@ describe('webgpu conv as implicit GEMM against the cpu', () => {
     expect(implicit).toBeGreaterThanOrEqual(1);
     // The forward product: the weight (K = 72, vec4 loads) times the columns read in place.
     expect((gpu.matmulVariants.get('reg vec4 x unfold3') ?? 0) - before).toBeGreaterThanOrEqual(1);
-    await expectClose('compiled conv + relu', y, yg!);
+    await expectCloseAsync('compiled conv + relu', yg!, y);
     const grads = Object.fromEntries(modelG.namedParameters());
-    for (const [name, p] of model.namedParameters()) await expectClose(`grad ${name}`, p.grad!, grads[name].grad!);
+    for (const [name, p] of model.namedParameters()) await expectCloseAsync(`grad ${name}`, grads[name].grad!, p.grad!);
   });
 
   it('the seed MNISTConvNet: three compiled SGD steps on WebGPU match the CPU, with both convs\' forward products implicit', async () => {
@@ -167,7 +155,7 @@ describe('webgpu conv as implicit GEMM against the cpu', () => {
       expect(Math.abs(lg - lc), `step ${i} loss gpu ${lg} cpu ${lc}`).toBeLessThanOrEqual(1e-5 * Math.abs(lc));
     }
     const gpuParams = Object.fromEntries(gpuModel.namedParameters());
-    for (const [name, p] of cpuModel.namedParameters()) await expectClose(name, p, gpuParams[name], 1e-4);
+    for (const [name, p] of cpuModel.namedParameters()) await expectCloseAsync(name, gpuParams[name], p, 1e-4);
   });
 });
 
@@ -184,22 +172,22 @@ describe('deferred unfolds keep eager semantics', () => {
     const xg = x.to(GPU);
     const colsG = F.unfold(xg, 3, { padding: 1 });
     kiln.noGrad(() => xg.mul_(2));
-    await expectClose('product', w.matmul(cols), w.to(GPU).matmul(colsG));
-    await expectClose('columns', cols, colsG);
-    await expectClose('input', x.mul(2), xg);
+    await expectCloseAsync('product', w.to(GPU).matmul(colsG), w.matmul(cols));
+    await expectCloseAsync('columns', colsG, cols);
+    await expectCloseAsync('input', xg, x.mul(2));
   });
 
   it('an in-place op on the columns: out of place then written back (eager), or a kernel reading them through its output binding', async () => {
     const { x, w, cols } = setup();
     const colsG = F.unfold(x.to(GPU), 3, { padding: 1 });
     kiln.noGrad(() => colsG.add_(1));
-    await expectClose('columns + 1', cols.add(1), colsG);
-    await expectClose('product', w.matmul(cols.add(1)), w.to(GPU).matmul(colsG));
+    await expectCloseAsync('columns + 1', colsG, cols.add(1));
+    await expectCloseAsync('product', w.to(GPU).matmul(colsG), w.matmul(cols.add(1)));
     // A kernel whose input is its output's buffer (as a plan's in-place update is) must see the columns.
     const colsH = F.unfold(x.to(GPU), 3, { padding: 1 });
     const v = colsH.eagerView('test');
     gpu.run(OPS.neg, [v], {}, v);
-    await expectClose('-columns', cols.neg(), colsH);
+    await expectCloseAsync('-columns', colsH, cols.neg());
   });
 
   it('the input freed before the product reads the columns', async () => {
@@ -209,14 +197,14 @@ describe('deferred unfolds keep eager semantics', () => {
     xg.dispose();
     // Reuse the freed buffer for something else first.
     const other = kiln.full([2, 3, 6, 6], 7, { device: GPU });
-    await expectClose('product', w.matmul(cols), w.to(GPU).matmul(colsG));
+    await expectCloseAsync('product', w.to(GPU).matmul(colsG), w.matmul(cols));
     expect(Array.from(await other.data()).every((v) => v === 7)).toBe(true);
   });
 
   it('columns read back directly, and a non-matmul consumer (max-pooling reads unfold columns through argmax)', async () => {
     const { x, cols } = setup();
-    await expectClose('columns', cols, F.unfold(x.to(GPU), 3, { padding: 1 }));
-    await expectClose('maxPool2d', F.maxPool2d(x, 3, { stride: 2, padding: 1 }), F.maxPool2d(x.to(GPU), 3, { stride: 2, padding: 1 }));
+    await expectCloseAsync('columns', F.unfold(x.to(GPU), 3, { padding: 1 }), cols);
+    await expectCloseAsync('maxPool2d', F.maxPool2d(x.to(GPU), 3, { stride: 2, padding: 1 }), F.maxPool2d(x, 3, { stride: 2, padding: 1 }));
   });
 
   it('the implicit product equals the product of materialised columns to the bit', async () => {

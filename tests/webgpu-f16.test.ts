@@ -27,6 +27,7 @@ import type { GpuStorage } from '../runtime/webgpu/backend.js';
 import { elementwiseKernel } from '../runtime/webgpu/kernels.js';
 import { renderWgsl } from '../runtime/webgpu/render-wgsl.js';
 import { throwIfDeviceFailed } from '../runtime/webgpu/device.js';
+import { mismatch } from './helpers.js';
 
 const F = kiln.nn.functional;
 const GPU = 'webgpu';
@@ -68,31 +69,6 @@ function f16it(name: string, fn: () => Promise<void>): void {
     await fn();
     throwIfDeviceFailed();
   });
-}
-
-/** The comparison criterion. Returns a message, or '' when the values agree. */
-function mismatch(ref: ArrayLike<number>, got: ArrayLike<number>, tol: number): string {
-  if (ref.length !== got.length) return `length ${got.length} != ${ref.length}`;
-  let maxRef = 0;
-  let maxErr = 0;
-  let at = -1;
-  for (let i = 0; i < ref.length; i++) {
-    const r = ref[i];
-    const g = got[i];
-    if (Number.isNaN(r) || Number.isNaN(g)) {
-      if (Number.isNaN(r) !== Number.isNaN(g)) return `element ${i}: got ${g}, ref ${r}`;
-      continue;
-    }
-    if (!Number.isFinite(r) || !Number.isFinite(g)) {
-      if (r !== g) return `element ${i}: got ${g}, ref ${r}`;
-      continue;
-    }
-    maxRef = Math.max(maxRef, Math.abs(r));
-    const e = Math.abs(g - r);
-    if (e > maxErr) { maxErr = e; at = i; }
-  }
-  if (maxErr > tol * maxRef) return `max|got-ref| = ${maxErr} at element ${at} (got ${got[at]}, ref ${ref[at]}) > ${tol} * max|ref| = ${tol * maxRef}`;
-  return '';
 }
 
 async function expectClose(what: string, half: Tensor, ref: Tensor, tol: number, dtype = 'float16'): Promise<void> {

@@ -8,7 +8,7 @@ import { MNISTConvNet } from '../models/mnist-convnet.js';
 import { RNN } from '../models/rnn.js';
 import { TwoLayerNet } from '../models/two-layer-net.js';
 import { makeSequential } from '../examples/nn-sequential.js';
-import { type FixtureTensor, fromFixture, loadFixture } from './helpers.js';
+import { type FixtureTensor, expectCloseAsync, fromFixture, loadFixture } from './helpers.js';
 
 let gpu: kiln.WebGPUBackend;
 beforeAll(async () => {
@@ -17,16 +17,6 @@ beforeAll(async () => {
 
 const toGpu = (t: FixtureTensor) => fromFixture(t).to('webgpu');
 const stateOf = (params: Record<string, FixtureTensor>) => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, fromFixture(v)]));
-
-/** The fixtures' criterion on values read back from the GPU. */
-async function expectCloseAsync(got: Tensor | number[], ref: FixtureTensor | number[] | number, tol = 1e-5): Promise<void> {
-  const g = Array.isArray(got) ? got : Array.from(await got.data());
-  const r = typeof ref === 'number' ? [ref] : Array.isArray(ref) ? ref : ref.data;
-  expect(g.length).toBe(r.length);
-  const maxRef = Math.max(...r.map(Math.abs));
-  const err = Math.max(...g.map((v, i) => Math.abs(v - r[i])));
-  expect(err, `max|got-ref| = ${err} vs tol*max|ref| = ${tol * maxRef}`).toBeLessThanOrEqual(tol * maxRef);
-}
 
 type Train = (x: Tensor, y: Tensor) => Tensor;
 
@@ -53,8 +43,8 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
       const [x, y] = [toGpu(fx.inputs.x), toGpu(fx.inputs.y)];
       const losses: number[] = [];
       for (let t = 0; t < fx.hyper.steps; t++) losses.push(await step(x, y).item());
-      await expectCloseAsync(losses, fx.outputs.losses);
-      for (const [k, v] of Object.entries(fx.outputs.params_after)) await expectCloseAsync(model.stateDict()[k], v as FixtureTensor);
+      await expectCloseAsync('losses', losses, fx.outputs.losses);
+      for (const [k, v] of Object.entries(fx.outputs.params_after)) await expectCloseAsync(k, model.stateDict()[k], v as FixtureTensor);
     });
 
     it(`(f) Sequential with Adam, ${mode}`, async () => {
@@ -66,8 +56,8 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
       const [x, y] = [toGpu(fx.inputs.x), toGpu(fx.inputs.y)];
       const losses: number[] = [];
       for (let t = 0; t < fx.hyper.steps; t++) losses.push(await step(x, y).item());
-      await expectCloseAsync(losses, fx.outputs.losses);
-      for (const [k, v] of Object.entries(fx.outputs.params_after)) await expectCloseAsync(model.stateDict()[k], v as FixtureTensor);
+      await expectCloseAsync('losses', losses, fx.outputs.losses);
+      for (const [k, v] of Object.entries(fx.outputs.params_after)) await expectCloseAsync(k, model.stateDict()[k], v as FixtureTensor);
     });
 
     it(`(j) the RNN loop, ${mode}`, async () => {
@@ -97,8 +87,8 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
       const [batch, h0, target] = ['batch', 'hidden0', 'target'].map((k) => toGpu(fx.inputs[k]));
       const losses: number[] = [];
       for (let t = 0; t < fx.hyper.steps; t++) losses.push(await step(batch, h0, target).item());
-      await expectCloseAsync(losses, fx.outputs.losses);
-      for (const [k, v] of Object.entries(fx.outputs.params_after)) await expectCloseAsync(rnn.stateDict()[k], v as FixtureTensor);
+      await expectCloseAsync('losses', losses, fx.outputs.losses);
+      for (const [k, v] of Object.entries(fx.outputs.params_after)) await expectCloseAsync(k, rnn.stateDict()[k], v as FixtureTensor);
     });
   }
 
@@ -116,14 +106,14 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
     const out = net(toGpu(fx.inputs.input));
     const loss = lossFn(out, toGpu(fx.inputs.target));
     loss.backward();
-    await expectCloseAsync(out, fx.outputs.out);
-    await expectCloseAsync([await loss.item()], fx.outputs.loss);
-    await expectCloseAsync(conv2Out!, fx.outputs.conv2_output);
-    await expectCloseAsync(gradOut!, fx.outputs.conv2_grad_output);
-    await expectCloseAsync(gradIn!, fx.outputs.conv2_grad_input);
-    for (const [k, p] of net.namedParameters()) await expectCloseAsync(p.grad!, fx.outputs.grads[k]);
+    await expectCloseAsync('out', out, fx.outputs.out);
+    await expectCloseAsync('loss', [await loss.item()], fx.outputs.loss);
+    await expectCloseAsync('conv2 output', conv2Out!, fx.outputs.conv2_output);
+    await expectCloseAsync('conv2 grad output', gradOut!, fx.outputs.conv2_grad_output);
+    await expectCloseAsync('conv2 grad input', gradIn!, fx.outputs.conv2_grad_input);
+    for (const [k, p] of net.namedParameters()) await expectCloseAsync(`grad ${k}`, p.grad!, fx.outputs.grads[k]);
     new optim.SGD(net.parameters(), { lr: fx.hyper.lr }).step();
-    await expectCloseAsync([await lossFn(net(toGpu(fx.inputs.input)), toGpu(fx.inputs.target)).item()], fx.outputs.loss_after_sgd_step);
+    await expectCloseAsync('loss after the SGD step', [await lossFn(net(toGpu(fx.inputs.input)), toGpu(fx.inputs.target)).item()], fx.outputs.loss_after_sgd_step);
   });
 
   it('(i) MNISTConvNet, compiled training step', async () => {
@@ -133,8 +123,8 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
     net.to('webgpu');
     const step = kiln.compileTrainStep(net, new nn.CrossEntropyLoss(), new optim.SGD(net.parameters(), { lr: fx.hyper.lr }), { log: () => {} });
     const [x, y] = [toGpu(fx.inputs.input), toGpu(fx.inputs.target)];
-    await expectCloseAsync([await step(x, y).item()], fx.outputs.loss);
-    await expectCloseAsync([await step(x, y).item()], fx.outputs.loss_after_sgd_step);
+    await expectCloseAsync('loss', [await step(x, y).item()], fx.outputs.loss);
+    await expectCloseAsync('loss after the SGD step', [await step(x, y).item()], fx.outputs.loss_after_sgd_step);
   });
 
   it('(h) DynamicNet with SGD momentum, eager, following the fixture depth sequence', async () => {
@@ -148,8 +138,8 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
     const [x, y] = [toGpu(fx.inputs.x), toGpu(fx.inputs.y)];
     const losses: number[] = [];
     for (let t = 0; t < fx.hyper.steps; t++) losses.push(await step(x, y).item());
-    await expectCloseAsync(losses, fx.outputs.losses_set_to_none_true);
-    for (const [k, v] of Object.entries(fx.outputs.params_after_set_to_none_true as Record<string, FixtureTensor>)) await expectCloseAsync(model.stateDict()[camel(k)], v);
+    await expectCloseAsync('losses', losses, fx.outputs.losses_set_to_none_true);
+    for (const [k, v] of Object.entries(fx.outputs.params_after_set_to_none_true as Record<string, FixtureTensor>)) await expectCloseAsync(k, model.stateDict()[camel(k)], v);
   });
 
   it('compiled forward and gradients on WebGPU equal the CPU', async () => {
@@ -162,12 +152,12 @@ describe('seed models on WebGPU match the PyTorch fixtures', () => {
     const fast = kiln.compile(gpuModel, { log: () => {} });
     const ref = cpuModel(x);
     const got = fast(x.to('webgpu'));
-    await expectCloseAsync(got, { shape: [...ref.shape], dtype: 'float32', data: Array.from(ref.dataSync()) });
+    await expectCloseAsync('output', got, ref);
     ref.square().sum().backward();
     got.square().sum().backward();
     const cpuGrads = cpuModel.namedParameters();
     for (const [k, [, p]] of gpuModel.namedParameters().entries()) {
-      await expectCloseAsync(p.grad!, { shape: [...p.shape], dtype: 'float32', data: Array.from(cpuGrads[k][1].grad!.dataSync()) });
+      await expectCloseAsync(`grad ${k}`, p.grad!, cpuGrads[k][1].grad!);
     }
   });
 });

@@ -13,6 +13,7 @@ import { OPS } from '../ir/index.js';
 import { bind } from '../runtime/dispatch.js';
 import { unfoldRaw } from '../runtime/nn/functional/conv.js';
 import { throwIfDeviceFailed } from '../runtime/webgpu/device.js';
+import { mismatch } from './helpers.js';
 
 const F = kiln.nn.functional;
 const GPU = 'webgpu';
@@ -39,32 +40,6 @@ interface Case {
   /** Inputs (by position) whose gradients are compared: the loss is sum(out * w) for a random w. */
   grad?: number[];
   gradTol?: number;
-}
-
-/** The comparison criterion. Returns a message, or '' when the values agree. */
-function mismatch(cpu: ArrayLike<number>, gpu: ArrayLike<number>, tol: number): string {
-  if (cpu.length !== gpu.length) return `length ${gpu.length} != ${cpu.length}`;
-  let maxRef = 0;
-  let maxErr = 0;
-  let at = -1;
-  for (let i = 0; i < cpu.length; i++) {
-    const c = cpu[i];
-    const g = gpu[i];
-    if (Number.isNaN(c) || Number.isNaN(g)) {
-      if (Number.isNaN(c) !== Number.isNaN(g)) return `element ${i}: gpu ${g}, cpu ${c}`;
-      continue;
-    }
-    if (c === g) {
-      maxRef = Math.max(maxRef, Math.abs(c));
-      continue;
-    }
-    if (!Number.isFinite(c) || !Number.isFinite(g)) return `element ${i}: gpu ${g}, cpu ${c}`;
-    maxRef = Math.max(maxRef, Math.abs(c));
-    const e = Math.abs(g - c);
-    if (e > maxErr) { maxErr = e; at = i; }
-  }
-  if (maxErr > tol * maxRef) return `max|gpu-cpu| = ${maxErr} at element ${at} (gpu ${gpu[at]}, cpu ${cpu[at]}) > ${tol} * max|cpu| = ${tol * maxRef}`;
-  return '';
 }
 
 async function expectSame(what: string, cpu: Tensor, gpu: Tensor, tol: number): Promise<void> {
