@@ -190,6 +190,18 @@ export class FuncBuilder {
   i32And(): this { return this.op(OP.i32_and); }
   /** local[i] += n */
   incr(i: number, n: number): this { return this.get(i).i32Const(n).i32Add().set(i); }
+  /** local[dst] = min(local[total] - local[at], cap): what is left of an extent, at most one block. */
+  remaining(dst: number, total: number, at: number, cap: number): this {
+    this.get(total).get(at).i32Sub().set(dst);
+    return this.get(dst).i32Const(cap).i32GtS().if().i32Const(cap).set(dst).end();
+  }
+
+  /** local acc += local a * local b (f32x4): one relaxed_madd (fused where the engine fuses), or mul then add. */
+  madd(acc: number, a: number, b: number, relaxed: boolean): this {
+    if (relaxed) return this.get(a).get(b).get(acc).f32x4RelaxedMadd().set(acc);
+    return this.get(acc).get(a).get(b).f32x4Mul().f32x4Add().set(acc);
+  }
+
   /** `while (local i < local end) { body() }`: a block around a loop, the test first (signed). */
   whileLess(i: number, end: number, body: () => void): this {
     this.block().loop();

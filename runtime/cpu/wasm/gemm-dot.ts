@@ -63,8 +63,8 @@ export function gemmDotFunctions(cfg: DotConfig): FuncBuilder[] {
  * gemmDot(M, N, K, pA, rsA, pBt, rsBt, pC, ldc, kc, scratch) -> i32: C = A @ Btᵀ, where A(i, k) is
  * the float32 at pA + 4*(i*rsA + k), Bt(j, k) at pBt + 4*(j*rsBt + k) (so B(k, j) = Bt(j, k)),
  * C(i, j) at pC + 4*(i*ldc + j): addresses in bytes, strides in elements (0 = broadcast), kc >= 1
- * the chunk of K (the JS side picks it: matmul-simd.ts). C is overwritten (zeros when K = 0);
- * nothing else is written. `scratch` is unused (runTasks passes one). Returns the number of K
+ * the chunk of K (the JS side picks it: matmul-simd.ts). C is overwritten (K = 0 writes nothing:
+ * the caller zero-fills); nothing else is written. `scratch` is unused (runTasks passes one). Returns the number of K
  * chunks run, so callers can see the path was taken.
  *
  * The outer loop walks the tiles of whichever operand has more rows, the inner loop sweeps all of
@@ -79,33 +79,14 @@ function buildDriver(cfg: DotConfig): FuncBuilder {
   const f = new FuncBuilder('gemmDot', Array<typeof I32>(11).fill(I32), [I32]);
   const [M, N, K, pA, rsA, pB, rsB, pC, ldc, KC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const pc = f.local(I32), kc = f.local(I32), accumulate = f.local(I32), chunks = f.local(I32);
-  const i = f.local(I32), j = f.local(I32), mt = f.local(I32), nt = f.local(I32), p = f.local(I32), row = f.local(I32);
+  const i = f.local(I32), j = f.local(I32), mt = f.local(I32), nt = f.local(I32);
 
   f.get(M).i32Const(1).i32LtS().if().i32Const(0).return().end();
   f.get(N).i32Const(1).i32LtS().if().i32Const(0).return().end();
   for (const s of [rsA, rsB, ldc]) f.get(s).i32Const(4).i32Mul().set(s);
 
-  // K = 0: C is zeros.
-  f.get(K).i32Const(1).i32LtS().if();
-  {
-    f.get(pC).set(row);
-    f.get(M).set(i);
-    f.loop();
-    {
-      f.get(row).set(p);
-      f.get(N).set(j);
-      f.loop();
-      f.get(p).f32Const(0).f32Store();
-      f.incr(p, 4);
-      f.get(j).i32Const(1).i32Sub().tee(j).brIf(0);
-      f.end();
-      f.get(row).get(ldc).i32Add().set(row);
-      f.get(i).i32Const(1).i32Sub().tee(i).brIf(0);
-    }
-    f.end();
-    f.i32Const(0).return();
-  }
-  f.end();
+  // K = 0 writes nothing: the caller zero-fills C (matmul-simd.ts).
+  f.get(K).i32Const(1).i32LtS().if().i32Const(0).return().end();
 
   /** Calls the tile function for the mt x nt tile at row i, column j of C, over the current chunk. */
   const tile = (): void => {
@@ -131,22 +112,17 @@ function buildDriver(cfg: DotConfig): FuncBuilder {
     }
     f.end();
   };
-  /** local[dst] = min(local[total] - local[at], cap) */
-  const remaining = (dst: number, total: number, at: number, cap: number): void => {
-    f.get(total).get(at).i32Sub().set(dst);
-    f.get(dst).i32Const(cap).i32GtS().if().i32Const(cap).set(dst).end();
-  };
   /** The tiles of one chunk: outer loop over rows (i) or columns (j) of C, inner over the other. */
   const sweep = (rowsOuter: boolean): void => {
     const [o, O, ot, OT, in_, IN, it, IT] = rowsOuter ? [i, M, mt, MR, j, N, nt, NR] : [j, N, nt, NR, i, M, mt, MR];
     f.i32Const(0).set(o);
     f.loop();
     {
-      remaining(ot, O, o, OT);
+      f.remaining(ot, O, o, OT);
       f.i32Const(0).set(in_);
       f.loop();
       {
-        remaining(it, IN, in_, IT);
+        f.remaining(it, IN, in_, IT);
         tile();
         f.incr(in_, IT);
         f.get(in_).get(IN).i32LtS().brIf(0);
@@ -214,9 +190,7 @@ function buildTile(cfg: DotConfig, m: number, n: number): FuncBuilder {
     for (let c = 0; c < n; c++) {
       f.get(b[c]).v128LoadUnaligned(off).set(vb);
       for (let r = 0; r < m; r++) {
-        const x = acc[s][r][c];
-        if (relaxed) f.get(va[r]).get(vb).get(x).f32x4RelaxedMadd().set(x);
-        else f.get(x).get(va[r]).get(vb).f32x4Mul().f32x4Add().set(x);
+        f.madd(acc[s][r][c], va[r], vb, relaxed);
       }
     }
   };

@@ -77,7 +77,7 @@ export function gemmFunctions(cfg: SimdConfig): FuncBuilder[] {
  * gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, scratch) -> i32: C = A @ B where
  * A(i, k) is the float32 at pA + 4*(i*rsA + k*csA), B(k, j) at pB + 4*(k*rsB + j*csB), C(i, j) at
  * pC + 4*(i*ldc + j): addresses in bytes, strides in elements (0 = broadcast). C is overwritten
- * (zeros when K = 0); nothing else of C's rows is touched. `scratch` is gemmScratchBytes(cfg)
+ * (K = 0 writes nothing: the caller zero-fills); nothing else of C's rows is touched. `scratch` is gemmScratchBytes(cfg)
  * bytes no other running call uses.
  *
  * directB = dk > 0 (only with csB = 1) skips packing B: the full NR-wide column slivers of each
@@ -95,7 +95,7 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
   const [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
   const jc = f.local(I32), pc = f.local(I32), ic = f.local(I32);
   const nc = f.local(I32), kc = f.local(I32), mc = f.local(I32);
-  const packedA = f.local(I32), packedB = f.local(I32), tile = f.local(I32), row = f.local(I32);
+  const packedA = f.local(I32), packedB = f.local(I32), tile = f.local(I32);
   const nFull = f.local(I32), calls = f.local(I32);
 
   f.get(M).i32Const(1).i32LtS().if().i32Const(0).return().end();
@@ -106,42 +106,17 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
   f.get(scratch).i32Const(MC * KC * 4).i32Add().set(packedB);
   f.get(packedB).i32Const(KC * NC * 4).i32Add().set(tile);
 
-  // K = 0: C is zeros.
-  f.get(K).i32Const(1).i32LtS().if();
-  {
-    f.get(pC).set(row);
-    f.get(M).set(ic);
-    f.loop();
-    {
-      f.get(row).set(pc);
-      f.get(N).set(jc);
-      f.loop();
-      f.get(pc).f32Const(0).f32Store();
-      f.incr(pc, 4);
-      f.get(jc).i32Const(1).i32Sub().tee(jc).brIf(0);
-      f.end();
-      f.get(row).get(ldc).i32Add().set(row);
-      f.get(ic).i32Const(1).i32Sub().tee(ic).brIf(0);
-    }
-    f.end();
-    f.i32Const(0).return();
-  }
-  f.end();
-
-  /** local[dst] = min(local[total] - local[at], cap) */
-  const remaining = (dst: number, total: number, at: number, cap: number): void => {
-    f.get(total).get(at).i32Sub().set(dst);
-    f.get(dst).i32Const(cap).i32GtS().if().i32Const(cap).set(dst).end();
-  };
+  // K = 0 writes nothing: the caller zero-fills C (matmul-simd.ts).
+  f.get(K).i32Const(1).i32LtS().if().i32Const(0).return().end();
 
   f.i32Const(0).set(jc);
   f.loop(); // jc: NC-wide column panels of C
   {
-    remaining(nc, N, jc, NC);
+    f.remaining(nc, N, jc, NC);
     f.i32Const(0).set(pc);
     f.loop(); // pc: KC-deep slabs
     {
-      remaining(kc, K, pc, KC);
+      f.remaining(kc, K, pc, KC);
       // nFull: the columns of the panel read straight from B (directB), the rest are packed.
       f.get(directB).if().get(nc).i32Const(NR).i32DivU().i32Const(NR).i32Mul().set(nFull).else().i32Const(0).set(nFull).end();
       // packB(pB + pc*rsB + (jc + nFull)*csB, csB, rsB, packedB, nc - nFull, kc)
@@ -152,7 +127,7 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
       f.i32Const(0).set(ic);
       f.loop(); // ic: MC-tall blocks
       {
-        remaining(mc, M, ic, MC);
+        f.remaining(mc, M, ic, MC);
         // packA(pA + ic*rsA + pc*csA, rsA, csA, packedA, mc, kc)
         f.get(pA).get(ic).get(rsA).i32Mul().i32Add().get(pc).get(csA).i32Mul().i32Add();
         f.get(rsA).get(csA).get(packedA).get(mc).get(kc).call(fn.packA);
@@ -186,6 +161,19 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
 }
 
 /**
+ * One step of k of the register tile, for kernel and kernelDirectB: the nr/4 vectors of B at
+ * local b, then per row r the A value at local a + 4r splatted and multiply-added into that row's
+ * accumulators.
+ */
+function kStep(f: FuncBuilder, cfg: SimdConfig, a: number, b: number, acc: readonly (readonly number[])[], bv: readonly number[], av: number): void {
+  for (let v = 0; v < bv.length; v++) f.get(b).v128Load(16 * v).set(bv[v]);
+  for (let r = 0; r < cfg.mr; r++) {
+    f.get(a).v128Load32Splat(4 * r).set(av);
+    for (let v = 0; v < bv.length; v++) f.madd(acc[r][v], av, bv[v], cfg.relaxed);
+  }
+}
+
+/**
  * kernel(pA, pB, pC, ldc, mc, nc, kc, accumulate, tile), addresses and ldc in bytes: for each
  * sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc, k-major), the
  * mc x nc block of C at pC is set to (accumulate = 0) or incremented by (accumulate = 1) the
@@ -193,7 +181,7 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
  * real part is written. mc, nc, kc >= 1.
  */
 function buildKernel(cfg: SimdConfig): FuncBuilder {
-  const { mr, nr, relaxed } = cfg;
+  const { mr, nr } = cfg;
   const nv = nr / 4;
   const f = new FuncBuilder('kernel', Array<typeof I32>(9).fill(I32));
   const [pA, pB, pC, ldc, mc, nc, kc, accumulate, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -206,16 +194,7 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
   const av = f.local(V128);
 
   // One k step. (TurboFan unrolls this loop itself; unrolling it in the emitted code spills: ~29 GFLOP/s.)
-  const step = (): void => {
-    for (let v = 0; v < nv; v++) f.get(b).v128Load(16 * v).set(bv[v]);
-    for (let r = 0; r < mr; r++) {
-      f.get(a).v128Load32Splat(4 * r).set(av);
-      for (let v = 0; v < nv; v++) {
-        if (relaxed) f.get(av).get(bv[v]).get(acc[r][v]).f32x4RelaxedMadd().set(acc[r][v]);
-        else f.get(acc[r][v]).get(av).get(bv[v]).f32x4Mul().f32x4Add().set(acc[r][v]);
-      }
-    }
-  };
+  const step = (): void => kStep(f, cfg, a, b, acc, bv, av);
 
   f.get(pB).set(bSliver);
   f.get(pC).set(cCol);
@@ -315,7 +294,7 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
  * exactly), so both give the same bits.
  */
 function buildDirectKernel(cfg: SimdConfig): FuncBuilder {
-  const { mr, nr, mc: MC, relaxed } = cfg;
+  const { mr, nr, mc: MC } = cfg;
   const G = DIRECT_GROUP;
   const nv = nr / 4;
   const bufSliver = Math.ceil(MC / mr) * mr * nr * 4; // bytes of buf per sliver of a group
@@ -365,14 +344,7 @@ function buildDirectKernel(cfg: SimdConfig): FuncBuilder {
           f.get(bS).set(b);
           f.get(a0).get(kk).i32Const(mr * 4).i32Mul().i32Add().set(aEnd);
           f.loop();
-          for (let v = 0; v < nv; v++) f.get(b).v128Load(16 * v).set(bv[v]);
-          for (let r = 0; r < mr; r++) {
-            f.get(a).v128Load32Splat(4 * r).set(av);
-            for (let v = 0; v < nv; v++) {
-              if (relaxed) f.get(av).get(bv[v]).get(acc[r][v]).f32x4RelaxedMadd().set(acc[r][v]);
-              else f.get(acc[r][v]).get(av).get(bv[v]).f32x4Mul().f32x4Add().set(acc[r][v]);
-            }
-          }
+          kStep(f, cfg, a, b, acc, bv, av);
           f.incr(a, mr * 4);
           f.get(b).get(rsB).i32Add().set(b);
           f.get(a).get(aEnd).i32Ne().brIf(0);

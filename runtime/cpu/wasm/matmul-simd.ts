@@ -272,12 +272,14 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
 
   function matmul(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void {
     if (M === 0 || N === 0) return;
+    // An empty sum: zeros (the Wasm GEMMs write nothing for K = 0).
+    if (K === 0) return void out.fill(0, outOffset, outOffset + M * N);
     const aAt = a.data instanceof Float32Array ? heap.addressOf(a.data) : -1;
     const bAt = b.data instanceof Float32Array ? heap.addressOf(b.data) : -1;
     const outAt = heap.addressOf(out);
     // Everything not in the heap gets a piece of the copy area: A, B, then C.
-    const aCopy = aAt < 0 && K > 0 ? copyFloats(a, M, K) : undefined;
-    const bCopy = bAt < 0 && K > 0 ? copyFloats(b, K, N) : undefined;
+    const aCopy = aAt < 0 ? copyFloats(a, M, K) : undefined;
+    const bCopy = bAt < 0 ? copyFloats(b, K, N) : undefined;
     const aFloats = aCopy ? align16(aCopy.floats) : 0, bFloats = bCopy ? align16(bCopy.floats) : 0;
     const cFloats = outAt < 0 ? M * N : 0;
     const bytes = (aFloats + bFloats + cFloats) * 4;
