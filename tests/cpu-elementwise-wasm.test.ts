@@ -9,7 +9,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { contiguousStrides, E, exprToString, type DType, type Expr } from '../ir/index.js';
 import { runElementwise, type Operand } from '../runtime/cpu/elementwise.js';
-import { compileSimdElementwise, MIN_WASM_ELEMENTS, runSimdElementwise, type LaneMode } from '../runtime/cpu/wasm/elementwise-simd.js';
+import { compileSimdElementwise, MIN_WASM_ELEMENTS, runSimdElementwise } from '../runtime/cpu/wasm/elementwise-simd.js';
+import type { LaneMode } from '../runtime/cpu/wasm/simd-lanes.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { newHostArray } from '../runtime/host.js';
 import { coalesce } from '../runtime/cpu/strided.js';

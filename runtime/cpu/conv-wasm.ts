@@ -7,7 +7,7 @@
 import { FuncBuilder, I32 } from './wasm/emit.js';
 import { compileKernel, type WasmKernel, wasmKernelsEnabled } from './wasm/kernel.js';
 import { wasmHeap } from './wasm/heap.js';
-import { runTasks } from './threads/pool.js';
+import { runTasks, splitRange } from './threads/pool.js';
 import { threadCount } from './threads/thread-count.js';
 
 // The per-tap functions (called by the tap loops below, not from JS):
@@ -64,15 +64,13 @@ const MIN_THREADED_FLOATS = 1 << 17;
 export function unfoldTaps(colFloats: number, taps: number, ...args: Parameters<Taps>): void {
   const threads = colFloats >= MIN_THREADED_FLOATS ? Math.min(threadCount(), taps) : 1;
   if (threads <= 1) return kernels!.unfold(...args);
-  const parts = Math.min(taps, threads * 4); // claimed one at a time: a slow thread takes fewer
-  const tasks: number[][] = [];
-  for (let p = 0; p < parts; p++) {
-    const t0 = Math.floor((p * taps) / parts), t1 = Math.floor(((p + 1) * taps) / parts);
+  // Four tasks per thread, claimed one at a time: a slow thread takes fewer.
+  const tasks = splitRange(taps, threads * 4).map(([t0, n]) => {
     const task = [...args];
     task[4] = t0;
-    task[5] = t1;
-    tasks.push(task);
-  }
+    task[5] = t0 + n;
+    return task;
+  });
   runTasks(kernels!.module, 'unfoldTaps', tasks, 0);
 }
 
@@ -88,21 +86,19 @@ export function foldTaps(assign: boolean, colFloats: number, ...args: Parameters
   const count = byBatch ? nb : nc;
   const threads = colFloats >= MIN_THREADED_FLOATS ? Math.min(threadCount(), count) : 1;
   if (threads <= 1) return (assign ? kernels!.foldAssign : kernels!.fold)(...args);
-  const tasks: number[][] = [];
-  for (let p = 0; p < threads; p++) {
-    const i0 = Math.floor((p * count) / threads), i1 = Math.floor(((p + 1) * count) / threads);
+  const tasks = splitRange(count, threads).map(([i0, n]) => {
     const task = [...args];
     if (byBatch) {
       task[0] = src + i0 * sb;
       task[1] = dst + i0 * nc * dPlane;
-      task[10] = i1 - i0;
+      task[10] = n;
     } else {
       task[0] = src + i0 * sc;
       task[1] = dst + i0 * dPlane;
-      task[12] = i1 - i0;
+      task[12] = n;
     }
-    tasks.push(task);
-  }
+    return task;
+  });
   runTasks(kernels!.module, name, tasks, 0);
 }
 

@@ -8,7 +8,7 @@
 // the calling thread. The workers are created on the first job that wants them, are unref()'d (they
 // never keep a process alive) and sleep in Atomics.wait between jobs.
 import type { MessagePort, Worker } from 'node:worker_threads';
-import type { WasmHeap } from '../wasm/heap.js';
+import { ScratchArea, type WasmHeap } from '../wasm/heap.js';
 import type { WasmKernel } from '../wasm/kernel.js';
 import { CTL, CTL_WORDS, MAX_THREADS, WORKER_SOURCE, type KernelMessage, type WorkerInit } from './protocol.js';
 import { nodeProcess, threadCount } from './thread-count.js';
@@ -26,17 +26,12 @@ function workerThreads(): WorkerThreads | undefined {
 
 /** Per-participant scratch areas (index 0: the calling thread), grown on demand. */
 class ScratchAreas {
-  private readonly areas: { ptr: number; bytes: number }[] = [];
+  private readonly areas: ScratchArea[] = [];
   constructor(private readonly heap: WasmHeap) {}
 
   /** The address of participant i's area, at least `bytes` long. */
   get(i: number, bytes: number): number {
-    const a = this.areas[i];
-    if (a && a.bytes >= bytes) return a.ptr;
-    if (a) this.heap.freeBytes(a.ptr);
-    const ptr = this.heap.allocBytes(Math.max(bytes, 1));
-    this.areas[i] = { ptr, bytes };
-    return ptr;
+    return (this.areas[i] ??= new ScratchArea(this.heap)).get(bytes);
   }
 }
 
@@ -66,12 +61,14 @@ class Pool {
   private readonly sent = new Map<number, WebAssembly.Module>();
   private readonly ctl: Int32Array;
   private readonly ctlAddr: number;
-  private args = { ptr: 0, bytes: 0 };
+  /** The tasks' int args, read by the workers. */
+  private readonly args: ScratchArea;
 
   constructor(private readonly heap: WasmHeap, private readonly wt: WorkerThreads) {
     this.ctlAddr = heap.allocBytes(CTL_WORDS * 4);
     this.ctl = new Int32Array(heap.buffer, this.ctlAddr, CTL_WORDS);
     this.ctl.fill(0);
+    this.args = new ScratchArea(heap);
   }
 
   get size(): number {
@@ -108,11 +105,8 @@ class Pool {
     // Allocate before publishing (allocation may grow the memory).
     const scratchPtrs = Array.from({ length: workers + 1 }, (_, i) => scratch.get(i, scratchBytes));
     const argBytes = n * nargs * 4;
-    if (this.args.bytes < argBytes) {
-      if (this.args.ptr) this.heap.freeBytes(this.args.ptr);
-      this.args = { ptr: this.heap.allocBytes(argBytes), bytes: argBytes };
-    }
-    const argView = new Int32Array(this.heap.buffer, this.args.ptr, n * nargs);
+    const argsPtr = this.args.get(argBytes);
+    const argView = new Int32Array(this.heap.buffer, argsPtr, n * nargs);
     for (let t = 0; t < n; t++) {
       if (tasks[t].length !== nargs) throw new Error('runTasks: every task needs the same number of args');
       argView.set(tasks[t], t * nargs);
@@ -129,7 +123,7 @@ class Pool {
     Atomics.store(ctl, CTL.KERNEL, kernel.id);
     Atomics.store(ctl, CTL.EXPORT, exp);
     Atomics.store(ctl, CTL.NARGS, nargs);
-    Atomics.store(ctl, CTL.ARGS, this.args.ptr | 0);
+    Atomics.store(ctl, CTL.ARGS, argsPtr | 0);
     Atomics.store(ctl, CTL.WORKERS, workers);
     Atomics.store(ctl, CTL.ERROR, 0);
     for (let i = 0; i <= workers; i++) Atomics.store(ctl, CTL.SCRATCH + i, scratchPtrs[i] | 0);
@@ -167,7 +161,7 @@ class Pool {
     Atomics.notify(this.ctl, CTL.SEQ);
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.heap.freeBytes(this.ctlAddr);
-    if (this.args.ptr) this.heap.freeBytes(this.args.ptr);
+    this.args.trim(0);
   }
 }
 
@@ -198,6 +192,17 @@ export function runTasks(kernel: WasmKernel, name: string, tasks: readonly (read
   if (pool === undefined) pool = new Pool(kernel.heap, wt);
   pool.ensureWorkers(workers);
   pool.run(kernel, name, tasks, scratchBytes, workers);
+}
+
+/**
+ * [start, length] pieces of [0, extent) for `parts` tasks: each piece a multiple of `unit` long
+ * (a register tile, say) but the last, fewer pieces when the extent is short.
+ */
+export function splitRange(extent: number, parts: number, unit = 1): [number, number][] {
+  const chunk = Math.max(unit, Math.ceil(Math.ceil(extent / parts) / unit) * unit);
+  const pieces: [number, number][] = [];
+  for (let s = 0; s < extent; s += chunk) pieces.push([s, Math.min(chunk, extent - s)]);
+  return pieces;
 }
 
 /** Worker threads started so far. */

@@ -11,17 +11,13 @@
 // JS: `compileSimdElementwise` returns null.
 import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';
-import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
-import { compileKernel, wasmKernelsEnabled } from './kernel.js';
+import { FuncBuilder, I32, V128 } from './emit.js';
+import { wasmKernelsEnabled } from './kernel.js';
 import { wasmHeap } from './heap.js';
 import { copyInThreshold, spanOf, stage } from './copy-in.js';
-import { bytesOf, kindOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
+import { forEachIndex } from '../strided.js';
+import { bytesOf, compileCached, kindOf, LANES, Lanes, laneOperands, laneParams, type LaneMode } from './simd-lanes.js';
 
-/**
- * How an input is read: 'v' a vector along the row (address, row stride in bytes); 'r' one value
- * per row, splat (address, row stride); 'c' one value for the whole call, passed by value.
- */
-export type LaneMode = 'v' | 'r' | 'c';
 
 /**
  * A compiled kernel: (n, rows, out address, out row stride in bytes, then per input: its value for
@@ -37,13 +33,7 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
   const outKind = kindOf(outDtype);
   for (const d of inDtypes) kindOf(d); // throws Unsupported for a dtype the lanes cannot hold
   // Params (see SimdElementwise): a 'c' input's value is f32 for float32, i32 for int32 and bool.
-  const params: ValType[] = [I32, I32, I32, I32];
-  const IN: number[] = [], STRIDE: number[] = [];
-  inDtypes.forEach((d, j) => {
-    IN.push(params.length);
-    if (modes[j] === 'c') params.push(d === 'float32' ? F32 : I32);
-    else { STRIDE[j] = params.length + 1; params.push(I32, I32); }
-  });
+  const { params, IN, STRIDE } = laneParams([I32, I32, I32, I32], inDtypes, modes);
   const f = new FuncBuilder('kernel', params);
   const N = 0, ROWS = 1, OUT = 2, OUT_STRIDE = 3;
   // Per row: the element count left and the moving addresses.
@@ -51,27 +41,9 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
   const p = inDtypes.map((_, j) => (modes[j] === 'v' ? f.local(I32) : -1));
   const lanes = new Lanes(f);
 
-  // Broadcast values: a 'c' input splat once, before all loops; an 'r' input once per row (below).
-  const scalarLocal = inDtypes.map((_, j) => (modes[j] === 'v' ? -1 : f.local(V128)));
-  inDtypes.forEach((d, j) => {
-    if (modes[j] !== 'c') return;
-    f.get(IN[j]);
-    lanes.splat(d);
-    f.set(scalarLocal[j]);
-  });
-  const splatRowValues = () => inDtypes.forEach((d, j) => {
-    if (modes[j] !== 'r') return;
-    f.get(IN[j]);
-    lanes.loadSplat(d);
-    f.set(scalarLocal[j]);
-  });
-  const inputs = (vector: boolean): LaneInput[] => inDtypes.map((dtype, j) => ({
-    dtype,
-    push: () => {
-      if (modes[j] === 'v') lanes.load(dtype, vector, p[j]);
-      else f.get(scalarLocal[j]);
-    },
-  }));
+  // Broadcast values: a 'c' input splat once, before all loops; an 'r' input once per row (below),
+  // at its address param.
+  const { splatRows, inputs } = laneOperands(f, lanes, inDtypes, modes, IN, p);
 
   /** Emits one step: LANES elements (`vector`) or one, in lane 0. */
   const step = (vector: boolean) => {
@@ -102,7 +74,7 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
   f.get(ROWS).i32Eqz().brIf(1);
   f.get(N).set(left).get(OUT).set(pOut);
   inDtypes.forEach((_, j) => { if (modes[j] === 'v') f.get(IN[j]).set(p[j]); });
-  splatRowValues();
+  splatRows(IN);
   //   while (left >= 4) { four lanes }
   f.block().loop();
   f.get(left).i32Const(LANES).i32LtS().brIf(1);
@@ -131,16 +103,7 @@ const cache = new Map<string, SimdElementwise | null>();
  * (the caller keeps the JS kernel).
  */
 export function compileSimdElementwise(key: string, expr: Expr, inDtypes: readonly DType[], outDtype: DType, modes: readonly LaneMode[]): SimdElementwise | null {
-  const known = cache.get(key);
-  if (known !== undefined) return known;
-  let kernel: SimdElementwise | null = null;
-  try {
-    kernel = compileKernel([buildFunction(expr, inDtypes, outDtype, modes)]).instance.exports.kernel as SimdElementwise;
-  } catch (err) {
-    if (!(err instanceof Unsupported)) throw err;
-  }
-  cache.set(key, kernel);
-  return kernel;
+  return compileCached(cache, key, () => buildFunction(expr, inDtypes, outDtype, modes));
 }
 
 
@@ -213,7 +176,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   return true;
 }
 
-/** The kernel's calls: one per step of the dims outside its two (an odometer), offsets turned into addresses. */
+/** The kernel's calls: one per step of the dims outside its two (../strided.ts forEachIndex), offsets turned into addresses. */
 function runCalls(kernel: SimdElementwise, laneModes: readonly LaneMode[], merged: Merged, out: Operand, outAt: number, inputs: readonly Operand[], at: readonly number[]): void {
   const { shape, strides } = merged;
   const ndim = shape.length;
@@ -227,24 +190,13 @@ function runCalls(kernel: SimdElementwise, laneModes: readonly LaneMode[], merge
     if (laneModes[j] === 'c') args.push(0);
     else args.push(0, stride(j, row) * x.data.BYTES_PER_ELEMENT);
   });
-  const offs = [out.offset, ...inputs.map((x) => x.offset)];
-  const outer = Math.max(0, row);
-  const idx = new Array<number>(outer).fill(0);
-  for (;;) {
+  // One call per index of the dims outside the kernel's two (offs: the output's, then each input's).
+  forEachIndex(shape.slice(0, Math.max(0, row)), [out.offset, ...inputs.map((x) => x.offset)], strides, (offs) => {
     args[2] = outAt + offs[0] * out.data.BYTES_PER_ELEMENT;
     for (let j = 0; j < inputs.length; j++) {
       const x = inputs[j];
       args[slot[j]] = laneModes[j] === 'c' ? x.data[offs[j + 1]] : at[j] + offs[j + 1] * x.data.BYTES_PER_ELEMENT;
     }
     kernel(...args);
-    // Next call: an odometer over the dims outside the kernel's two.
-    let d = outer - 1;
-    for (; d >= 0; d--) {
-      for (let j = 0; j < offs.length; j++) offs[j] += strides[j][d];
-      if (++idx[d] < shape[d]) break;
-      for (let j = 0; j < offs.length; j++) offs[j] -= strides[j][d] * shape[d];
-      idx[d] = 0;
-    }
-    if (d < 0) return;
-  }
+  });
 }

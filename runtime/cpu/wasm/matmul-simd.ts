@@ -15,7 +15,7 @@ import { DEFAULT_DOT_CONFIG, gemmDotFunctions, type DotConfig } from './gemm-dot
 import { compileKernel, type WasmKernel } from './kernel.js';
 import { ScratchArea } from './heap.js';
 import { spanOf } from './copy-in.js';
-import { callingThreadScratch, runTasks } from '../threads/pool.js';
+import { callingThreadScratch, runTasks, splitRange } from '../threads/pool.js';
 import { nodeProcess, threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
 
@@ -233,15 +233,9 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     // repeats B's packing (K x N) in every task, splitting columns repeats A's (M x K). So split
     // the longer side, unless it is too short to give every task a couple of register tiles.
     const byRows = M >= N ? M >= parts * 2 * cfg.mr || N < parts * 2 * cfg.nr : N < parts * 2 * cfg.nr;
-    const extent = byRows ? M : N, unit = byRows ? cfg.mr : cfg.nr;
-    const chunk = Math.ceil(Math.ceil(extent / parts) / unit) * unit;
-    const out: number[][] = [];
-    for (let s = 0; s < extent; s += chunk) {
-      const n = Math.min(chunk, extent - s);
-      if (byRows) out.push([n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, directB(n, B)]);
-      else out.push([M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, directB(M, B)]);
-    }
-    return out;
+    return splitRange(byRows ? M : N, parts, byRows ? cfg.mr : cfg.nr).map(([s, n]) => byRows
+      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, directB(n, B)]
+      : [M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, directB(M, B)]);
   }
 
   /** gemmDot's chunk of K for an m x n block of C: as long as chunkBytes of the smaller operand allow, at least 256 (unless maxKc is less), at most maxKc. */
@@ -257,15 +251,10 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
   function dotTasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number): number[][] {
     const parts = threads * split.tasksPerThread;
     const byRows = M >= N;
-    const extent = byRows ? M : N, unit = byRows ? dot.config.mr : dot.config.nr;
-    const chunk = Math.ceil(Math.ceil(extent / parts) / unit) * unit;
     const kc = dotKc(M, N);
-    const out: number[][] = [];
-    for (let s = 0; s < extent; s += chunk) {
-      const n = Math.min(chunk, extent - s);
-      if (byRows) out.push([n, N, K, A.ptr + s * A.rs * 4, A.rs, B.ptr, B.cs, pC + s * ldc * 4, ldc, kc]);
-      else out.push([M, n, K, A.ptr, A.rs, B.ptr + s * B.cs * 4, B.cs, pC + s * 4, ldc, kc]);
-    }
+    const out = splitRange(byRows ? M : N, parts, byRows ? dot.config.mr : dot.config.nr).map(([s, n]) => byRows
+      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, B.ptr, B.cs, pC + s * ldc * 4, ldc, kc]
+      : [M, n, K, A.ptr, A.rs, B.ptr + s * B.cs * 4, B.cs, pC + s * 4, ldc, kc]);
     stats.dotTasks += out.length;
     return out;
   }

@@ -9,12 +9,12 @@
 // changes the float32 result only in the rarest rounding ties. Anything else stays on JS.
 import type { DType, Expr } from '../../../ir/index.js';
 import type { Operand } from '../elementwise.js';
-import { F32, FuncBuilder, I32, V128, type ValType } from './emit.js';
-import { compileKernel, wasmKernelsEnabled } from './kernel.js';
+import { FuncBuilder, I32, V128 } from './emit.js';
+import { wasmKernelsEnabled } from './kernel.js';
 import { wasmHeap } from './heap.js';
 import { copyInThreshold, spanOf, stage } from './copy-in.js';
-import { bytesOf, LANES, Lanes, Unsupported, type LaneInput } from './simd-lanes.js';
-import type { LaneMode } from './elementwise-simd.js';
+import { forEachIndex } from '../strided.js';
+import { bytesOf, compileCached, LANES, Lanes, laneOperands, laneParams, type LaneMode } from './simd-lanes.js';
 
 type Layout = 'rows' | 'cols';
 
@@ -31,13 +31,7 @@ export type SimdSum = (...args: number[]) => void;
 const LANE0 = new Uint8Array([255, 255, 255, 255, ...new Array<number>(12).fill(0)]);
 
 function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: readonly LaneMode[]): FuncBuilder {
-  const params: ValType[] = [I32, I32, I32];
-  const IN: number[] = [], STRIDE: number[] = [];
-  dtypes.forEach((d, j) => {
-    IN.push(params.length);
-    if (modes[j] === 'c') params.push(d === 'float32' ? F32 : I32);
-    else { STRIDE[j] = params.length + 1; params.push(I32, I32); }
-  });
+  const { params, IN, STRIDE } = laneParams([I32, I32, I32], dtypes, modes);
   const f = new FuncBuilder('sum', params);
   const N = 0, M = 1, OUT = 2; // rows: n, rows; cols: n columns, M reduced
   const lanes = new Lanes(f);
@@ -48,27 +42,9 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
   const acc = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
   const [acc0, acc1] = acc;
   const t = f.local(V128);
-  const splat = dtypes.map((_, j) => (modes[j] === 'v' ? -1 : f.local(V128)));
-  dtypes.forEach((d, j) => {
-    if (modes[j] !== 'c') return;
-    f.get(IN[j]);
-    lanes.splat(d);
-    f.set(splat[j]);
-  });
-  // An 'r' input is one value per row (rows) or per reduction step (cols): splat at its address.
-  const splatR = () => dtypes.forEach((d, j) => {
-    if (modes[j] !== 'r') return;
-    f.get(p[j]);
-    lanes.loadSplat(d);
-    f.set(splat[j]);
-  });
-  const inputs = (vector: boolean): LaneInput[] => dtypes.map((dtype, j) => ({
-    dtype,
-    push: () => {
-      if (modes[j] === 'v') lanes.load(dtype, vector, p[j]);
-      else f.get(splat[j]);
-    },
-  }));
+  // An 'r' input is one value per row (rows) or per reduction step (cols): splatRows(p) splats it
+  // at its moving address.
+  const { splatRows, inputs } = laneOperands(f, lanes, dtypes, modes, IN, p);
   /** Pair `pair`: acc[2 pair] += lanes 0-1 of the expression's value, acc[2 pair + 1] += lanes 2-3 (float64); lane 0 alone for a tail. */
   const accumulate = (vector: boolean, pair = 0) => {
     const lo = acc[2 * pair], hi = acc[2 * pair + 1];
@@ -89,7 +65,7 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
     f.get(M).i32Eqz().brIf(1);
     f.get(N).set(left);
     dtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).set(p[j]); });
-    splatR();
+    splatRows(p);
     zeroAccs();
     // while (left >= 8) { four lanes into each pair }
     f.block().loop();
@@ -133,7 +109,7 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
     f.get(M).set(count);
     f.block().loop();
     f.get(count).i32Eqz().brIf(1);
-    splatR();
+    splatRows(p);
     accumulate(vector);
     advance('vr', null);
     f.incr(count, -1);
@@ -155,16 +131,7 @@ function buildSum(layout: Layout, expr: Expr, dtypes: readonly DType[], modes: r
 const cache = new Map<string, SimdSum | null>();
 
 function compileSum(key: string, layout: Layout, expr: Expr, dtypes: readonly DType[], modes: readonly LaneMode[]): SimdSum | null {
-  const known = cache.get(key);
-  if (known !== undefined) return known;
-  let kernel: SimdSum | null = null;
-  try {
-    kernel = compileKernel([buildSum(layout, expr, dtypes, modes)]).instance.exports.sum as SimdSum;
-  } catch (err) {
-    if (!(err instanceof Unsupported)) throw err;
-  }
-  cache.set(key, kernel);
-  return kernel;
+  return compileCached(cache, key, () => buildSum(layout, expr, dtypes, modes));
 }
 
 
@@ -232,12 +199,9 @@ function runSumCalls(kernel: SimdSum, layout: Layout, kept: Loop, red: Loop, inp
     if (modes[j] === 'c') args.push(0);
     else args.push(0, (layout === 'rows' ? keptStride(j) : red.strides[j][0]) * x.data.BYTES_PER_ELEMENT);
   });
-  // One call per step of the kept dims outside the innermost; the output advances by perCall.
-  const offs = inputs.map((x) => x.offset);
-  const outer = Math.max(0, inner);
-  const idx = new Array<number>(outer).fill(0);
+  // One call per index of the kept dims outside the innermost (../strided.ts forEachIndex); the output advances by perCall.
   let o = outOffset;
-  for (;;) {
+  forEachIndex(kept.shape.slice(0, Math.max(0, inner)), inputs.map((x) => x.offset), kept.strides, (offs) => {
     args[2] = outAt + o * 4;
     for (let j = 0; j < inputs.length; j++) {
       const x = inputs[j];
@@ -245,13 +209,5 @@ function runSumCalls(kernel: SimdSum, layout: Layout, kept: Loop, red: Loop, inp
     }
     kernel(...args);
     o += perCall;
-    let d = outer - 1;
-    for (; d >= 0; d--) {
-      for (let j = 0; j < offs.length; j++) offs[j] += kept.strides[j][d];
-      if (++idx[d] < kept.shape[d]) break;
-      for (let j = 0; j < offs.length; j++) offs[j] -= kept.strides[j][d] * kept.shape[d];
-      idx[d] = 0;
-    }
-    if (d < 0) return;
-  }
+  });
 }

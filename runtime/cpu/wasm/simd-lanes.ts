@@ -8,9 +8,14 @@
 // differ by an ulp or so; a single op of float32 operands is identical. exp (and sigmoid through
 // it) is a polynomial within 2 ulp of float32(Math.exp); other nodes Wasm has no instruction for
 // (log, tanh, pow, sin, cos, sign) throw Unsupported: the caller keeps JS.
+//
+// Also what the kernels built on it (./elementwise-simd.ts, ./reduce-simd.ts) share: their
+// inputs' params and lanes by LaneMode (`laneParams`, `laneOperands`) and the cached compile that
+// catches Unsupported (`compileCached`).
 import type { DType, Expr } from '../../../ir/index.js';
-import type { FuncBuilder, SimdLanewise } from './emit.js';
-import { V128 } from './emit.js';
+import type { FuncBuilder, SimdLanewise, ValType } from './emit.js';
+import { F32, I32, V128 } from './emit.js';
+import { compileKernel } from './kernel.js';
 
 /** Lane kinds: float32, int32, and bool as a mask (all bits set for true), what comparisons give. */
 export type Kind = 'f' | 'i' | 'b';
@@ -39,6 +44,80 @@ function splatBytes(v: number, kind: 'f' | 'i'): Uint8Array {
 export interface LaneInput {
   readonly dtype: DType;
   readonly push: (vector: boolean) => void;
+}
+
+/**
+ * How an input is read: 'v' a vector along the row (address, row stride in bytes); 'r' one value
+ * per row, splat (address, row stride); 'c' one value for the whole call, passed by value.
+ */
+export type LaneMode = 'v' | 'r' | 'c';
+
+/**
+ * A kernel's params: `fixed`, then per input its value for mode 'c' (f32 for float32, i32 for
+ * int32 and bool), else its address and stride in bytes. IN[j] is input j's first param (value or
+ * address), STRIDE[j] its stride param (none for 'c').
+ */
+export function laneParams(fixed: readonly ValType[], dtypes: readonly DType[], modes: readonly LaneMode[]): { params: ValType[]; IN: number[]; STRIDE: number[] } {
+  const params: ValType[] = [...fixed];
+  const IN: number[] = [], STRIDE: number[] = [];
+  dtypes.forEach((d, j) => {
+    IN.push(params.length);
+    if (modes[j] === 'c') params.push(d === 'float32' ? F32 : I32);
+    else { STRIDE[j] = params.length + 1; params.push(I32, I32); }
+  });
+  return { params, IN, STRIDE };
+}
+
+/**
+ * The inputs' lanes in `f`, broadcast values held in a v128 local each: a 'c' input is splat here,
+ * once, before all loops (from its param IN[j], so call this before emitting them); an 'r' input
+ * by `splatRows(at)`, from the address in local at[j], where the caller emits it (once per row).
+ * `inputs(vector)` gives Lanes.expr the inputs, a 'v' one loaded at the address in local ptr[j].
+ */
+export function laneOperands(f: FuncBuilder, lanes: Lanes, dtypes: readonly DType[], modes: readonly LaneMode[], IN: readonly number[], ptr: readonly number[]): {
+  splatRows: (at: readonly number[]) => void;
+  inputs: (vector: boolean) => LaneInput[];
+} {
+  const splat = dtypes.map((_, j) => (modes[j] === 'v' ? -1 : f.local(V128)));
+  dtypes.forEach((d, j) => {
+    if (modes[j] !== 'c') return;
+    f.get(IN[j]);
+    lanes.splat(d);
+    f.set(splat[j]);
+  });
+  const splatRows = (at: readonly number[]) => dtypes.forEach((d, j) => {
+    if (modes[j] !== 'r') return;
+    f.get(at[j]);
+    lanes.loadSplat(d);
+    f.set(splat[j]);
+  });
+  const inputs = (vector: boolean): LaneInput[] => dtypes.map((dtype, j) => ({
+    dtype,
+    push: () => {
+      if (modes[j] === 'v') lanes.load(dtype, vector, ptr[j]);
+      else f.get(splat[j]);
+    },
+  }));
+  return { splatRows, inputs };
+}
+
+/**
+ * The export `f.name` of the module of `build()`'s function `f`, compiled once per key on the
+ * heap's memory (./kernel.ts) and kept in `cache`; null, cached too, when the build throws
+ * Unsupported (the caller keeps the JS kernel).
+ */
+export function compileCached<K>(cache: Map<string, K | null>, key: string, build: () => FuncBuilder): K | null {
+  const known = cache.get(key);
+  if (known !== undefined) return known;
+  let kernel: K | null = null;
+  try {
+    const f = build();
+    kernel = compileKernel([f]).instance.exports[f.name] as K;
+  } catch (err) {
+    if (!(err instanceof Unsupported)) throw err;
+  }
+  cache.set(key, kernel);
+  return kernel;
 }
 
 /** Emits lane-wise code into one function. */
