@@ -33,14 +33,21 @@ function apply(g: Graph, rewrites: Rewrites, removed: Set<Node>): void {
   g.nodes = g.nodes.flatMap((n) => rewrites.get(n) ?? (removed.has(n) ? [] : [n]));
 }
 
+/** What both rewrites start from: who uses and who produces each value, and empty edits. */
+function rewriteSetup(g: Graph) {
+  const uses = usesOf(g);
+  return {
+    escaping: uses.escaping,
+    producer: new Map<number, Node>(g.nodes.map((n) => [n.output, n])),
+    only: (v: number, user: Node) => soleUser(g, uses, v, user),
+    rewrites: new Map() as Rewrites,
+    removed: new Set<Node>(),
+  };
+}
+
 /** Rewrite A. */
 function sinkIntoElementwise(g: Graph): void {
-  const uses = usesOf(g);
-  const { escaping } = uses;
-  const producer = new Map<number, Node>(g.nodes.map((n) => [n.output, n]));
-  const only = (v: number, user: Node) => soleUser(g, uses, v, user);
-  const rewrites: Rewrites = new Map();
-  const removed = new Set<Node>();
+  const { escaping, producer, only, rewrites, removed } = rewriteSetup(g);
   for (const e of g.nodes) {
     if (!isElementwise(e) || escaping.has(e.output)) continue;
     const viewed = e.inputs.filter((v) => numel(g.value(v).shape) !== 1);
@@ -77,12 +84,7 @@ function sinkIntoElementwise(g: Graph): void {
 
 /** Rewrite B. */
 function hoistOutOfElementwise(g: Graph): void {
-  const uses = usesOf(g);
-  const { escaping } = uses;
-  const producer = new Map<number, Node>(g.nodes.map((n) => [n.output, n]));
-  const only = (v: number, user: Node) => soleUser(g, uses, v, user);
-  const rewrites: Rewrites = new Map();
-  const removed = new Set<Node>();
+  const { producer, only, rewrites, removed } = rewriteSetup(g);
   for (const r of g.nodes) {
     if (r.op !== 'reshape') continue;
     const p = producer.get(r.inputs[0]);

@@ -142,11 +142,14 @@ function runIndexLoops(
   const { outer, outerStrides, rows, rowStrides, len, lineStrides } = loops;
   if (wasm) {
     const [aa, ia, oa] = wasm.at;
-    forEachIndex(outer, bases, outerStrides, ([ao, io, oo]) => {
-      const at = wasmLines(aa + 4 * ao, ia + 4 * io, oa + 4 * oo);
-      if (at >= 0) bad(io + Math.floor(at / len) * rowStrides[1] + (at % len) * lineStrides[1]);
-    });
-    wasm.done();
+    try {
+      forEachIndex(outer, bases, outerStrides, ([ao, io, oo]) => {
+        const at = wasmLines(aa + 4 * ao, ia + 4 * io, oa + 4 * oo);
+        if (at >= 0) bad(io + Math.floor(at / len) * rowStrides[1] + (at % len) * lineStrides[1]);
+      });
+    } finally {
+      wasm.done(); // trims the scratch area after a bad index too
+    }
     return;
   }
   forEachIndex([...outer, rows], bases, outerStrides.map((s, j) => [...s, rowStrides[j]]), (offsets) => jsLine(offsets, len));
