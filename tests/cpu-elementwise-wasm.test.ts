@@ -66,9 +66,9 @@ function compare(expr: Expr, leaves: Leaf[], outDtype: DType, n: number, r: () =
   const key = `test|${exprToString(expr)}|${leaves.map((l) => l.dtype)}>${outDtype}|${modes.join('')}`;
   const kernel = compileSimdElementwise(key, expr, leaves.map((l) => l.dtype), outDtype, modes);
   if (!kernel) return `no Wasm kernel for ${key}`;
-  // One row of n: (n, rows, out, out row stride, then a value or an address and row stride per input).
-  const args = ops.flatMap((o, j) => (leaves[j].scalar ? [o.inHeap[pad]] : [heap.addressOf(o.inHeap) + pad * o.inHeap.BYTES_PER_ELEMENT, 0]));
-  kernel(n, 1, heap.addressOf(out) + pad * out.BYTES_PER_ELEMENT, 0, ...args);
+  // One row of n: (n, rows, planes, out, out row and plane strides, then a value or an address, row and plane strides per input).
+  const args = ops.flatMap((o, j) => (leaves[j].scalar ? [o.inHeap[pad]] : [heap.addressOf(o.inHeap) + pad * o.inHeap.BYTES_PER_ELEMENT, 0, 0]));
+  kernel(n, 1, 1, heap.addressOf(out) + pad * out.BYTES_PER_ELEMENT, 0, 0, ...args);
   for (let i = 0; i < n; i++) {
     const a = out[pad + i], b = ref[i];
     const ok = opts.tol === undefined ? same(a, b) : same(a, b) || Math.abs(a - b) <= opts.tol * Math.abs(b);
@@ -234,7 +234,7 @@ describe('Wasm SIMD elementwise kernels equal the JS kernels', () => {
         hx.set(x); hy.set(y);
         const kernel = compileSimdElementwise(`exp|${exprToString(e)}`, e, ['float32', 'float32'], 'float32', ['v', 'v'])!;
         expect(kernel).not.toBeNull();
-        kernel(n, 1, heap.addressOf(out), 0, heap.addressOf(hx), 0, heap.addressOf(hy), 0);
+        kernel(n, 1, 1, heap.addressOf(out), 0, 0, heap.addressOf(hx), 0, 0, heap.addressOf(hy), 0, 0);
         // 2 ulp for exp alone. A composite rounds its argument to float32 first (JS keeps float64),
         // and exp turns an argument's error into |argument| times as much relative error.
         for (let i = 0; i < n; i++) {
@@ -278,25 +278,28 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
 
   it('runs strided layouts row by row (transposed operands, broadcast along rows, offsets) with the JS result', () => {
     const r = rng(6);
-    const expr = E.select(E.gt(E.input(0), E.input(1)), E.add(E.input(2), E.input(3)), E.input(1));
+    const expr = E.select(E.gt(E.input(0), E.input(1)), E.add(E.input(2), E.input(3)), E.max(E.input(1), E.input(4)));
     for (let t = 0; t < 60; t++) {
-      // [A, B, C] or, every other time, [A, B*D, C] read as 4-d by $2: two dims outside the kernel's.
+      // [A, B, C] or, every other time, [A, B*D, C] read as 4-d by $2: one dim outside the kernel's three.
       const [A, B, C, D] = [1 + Math.floor(r() * 5), 1 + Math.floor(r() * 6), 1 + Math.floor(r() * 60), t % 2 ? 1 : 2 + Math.floor(r() * 3)];
       const shape = D > 1 ? [A, B, D, C] : [A, B, C], n = A * B * C * D;
       const fill = (x: HostArray, len: number) => { for (let i = 0; i < len; i++) x[i] = value(r, 'float32', false); return x; };
-      // $0 contiguous at an offset; $1 one value per (a, b) row; $2 with its outer dims transposed; $3 a global scalar.
+      // $0 contiguous at an offset; $1 one value per (a, b) row; $2 with its outer dims transposed; $3 a global scalar;
+      // $4 one value per a (the same along the kernel's rows and elements, not along its planes).
       const specs = D > 1
         ? [
           { len: n + 3, offset: 3, strides: contiguousStrides(shape) },
           { len: A * B * D, offset: 0, strides: [B * D, D, 1, 0] },
           { len: n, offset: 0, strides: [C, A * C, A * B * C, 1] },
           { len: 1, offset: 0, strides: [0, 0, 0, 0] },
+          { len: A, offset: 0, strides: [1, 0, 0, 0] },
         ]
         : [
           { len: n + 3, offset: 3, strides: [B * C, C, 1] },
           { len: A * B, offset: 0, strides: [B, 1, 0] },
           { len: n, offset: 0, strides: [C, A * C, 1] },
           { len: 1, offset: 0, strides: [0, 0, 0] },
+          { len: A, offset: 0, strides: [1, 0, 0] },
         ];
       const plain = specs.map((sp) => fill(new Float32Array(sp.len), sp.len));
       // $1 (small) stays outside the heap every third time: it is copied in for the call.
@@ -319,6 +322,50 @@ describe('runElementwise takes the Wasm path for heap operands', () => {
       if (!wasm) runElementwise(expr, shape, outOp, ops(inHeap));
       for (let i = 0; i < n; i++) expect(same(out[i], ref[i]), `shape ${shape} at ${i}: ${out[i]} vs ${ref[i]}`).toBe(true);
     }
+  });
+
+  it('reads float32 and int32 inputs a step apart along the row (mode s: max-pool taps) with the JS result', () => {
+    const r = rng(11);
+    // A max-pool chain step: where x_a > x_b or x_a is NaN, a's position, else b's.
+    const expr = E.select(E.or(E.gt(E.input(0), E.input(1)), E.ne(E.input(0), E.input(0))), E.input(2), E.input(3));
+    for (let t = 0; t < 40; t++) {
+      const A = 64 + Math.floor(r() * 8), C = [1, 3, 4, 5, 8, 13, 37][t % 7], step = 2 + (t % 3);
+      const shape = [A, C], n = A * C;
+      // $0 and $2 step along the row (float32, int32), $1 contiguous, $3 steps with a negative row stride.
+      const specs = [
+        { dtype: 'float32' as DType, offset: 1, strides: [C * step + 1, step] },
+        { dtype: 'float32' as DType, offset: 0, strides: [C, 1] },
+        { dtype: 'int32' as DType, offset: 0, strides: [C * step, step] },
+        { dtype: 'int32' as DType, offset: (A - 1) * C * step, strides: [-C * step, step] },
+      ];
+      const lens = specs.map((sp) => 1 + sp.offset + Math.abs(sp.strides[0]) * A + sp.strides[1] * C);
+      const inHeap = specs.map((sp, j) => {
+        const h = heapArray(sp.dtype, lens[j]);
+        for (let i = 0; i < lens[j]; i++) h[i] = value(r, sp.dtype, false);
+        return h;
+      });
+      const ops = specs.map((sp, j): Operand => ({ data: inHeap[j], offset: sp.offset, strides: sp.strides, dtype: sp.dtype }));
+      const ref = new Int32Array(n);
+      runElementwise(expr, shape, { data: ref, offset: 0, strides: [C, 1], dtype: 'int32' }, ops);
+      const out = heapArray('int32', n);
+      const outOp: Operand = { data: out, offset: 0, strides: [C, 1], dtype: 'int32' };
+      const merged = coalesce(shape, [outOp.strides, ...specs.map((sp) => sp.strides)]);
+      const wasm = runSimdElementwise(`stepped|${t}`, expr, merged, outOp, ops);
+      // Rows shorter than four stay on JS.
+      if (process.env.KILN_WASM !== '0') expect(wasm).toBe(C >= 4);
+      if (!wasm) runElementwise(expr, shape, outOp, ops);
+      expect([...out]).toEqual([...ref]);
+    }
+    // Bigger rows, so the Wasm path surely runs: the four-lane body and the tail.
+    const n = 1027, step = 2;
+    const x = heapArray('float32', n * step), y = heapArray('float32', n), out = heapArray('float32', n);
+    for (let i = 0; i < n * step; i++) x[i] = value(r, 'float32', false);
+    for (let i = 0; i < n; i++) y[i] = value(r, 'float32', false);
+    const sum = E.add(E.input(0), E.input(1));
+    const ops: Operand[] = [{ data: x, offset: 1, strides: [step], dtype: 'float32' }, { data: y, offset: 0, strides: [1], dtype: 'float32' }];
+    const merged = { shape: [n - 1], strides: [[1], [step], [1]] };
+    expect(runSimdElementwise('stepped|big', sum, merged, { data: out, offset: 0, strides: [1], dtype: 'float32' }, ops)).toBe(process.env.KILN_WASM !== '0');
+    for (let i = 0; i < n - 1; i++) expect(same(out[i], Math.fround(x[1 + i * step] + y[i])), `at ${i}`).toBe(true);
   });
 
   it('keeps the JS kernel when an operand lies outside the heap, and under KILN_WASM=0', async () => {

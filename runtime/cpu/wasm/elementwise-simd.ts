@@ -1,7 +1,7 @@
 // Elementwise kernels in WebAssembly SIMD, generated from the op table's scalar expression
 // (ir/expr.ts), for operands that lie in the CPU heap (./heap.ts) or are copied there for the call
 // (./copy-in.ts), contiguous along the
-// innermost dim or broadcast along it. A kernel runs `rows` rows of `n` elements (each operand
+// innermost dim, broadcast along it, or (float32, int32) a fixed step apart along it. A kernel runs `rows` rows of `n` elements (each operand
 // with its own row stride); along a row, four lanes per step (f32x4 / i32x4), then one element at
 // a time for the tail through the same lane-wise code (lane loads and stores), so no node has a
 // second, scalar rendering.
@@ -20,8 +20,10 @@ import { bytesOf, compileCached, kindOf, LANES, Lanes, laneOperands, laneParams,
 
 
 /**
- * A compiled kernel: (n, rows, out address, out row stride in bytes, then per input: its value for
- * mode 'c', else its address and row stride in bytes). Addresses are of each operand's first element.
+ * A compiled kernel: (n, rows, planes, out address, out row stride, out plane stride, then per
+ * input: its value for mode 'c', else its address, row stride and plane stride, and for mode 's'
+ * its step along the row). Addresses are of each operand's first element; strides in bytes. It
+ * computes `planes` planes of `rows` rows of `n` elements.
  */
 export type SimdElementwise = (...args: number[]) => void;
 
@@ -33,17 +35,20 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
   const outKind = kindOf(outDtype);
   for (const d of inDtypes) kindOf(d); // throws Unsupported for a dtype the lanes cannot hold
   // Params (see SimdElementwise): a 'c' input's value is f32 for float32, i32 for int32 and bool.
-  const { params, IN, STRIDE } = laneParams([I32, I32, I32, I32], inDtypes, modes);
+  const { params, IN, STRIDE, PLANE, STEP } = laneParams([I32, I32, I32, I32, I32, I32], inDtypes, modes, true);
   const f = new FuncBuilder('kernel', params);
-  const N = 0, ROWS = 1, OUT = 2, OUT_STRIDE = 3;
-  // Per row: the element count left and the moving addresses.
-  const left = f.local(I32), pOut = f.local(I32);
-  const p = inDtypes.map((_, j) => (modes[j] === 'v' ? f.local(I32) : -1));
+  const N = 0, ROWS = 1, PLANES = 2, OUT = 3, OUT_STRIDE = 4, OUT_PLANE = 5;
+  const moving = (j: number) => modes[j] === 'v' || modes[j] === 's';
+  const addressed = (j: number) => modes[j] !== 'c';
+  // Per plane: the rows left and each row's start; per row: the element count left and the moving addresses.
+  const rowsLeft = f.local(I32), rowOut = f.local(I32), left = f.local(I32), pOut = f.local(I32);
+  const rowIn = inDtypes.map((_, j) => (addressed(j) ? f.local(I32) : -1));
+  const p = inDtypes.map((_, j) => (moving(j) ? f.local(I32) : -1));
   const lanes = new Lanes(f);
 
   // Broadcast values: a 'c' input splat once, before all loops; an 'r' input once per row (below),
-  // at its address param.
-  const { splatRows, inputs } = laneOperands(f, lanes, inDtypes, modes, IN, p);
+  // at its row's address.
+  const { splatRows, inputs } = laneOperands(f, lanes, inDtypes, modes, IN, p, STEP);
 
   /** Emits one step: LANES elements (`vector`) or one, in lane 0. */
   const step = (vector: boolean) => {
@@ -66,31 +71,44 @@ function buildFunction(expr: Expr, inDtypes: readonly DType[], outDtype: DType, 
 
   const advance = (elements: number) => {
     f.incr(pOut, elements * bytesOf(outDtype));
-    inDtypes.forEach((d, j) => { if (modes[j] === 'v') f.incr(p[j], elements * bytesOf(d)); });
+    inDtypes.forEach((d, j) => {
+      if (modes[j] === 'v') f.incr(p[j], elements * bytesOf(d));
+      else if (modes[j] === 's') f.get(p[j]).get(STEP[j]).i32Const(elements).i32Mul().i32Add().set(p[j]);
+    });
     f.incr(left, -elements);
   };
-  // for each row
+  // for each plane
   f.block().loop();
-  f.get(ROWS).i32Eqz().brIf(1);
-  f.get(N).set(left).get(OUT).set(pOut);
-  inDtypes.forEach((_, j) => { if (modes[j] === 'v') f.get(IN[j]).set(p[j]); });
-  splatRows(IN);
-  //   while (left >= 4) { four lanes }
+  f.get(PLANES).i32Eqz().brIf(1);
+  f.get(ROWS).set(rowsLeft).get(OUT).set(rowOut);
+  inDtypes.forEach((_, j) => { if (addressed(j)) f.get(IN[j]).set(rowIn[j]); });
+  //   for each row
+  f.block().loop();
+  f.get(rowsLeft).i32Eqz().brIf(1);
+  f.get(N).set(left).get(rowOut).set(pOut);
+  inDtypes.forEach((_, j) => { if (moving(j)) f.get(rowIn[j]).set(p[j]); });
+  splatRows(rowIn);
+  //     while (left >= 4) { four lanes }
   f.block().loop();
   f.get(left).i32Const(LANES).i32LtS().brIf(1);
   step(true);
   advance(LANES);
   f.br(0).end().end();
-  //   while (left > 0) { one lane }
+  //     while (left > 0) { one lane }
   f.block().loop();
   f.get(left).i32Eqz().brIf(1);
   step(false);
   advance(1);
   f.br(0).end().end();
-  // next row
-  f.get(OUT).get(OUT_STRIDE).i32Add().set(OUT);
-  inDtypes.forEach((_, j) => { if (modes[j] !== 'c') f.get(IN[j]).get(STRIDE[j]).i32Add().set(IN[j]); });
-  f.incr(ROWS, -1);
+  //     next row
+  f.get(rowOut).get(OUT_STRIDE).i32Add().set(rowOut);
+  inDtypes.forEach((_, j) => { if (addressed(j)) f.get(rowIn[j]).get(STRIDE[j]).i32Add().set(rowIn[j]); });
+  f.incr(rowsLeft, -1);
+  f.br(0).end().end();
+  //   next plane
+  f.get(OUT).get(OUT_PLANE).i32Add().set(OUT);
+  inDtypes.forEach((_, j) => { if (addressed(j)) f.get(IN[j]).get(PLANE[j]).i32Add().set(IN[j]); });
+  f.incr(PLANES, -1);
   f.br(0).end().end();
   return f;
 }
@@ -117,11 +135,11 @@ const STAGE_RATIO = 8;
 type Merged = { readonly shape: readonly number[]; readonly strides: readonly (readonly number[])[] };
 
 /**
- * Runs an elementwise kernel in Wasm when the output and every input not broadcast along the
- * innermost dim are contiguous along it, and the expression has a Wasm
+ * Runs an elementwise kernel in Wasm when the output is contiguous along the innermost dim, every
+ * input is contiguous along it, broadcast, or (not bool) strided, and the expression has a Wasm
  * rendering; returns false, having done nothing, otherwise. `merged` is the coalesced loop
  * (../strided.ts: the shape, then per operand its strides, the output's first). The kernel loops
- * over the two innermost dims; any outer dims are a loop here, one call per step. An operand
+ * over the three innermost dims; any outer dims are a loop here, one call per step. An operand
  * outside the heap (an eager tensor) is copied into a reusable scratch area for the call when it
  * is small next to the work (a bias: at most 1/STAGE_RATIO of the elements computed) or when the
  * work has at least copyInThreshold() elements (./copy-in.ts); an output outside the heap is then
@@ -141,8 +159,9 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   const modes = inputs.map((_, j): LaneMode | null => {
     const s = stride(j, inner);
     if (s === 1) return 'v';
-    if (s !== 0) return null;
-    return stride(j, row) === 0 ? 'c' : 'r';
+    if (s !== 0) return inputs[j].dtype === 'bool' ? null : 's';
+    // One value for the whole call only if it is one along the kernel's row and plane dims too.
+    return stride(j, row) === 0 && stride(j, row - 1) === 0 ? 'c' : 'r';
   });
   if (modes.includes(null)) return false;
   const heap = wasmHeap();
@@ -176,23 +195,26 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   return true;
 }
 
-/** The kernel's calls: one per step of the dims outside its two (../strided.ts forEachIndex), offsets turned into addresses. */
+/** The kernel's calls: one per step of the dims outside its three (../strided.ts forEachIndex), offsets turned into addresses. */
 function runCalls(kernel: SimdElementwise, laneModes: readonly LaneMode[], merged: Merged, out: Operand, outAt: number, inputs: readonly Operand[], at: readonly number[]): void {
   const { shape, strides } = merged;
   const ndim = shape.length;
-  const inner = ndim - 1, row = ndim - 2;
-  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d]);
+  const inner = ndim - 1, row = ndim - 2, plane = ndim - 3;
+  const size = (d: number) => (d < 0 ? 1 : shape[d]);
+  const outStride = (d: number) => (d < 0 ? 0 : strides[0][d] * out.data.BYTES_PER_ELEMENT);
+  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d] * inputs[j].data.BYTES_PER_ELEMENT);
   // Arguments: fixed ones now, addresses and 'c' values per call.
-  const args: number[] = [ndim === 0 ? 1 : shape[inner], row >= 0 ? shape[row] : 1, 0, row >= 0 ? strides[0][row] * out.data.BYTES_PER_ELEMENT : 0];
+  const args: number[] = [size(inner), size(row), size(plane), 0, outStride(row), outStride(plane)];
   const slot: number[] = [];
-  inputs.forEach((x, j) => {
+  inputs.forEach((_, j) => {
     slot.push(args.length);
     if (laneModes[j] === 'c') args.push(0);
-    else args.push(0, stride(j, row) * x.data.BYTES_PER_ELEMENT);
+    else args.push(0, stride(j, row), stride(j, plane));
+    if (laneModes[j] === 's') args.push(stride(j, inner));
   });
-  // One call per index of the dims outside the kernel's two (offs: the output's, then each input's).
-  forEachIndex(shape.slice(0, Math.max(0, row)), [out.offset, ...inputs.map((x) => x.offset)], strides, (offs) => {
-    args[2] = outAt + offs[0] * out.data.BYTES_PER_ELEMENT;
+  // One call per index of the dims outside the kernel's three (offs: the output's, then each input's).
+  forEachIndex(shape.slice(0, Math.max(0, plane)), [out.offset, ...inputs.map((x) => x.offset)], strides, (offs) => {
+    args[3] = outAt + offs[0] * out.data.BYTES_PER_ELEMENT;
     for (let j = 0; j < inputs.length; j++) {
       const x = inputs[j];
       args[slot[j]] = laneModes[j] === 'c' ? x.data[offs[j + 1]] : at[j] + offs[j + 1] * x.data.BYTES_PER_ELEMENT;

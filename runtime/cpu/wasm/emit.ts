@@ -246,6 +246,8 @@ export class FuncBuilder {
   v128Load8Splat(offset = 0): this { return this.simd(0x07, ...this.mem(0, offset)); }
   /** Loads 32 bits into lane 0 and zeroes the rest. */
   v128Load32Zero(offset = 0): this { return this.simd(0x5c, ...this.mem(0, offset)); }
+  /** [addr, v] -> v with 32-bit lane `lane` loaded from addr. */
+  v128Load32Lane(lane: number, offset = 0): this { return this.simd(0x56, ...this.mem(0, offset), lane); }
   /** [addr, v] -> stores byte lane `lane` of v. */
   v128Store8Lane(lane: number, offset = 0): this { return this.simd(0x58, ...this.mem(0, offset), lane); }
   /** [addr, v] -> stores 32-bit lane `lane` of v. */

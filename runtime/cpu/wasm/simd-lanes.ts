@@ -47,34 +47,48 @@ export interface LaneInput {
 }
 
 /**
- * How an input is read: 'v' a vector along the row (address, row stride in bytes); 'r' one value
- * per row, splat (address, row stride); 'c' one value for the whole call, passed by value.
+ * How an input is read: 'v' a vector along the row (address, row stride in bytes); 's' a vector
+ * of elements a fixed step apart along the row (address, row stride, step in bytes; float32 and
+ * int32 only: a stride-2 tap of a 2x2 max-pool, say); 'r' one value per row, splat (address, row
+ * stride); 'c' one value for the whole call, passed by value.
  */
-export type LaneMode = 'v' | 'r' | 'c';
+export type LaneMode = 'v' | 's' | 'r' | 'c';
 
 /**
  * A kernel's params: `fixed`, then per input its value for mode 'c' (f32 for float32, i32 for
- * int32 and bool), else its address and stride in bytes. IN[j] is input j's first param (value or
- * address), STRIDE[j] its stride param (none for 'c').
+ * int32 and bool), else its address and stride in bytes, with `planes` its plane stride in bytes
+ * too, and for mode 's' its step in bytes. IN[j] is input j's first param (value or address),
+ * STRIDE[j] its stride param and PLANE[j] its plane stride param (none for 'c'), STEP[j] its step
+ * param ('s' only).
  */
-export function laneParams(fixed: readonly ValType[], dtypes: readonly DType[], modes: readonly LaneMode[]): { params: ValType[]; IN: number[]; STRIDE: number[] } {
+export function laneParams(fixed: readonly ValType[], dtypes: readonly DType[], modes: readonly LaneMode[], planes = false): { params: ValType[]; IN: number[]; STRIDE: number[]; PLANE: number[]; STEP: number[] } {
   const params: ValType[] = [...fixed];
-  const IN: number[] = [], STRIDE: number[] = [];
+  const IN: number[] = [], STRIDE: number[] = [], PLANE: number[] = [], STEP: number[] = [];
   dtypes.forEach((d, j) => {
     IN.push(params.length);
     if (modes[j] === 'c') params.push(d === 'float32' ? F32 : I32);
     else { STRIDE[j] = params.length + 1; params.push(I32, I32); }
+    if (planes && modes[j] !== 'c') {
+      PLANE[j] = params.length;
+      params.push(I32);
+    }
+    if (modes[j] === 's') {
+      if (d === 'bool') throw new Unsupported('a strided bool operand');
+      STEP[j] = params.length;
+      params.push(I32);
+    }
   });
-  return { params, IN, STRIDE };
+  return { params, IN, STRIDE, PLANE, STEP };
 }
 
 /**
  * The inputs' lanes in `f`, broadcast values held in a v128 local each: a 'c' input is splat here,
  * once, before all loops (from its param IN[j], so call this before emitting them); an 'r' input
  * by `splatRows(at)`, from the address in local at[j], where the caller emits it (once per row).
- * `inputs(vector)` gives Lanes.expr the inputs, a 'v' one loaded at the address in local ptr[j].
+ * `inputs(vector)` gives Lanes.expr the inputs, a 'v' one loaded at the address in local ptr[j],
+ * an 's' one element by element from there, STEP[j] (a param) bytes apart.
  */
-export function laneOperands(f: FuncBuilder, lanes: Lanes, dtypes: readonly DType[], modes: readonly LaneMode[], IN: readonly number[], ptr: readonly number[]): {
+export function laneOperands(f: FuncBuilder, lanes: Lanes, dtypes: readonly DType[], modes: readonly LaneMode[], IN: readonly number[], ptr: readonly number[], STEP: readonly number[] = []): {
   splatRows: (at: readonly number[]) => void;
   inputs: (vector: boolean) => LaneInput[];
 } {
@@ -95,6 +109,7 @@ export function laneOperands(f: FuncBuilder, lanes: Lanes, dtypes: readonly DTyp
     dtype,
     push: () => {
       if (modes[j] === 'v') lanes.load(dtype, vector, ptr[j]);
+      else if (modes[j] === 's') lanes.loadStepped(vector, ptr[j], STEP[j]);
       else f.get(splat[j]);
     },
   }));
@@ -143,6 +158,19 @@ export class Lanes {
       this.zero(); this.op('i32x4.ne');
     } else if (vector) f.v128LoadUnaligned();
     else f.v128Load32Zero();
+  }
+
+  /** Loads four 32-bit lanes from the address in local `ptr` on, `step` (a local) bytes apart; or one into lane 0. */
+  loadStepped(vector: boolean, ptr: number, step: number): void {
+    const f = this.f;
+    f.get(ptr).v128Load32Zero();
+    if (!vector) return;
+    const v = this.tmp(), at = this.f.local(I32);
+    f.set(v).get(ptr).set(at);
+    for (let lane = 1; lane < LANES; lane++) {
+      f.get(at).get(step).i32Add().tee(at).get(v).v128Load32Lane(lane);
+      if (lane < LANES - 1) f.set(v);
+    }
   }
 
   /** One `dtype` value from the address on the stack, in all four lanes. */

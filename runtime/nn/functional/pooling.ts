@@ -79,20 +79,53 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   requireFloat(input, op);
   const { x, undo } = batchify(input, nd, op, nd === 1 ? '[C, L] or [N, C, L]' : '[C, H, W] or [N, C, H, W]');
   const g = geometry(x.shape.slice(2), kernelSize, opts, op);
-  const w = windows(x, g, -Infinity).detach(); // [N, C, K, L]
   const [n, c] = x.shape;
   const spatial = x.shape.slice(2);
   // The flat input position of each window's pick (the index PyTorch reports), then the value
   // gathered from the input itself: the gradient is a scatter into the input's shape, with no fold
   // of window columns (measured in the compiled ConvNet step: ~0.35 ms less for the first pool).
-  // Unfolding the positions 0..H*W-1 of one plane gives each tap's.
-  const positions = windows(arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]), g, -1); // [1, 1, K, L]
-  // Few taps (the usual 2x2, 3x3): a comparison chain that carries the position along; many: a
-  // chain would be a huge expression, so reductions find the tap and a gather its position.
-  let index = (w.shape[2] <= CHAIN_TAPS ? firstMaximum(w, positions) : gather(expand(positions, w.shape), 2, firstMaximumByReduction(w))).reshape([n, c, -1]);
-  if (g.padding.some((p) => p > 0) || g.extra.some((e) => e > 0)) index = where(lt(index, 0), firstInside(positions), index);
+  // The taps of the positions 0..H*W-1 of one plane give each tap's position.
+  const positions = arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]);
+  let index: Tensor;
+  if (tilesExactly(g)) {
+    // Windows side by side (the usual 2x2 stride-2 pool): each tap is a strided view of the input.
+    index = firstMaximum(tapViews(x.detach(), g), tapViews(positions, g)).reshape([n, c, -1]);
+  } else {
+    const w = windows(x, g, -Infinity).detach(); // [N, C, K, L]
+    const pos = windows(positions, g, -1); // [1, 1, K, L]
+    const k = w.shape[2];
+    const rows = (t: Tensor) => Array.from({ length: k }, (_, i) => select(t, 2, i));
+    // Few taps (the usual 2x2, 3x3): a comparison chain that carries the position along; many: a
+    // chain would be a huge expression, so reductions find the tap and a gather its position.
+    index = (k <= CHAIN_TAPS ? firstMaximum(rows(w), rows(pos)) : gather(expand(pos, w.shape), 2, firstMaximumByReduction(w))).reshape([n, c, -1]);
+    if (g.padding.some((p) => p > 0) || g.extra.some((e) => e > 0)) index = where(lt(index, 0), firstInside(pos), index);
+  }
   const out = undo(gather(x.reshape([n, c, -1]), 2, index).reshape([n, c, ...g.out]));
   return opts.returnIndices ? [out, undo(index.reshape([n, c, ...g.out]))] : out;
+}
+
+/** Windows that tile the input without gaps, overlaps or padding, and few enough taps for the chain. */
+const tilesExactly = (g: Geometry): boolean =>
+  g.kernel.every((k, d) => g.stride[d] === k && g.dilation[d] === 1 && g.padding[d] === 0 && g.extra[d] === 0) && numel(g.kernel) <= CHAIN_TAPS;
+
+/**
+ * The taps of windows that tile x [N, C, *spatial] exactly, as views (no copy: unfold would write
+ * every element out once more): x cut to whole windows and each spatial dim split into (window,
+ * tap); tap t of every window is then one strided [N, C, *out] view. In unfold's tap order.
+ */
+function tapViews(x: Tensor, g: Geometry): Tensor[] {
+  const nd = g.kernel.length;
+  let cut = x;
+  g.out.forEach((o, d) => { if (cut.shape[2 + d] !== o * g.kernel[d]) cut = cut.narrow(2 + d, 0, o * g.kernel[d]); });
+  const split = cut.reshape([x.shape[0], x.shape[1], ...g.out.flatMap((o, d) => [o, g.kernel[d]])]);
+  const taps: Tensor[] = [];
+  const visit = (t: Tensor, d: number): void => {
+    if (d === nd) return void taps.push(t);
+    // After selecting the taps of dims before d, dim d's tap axis sits at 2 + d + 1.
+    for (let i = 0; i < g.kernel[d]; i++) visit(select(t, 3 + d, i), d + 1);
+  };
+  visit(split, 0);
+  return taps;
 }
 
 /**
@@ -109,19 +142,19 @@ function firstInside(positions: Tensor): Tensor {
 const CHAIN_TAPS = 16;
 
 /**
- * The position (from `positions` [1, 1, K, L]) of the tap of each window [N, C, K, L] that PyTorch's
- * max-pool picks: the first maximum, or the last NaN. A chain of comparisons over the K rows of
- * taps, i.e. elementwise work along the windows (one kernel when compiled) rather than a
- * reduction across rows K apart. -> [N, C, L].
+ * The position (from `positions`, one per tap) of the tap (one [N, C, ...] tensor per tap) of each
+ * window that PyTorch's max-pool picks: the first maximum, or the last NaN. A chain of comparisons
+ * over the taps, i.e. elementwise work along the windows (one kernel when compiled) rather than a
+ * reduction across rows of taps.
  */
-function firstMaximum(w: Tensor, positions: Tensor): Tensor {
-  let top = select(w, 2, 0);
-  let best = expand(select(positions, 2, 0), top.shape);
-  for (let t = 1; t < w.shape[2]; t++) {
-    const v = select(w, 2, t);
+function firstMaximum(taps: readonly Tensor[], positions: readonly Tensor[]): Tensor {
+  let top = taps[0];
+  let best = expand(positions[0], top.shape);
+  for (let t = 1; t < taps.length; t++) {
+    const v = taps[t];
     const better = logicalOr(gt(v, top), isnan(v));
     top = where(better, v, top);
-    best = where(better, select(positions, 2, t), best);
+    best = where(better, positions[t], best);
   }
   return best;
 }
