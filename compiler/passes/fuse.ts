@@ -11,8 +11,9 @@
 //    that kernel's only user: `sum((a - b)^2)` reads a and b once and never writes the square.
 // 5. Matmul absorbs the elementwise kernel that consumes its product (its epilogue: bias, ReLU,
 //    residual add) when that kernel is the product's only user and has the product's shape and
-//    dtype: the epilogue runs on each panel of the product, in the output's memory, while it is
-//    still in cache.
+//    dtype: the product is never stored and read back (the CPU's Wasm GEMMs apply the epilogue
+//    to their registers as they store C, WebGPU's matmul kernel before its store), and a small
+//    matmul needs no second kernel.
 // 6. Otherwise routines (matmul, conv's unfold/fold, gather, ...) and reductions are kernel
 //    boundaries, and movement ops stay views between kernels.
 // 7. An exception to rule 2, applied first: a mask (a bool value) that one elementwise op computes

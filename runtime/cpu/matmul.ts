@@ -11,7 +11,7 @@
 // sets KILN_WASM=0; this file stays the fallback and the reference.
 
 import { wasmKernelsEnabled } from './wasm/kernel.js';
-import { matmulF32Simd, matmulSimdAvailable } from './wasm/matmul-simd.js';
+import { matmulF32Simd, matmulF32SimdEpilogue, matmulSimdAvailable, type EpilogueArgs } from './wasm/matmul-simd.js';
 
 export type MatArray = Float32Array | Float64Array | Int32Array;
 
@@ -50,6 +50,19 @@ const TILE = new Float64Array(MR * NR);
 // and packing overhead can lose (4^3: 0.13 us here vs 0.46 us).
 const WASM_MIN_MNK = 16 * 16 * 16;
 
+/** Whether `matmul` takes the Wasm GEMM for these operands. */
+const wasmGemm = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: MatArray): boolean =>
+  wasmKernelsEnabled && out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array && M * N * K >= WASM_MIN_MNK && matmulSimdAvailable();
+
+/**
+ * `matmul` with a fused epilogue applied by the Wasm GEMM as it stores C (in its registers), where
+ * `matmul` would take that GEMM and it can (./wasm/matmul-simd.ts); returns false, having done
+ * nothing, otherwise: the caller then runs matmul and applies the epilogue itself.
+ */
+export function matmulWithEpilogue(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: MatArray, outOffset: number, epilogue: EpilogueArgs): boolean {
+  return wasmGemm(M, N, K, a, b, out) && matmulF32SimdEpilogue(M, N, K, a, b, out as Float32Array, outOffset, epilogue);
+}
+
 /** out[outOffset + i*N + j] = sum_k A(i,k) * B(k,j) for an [M,K] A and [K,N] B; out is contiguous row-major [M,N] and is overwritten (not accumulated). a, b and out have the same array type. */
 export function matmul(
   M: number,
@@ -64,8 +77,8 @@ export function matmul(
     matmulInt32(M, N, K, a, b, out, outOffset);
     return;
   }
-  if (wasmKernelsEnabled && out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array && M * N * K >= WASM_MIN_MNK && matmulSimdAvailable()) {
-    matmulF32Simd(M, N, K, a, b, out, outOffset);
+  if (wasmGemm(M, N, K, a, b, out)) {
+    matmulF32Simd(M, N, K, a, b, out as Float32Array, outOffset);
     return;
   }
   // Thinner than one tile (matrix-vector products and the like): padding to 4x4 would waste most

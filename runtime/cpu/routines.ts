@@ -3,11 +3,12 @@
 import type { FullAttrs } from '../../ir/ops/creation.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import { indexOutOfBounds, type HostArray, type View } from '../backend.js';
-import { matmul, type MatArray } from './matmul.js';
+import { matmul, matmulWithEpilogue, type MatArray } from './matmul.js';
+import { epilogueKey, extraMode, type GemmEpilogue } from './wasm/gemm-epilogue.js';
 import { coalesce, forEachIndex } from './strided.js';
 import { wasmIndexLines } from './gather-wasm.js';
 import { spanned } from './wasm/copy-in.js';
-import { runElementwise, type Operand } from './elementwise.js';
+import { exprKey, runElementwise, type Operand } from './elementwise.js';
 import { numel, type Expr } from '../../ir/index.js';
 
 export type DataOf = (v: View) => HostArray;
@@ -21,8 +22,10 @@ const EPILOGUE_ELEMENTS = 1 << 18;
 
 /**
  * [..., M, K] @ [..., K, N] with broadcast batch dims; out is contiguous. With an `epilogue` (an
- * expression of the product `$0` and `extras` broadcast to the output shape), the product is
- * computed a panel of rows at a time and the epilogue applied to each panel while it is in cache.
+ * expression of the product `$0` and `extras` broadcast to the output shape), the Wasm GEMM
+ * applies it to each value as it stores C (./matmul.ts matmulWithEpilogue); where that GEMM does
+ * not run, the product is computed a panel of rows at a time and the epilogue applied to each
+ * panel while it is in cache.
  */
 export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?: Expr, extras: readonly View[] = []): void {
   const [m, k] = a.shape.slice(-2);
@@ -40,12 +43,18 @@ export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?
   const [brs, bcs] = b.strides.slice(-2);
   const extraData = extras.map(dataOf);
   const extraBatch = extras.map((e) => e.strides.slice(0, -2));
+  const extraInner = extras.map((e) => e.strides.slice(-2));
+  const spec: GemmEpilogue | undefined = epilogue && { expr: epilogue, extras: extras.map((e, j) => ({ dtype: e.dtype, mode: extraMode(extraInner[j][1]) })) };
+  const key = spec && epilogueKey(spec, exprKey(spec.expr));
   let o = out.offset;
   forEachIndex(batch, [a.offset, b.offset, ...extras.map((e) => e.offset)], [batchStrides(a), batchStrides(b), ...extraBatch], ([ao, bo, ...eo]) => {
     const bOp = { data: bData, offset: bo, rowStride: brs, colStride: bcs };
+    const aOp = { data: aData, offset: ao, rowStride: ars, colStride: acs };
     if (!epilogue) {
-      matmul(m, n, k, { data: aData, offset: ao, rowStride: ars, colStride: acs }, bOp, outData, o);
-    } else {
+      matmul(m, n, k, aOp, bOp, outData, o);
+    } else if (!matmulWithEpilogue(m, n, k, aOp, bOp, outData, o, {
+      spec: spec!, key: key!, extras: extras.map((_, j) => ({ data: extraData[j], offset: eo[j], rowStride: extraInner[j][0], colStride: extraInner[j][1] })),
+    })) {
       const panelRows = Math.max(64, Math.ceil(EPILOGUE_ELEMENTS / n));
       for (let r0 = 0; r0 < m; r0 += panelRows) {
         const rows = Math.min(panelRows, m - r0);

@@ -18,6 +18,7 @@
 // arbitrary (0 = broadcast) and addresses need only be 4-byte aligned (unaligned v128 loads).
 
 import { F32, FuncBuilder, I32, V128 } from './emit.js';
+import { EpilogueCode, type GemmEpilogue } from './gemm-epilogue.js';
 
 /** Tile and block sizes of one build. */
 export interface DotConfig {
@@ -50,22 +51,27 @@ export const DEFAULT_DOT_CONFIG: Omit<DotConfig, 'relaxed'> = { mr: 3, nr: 3, un
 /** Index of the tile function for an m x n tile (1 <= m <= mr, 1 <= n <= nr); the driver is 0. */
 const tileIndex = (cfg: DotConfig, m: number, n: number): number => 1 + (m - 1) * cfg.nr + (n - 1);
 
-/** The functions of the module, in module order; "gemmDot" is the entry point. */
-export function gemmDotFunctions(cfg: DotConfig): FuncBuilder[] {
+/**
+ * The functions of the module, in module order; "gemmDot" is the entry point. With an `epilogue`
+ * (./gemm-epilogue.ts) the tiles apply it as they store the last chunk of K into C; throws
+ * Unsupported when the epilogue has no Wasm rendering.
+ */
+export function gemmDotFunctions(cfg: DotConfig, epilogue?: GemmEpilogue): FuncBuilder[] {
   const { mr, nr, unroll } = cfg;
   if (mr < 1 || nr < 1 || ![1, 2, 4].includes(unroll)) throw new Error('gemmDotFunctions: mr, nr >= 1 and unroll 1, 2 or 4');
-  const fns = [buildDriver(cfg)];
-  for (let m = 1; m <= mr; m++) for (let n = 1; n <= nr; n++) fns.push(buildTile(cfg, m, n));
+  const fns = [buildDriver(cfg, epilogue !== undefined)];
+  for (let m = 1; m <= mr; m++) for (let n = 1; n <= nr; n++) fns.push(buildTile(cfg, m, n, epilogue));
   return fns;
 }
 
 /**
- * gemmDot(M, N, K, pA, rsA, pBt, rsBt, pC, ldc, kc, scratch) -> i32: C = A @ Btᵀ, where A(i, k) is
+ * gemmDot(M, N, K, pA, rsA, pBt, rsBt, pC, ldc, kc, epi, scratch) -> i32: C = A @ Btᵀ, where A(i, k) is
  * the float32 at pA + 4*(i*rsA + k), Bt(j, k) at pBt + 4*(j*rsBt + k) (so B(k, j) = Bt(j, k)),
  * C(i, j) at pC + 4*(i*ldc + j): addresses in bytes, strides in elements (0 = broadcast), kc >= 1
  * the chunk of K (the JS side picks it: matmul-simd.ts). C is overwritten (K = 0 writes nothing:
  * the caller zero-fills); nothing else is written. `scratch` is unused (runTasks passes one). Returns the number of K
- * chunks run, so callers can see the path was taken.
+ * chunks run, so callers can see the path was taken. epi: in a module built with an epilogue, the
+ * address of its operand block (./gemm-epilogue.ts), applied with the last chunk; 0 = none.
  *
  * The outer loop walks the tiles of whichever operand has more rows, the inner loop sweeps all of
  * the other one's tiles: that one's chunk (the smaller, rows x kc floats) is what has to stay in L2,
@@ -74,11 +80,11 @@ export function gemmDotFunctions(cfg: DotConfig): FuncBuilder[] {
  * against 848-906, conv1's the same; the order matters once the larger operand's chunk, 250 rows
  * there, would no longer fit in L2.)
  */
-function buildDriver(cfg: DotConfig): FuncBuilder {
+function buildDriver(cfg: DotConfig, withEpilogue: boolean): FuncBuilder {
   const { mr: MR, nr: NR } = cfg;
-  const f = new FuncBuilder('gemmDot', Array<typeof I32>(11).fill(I32), [I32]);
-  const [M, N, K, pA, rsA, pB, rsB, pC, ldc, KC] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const pc = f.local(I32), kc = f.local(I32), accumulate = f.local(I32), chunks = f.local(I32);
+  const f = new FuncBuilder('gemmDot', Array<typeof I32>(12).fill(I32), [I32]);
+  const [M, N, K, pA, rsA, pB, rsB, pC, ldc, KC, epi] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const pc = f.local(I32), kc = f.local(I32), accumulate = f.local(I32), chunks = f.local(I32), epiNow = f.local(I32);
   const i = f.local(I32), j = f.local(I32), mt = f.local(I32), nt = f.local(I32);
 
   f.get(M).i32Const(1).i32LtS().if().i32Const(0).return().end();
@@ -95,6 +101,7 @@ function buildDriver(cfg: DotConfig): FuncBuilder {
       f.get(pB).get(j).get(rsB).i32Mul().i32Add().get(pc).i32Const(4).i32Mul().i32Add().get(rsB);
       f.get(pC).get(i).get(ldc).i32Mul().i32Add().get(j).i32Const(4).i32Mul().i32Add().get(ldc);
       f.get(kc).get(accumulate);
+      if (withEpilogue) f.get(epiNow).get(i).get(j);
     };
     // Full tiles first (the common case), then the edge variants.
     f.get(mt).i32Const(MR).i32Eq().get(nt).i32Const(NR).i32Eq().i32And().if();
@@ -140,6 +147,8 @@ function buildDriver(cfg: DotConfig): FuncBuilder {
     f.get(K).get(pc).i32Sub().set(kc);
     f.get(kc).get(KC).i32GtS().if().get(KC).set(kc).end();
     f.get(pc).i32Const(0).i32Ne().set(accumulate);
+    // The epilogue goes with the last chunk.
+    f.get(epi).i32Const(0).get(pc).get(kc).i32Add().get(K).i32GeS().select().set(epiNow);
     f.get(N).get(M).i32GtS().if();
     sweep(false);
     f.else();
@@ -155,10 +164,11 @@ function buildDriver(cfg: DotConfig): FuncBuilder {
 }
 
 /**
- * tile_m_n(pA, rsA, pB, rsB, pC, ldc, kc, accumulate), addresses and strides in bytes: the m x n
- * block of C at pC (row stride ldc) is set to (accumulate = 0) or incremented by (1) the dot
- * products of m rows of A (from pA, rsA apart) with n rows of Bt (from pB, rsB apart) over kc >= 1
- * steps.
+ * tile_m_n(pA, rsA, pB, rsB, pC, ldc, kc, accumulate[, epi, row0, col0]), addresses and strides in
+ * bytes: the m x n block of C at pC (row stride ldc) is set to (accumulate = 0) or incremented by
+ * (1) the dot products of m rows of A (from pA, rsA apart) with n rows of Bt (from pB, rsB apart)
+ * over kc >= 1 steps. With an epilogue and epi (its operand block) nonzero, each value stored is
+ * the epilogue of the sum, the tile being at row row0, column col0 of C.
  *
  * The loop runs `unroll` f32x4 steps per iteration while 4 * unroll steps are left, the later
  * steps at constant offsets from the same row pointers (fewer pointer increments per load), then
@@ -166,14 +176,14 @@ function buildDriver(cfg: DotConfig): FuncBuilder {
  * than 8 outputs keeps `unroll` separate accumulators per output where that stays within 8 vectors:
  * with one chain per output the edge tiles would wait on the multiply-add latency.
  */
-function buildTile(cfg: DotConfig, m: number, n: number): FuncBuilder {
+function buildTile(cfg: DotConfig, m: number, n: number, epilogue?: GemmEpilogue): FuncBuilder {
   const { relaxed } = cfg;
   // Independent accumulators per output: 1 for tiles of 5 to 8 outputs, 2 for 3 or 4, 4 for 1 or 2;
   // each an f32x4 step of its own per iteration.
   const sets = m * n > 4 ? 1 : m * n > 2 ? 2 : 4;
   const U = Math.max(cfg.unroll, sets);
-  const f = new FuncBuilder(`tile_${m}_${n}`, Array<typeof I32>(8).fill(I32));
-  const [pA, rsA, pB, rsB, pC, ldc, kc, accumulate] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new FuncBuilder(`tile_${m}_${n}`, Array<typeof I32>(epilogue ? 11 : 8).fill(I32));
+  const [pA, rsA, pB, rsB, pC, ldc, kc, accumulate, epi, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const a = Array.from({ length: m }, () => f.local(I32));
   const b = Array.from({ length: n }, () => f.local(I32));
   const end = f.local(I32), left = f.local(I32), rowC = f.local(I32);
@@ -246,14 +256,37 @@ function buildTile(cfg: DotConfig, m: number, n: number): FuncBuilder {
   f.end();
   f.end();
   // Into C: set, or add to the earlier chunks' sums.
+  const plainStores = (): void => {
+    f.get(pC).set(rowC);
+    for (let r = 0; r < m; r++) {
+      if (r > 0) f.get(rowC).get(ldc).i32Add().set(rowC);
+      f.get(accumulate).if();
+      for (let c = 0; c < n; c++) f.get(rowC).get(rowC).f32Load(4 * c).get(sum[r][c]).f32Add().f32Store(4 * c);
+      f.else();
+      for (let c = 0; c < n; c++) f.get(rowC).get(sum[r][c]).f32Store(4 * c);
+      f.end();
+    }
+  };
+  if (!epilogue) {
+    plainStores();
+    return f;
+  }
+  // With the last chunk: each sum (plus C's earlier chunks), then its epilogue, into C.
+  const code = new EpilogueCode(f, epilogue);
+  f.get(epi).if();
+  code.init(epi, row0, col0);
   f.get(pC).set(rowC);
   for (let r = 0; r < m; r++) {
     if (r > 0) f.get(rowC).get(ldc).i32Add().set(rowC);
-    f.get(accumulate).if();
-    for (let c = 0; c < n; c++) f.get(rowC).get(rowC).f32Load(4 * c).get(sum[r][c]).f32Add().f32Store(4 * c);
-    f.else();
-    for (let c = 0; c < n; c++) f.get(rowC).get(sum[r][c]).f32Store(4 * c);
-    f.end();
+    for (let c = 0; c < n; c++) {
+      f.get(accumulate).if().get(rowC).f32Load(4 * c).get(sum[r][c]).f32Add().set(sum[r][c]).end();
+      f.get(rowC).get(sum[r][c]);
+      code.applyScalar(r, c);
+      f.f32Store(4 * c);
+    }
   }
+  f.else();
+  plainStores();
+  f.end();
   return f;
 }

@@ -14,7 +14,8 @@
 // f32x4.relaxed_madd where the engine has relaxed SIMD (Node 20 only behind
 // --experimental-wasm-relaxed-simd), f32x4.mul + f32x4.add otherwise.
 
-import { FuncBuilder, I32, V128 } from './emit.js';
+import { F32, FuncBuilder, I32, V128 } from './emit.js';
+import { EpilogueCode, type GemmEpilogue } from './gemm-epilogue.js';
 
 /** Tile and cache-block sizes of one kernel build. */
 export interface SimdConfig {
@@ -60,21 +61,25 @@ export function gemmScratchBytes(cfg: SimdConfig): number {
   return (cfg.mc * cfg.kc + cfg.kc * cfg.nc + DIRECT_GROUP * Math.ceil(cfg.mc / cfg.mr) * cfg.mr * cfg.nr) * 4;
 }
 
-/** The functions of the GEMM module, in module order (calls use these indices); "gemm" is the entry point. */
-export function gemmFunctions(cfg: SimdConfig): FuncBuilder[] {
+/**
+ * The functions of the GEMM module, in module order (calls use these indices); "gemm" is the entry
+ * point. With an `epilogue` (./gemm-epilogue.ts) the kernels apply it as they store the last block
+ * of K into C; throws Unsupported when the epilogue has no Wasm rendering.
+ */
+export function gemmFunctions(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder[] {
   const { mr, nr, mc, nc } = cfg;
   if (mr % 4 !== 0 || nr % 4 !== 0 || mc < 1 || nc < 1 || cfg.kc < 1) throw new Error('gemmFunctions: mr and nr must be multiples of 4, and the blocks positive');
   return [
-    buildDriver(cfg, { kernel: 1, packA: 2, packB: 3, kernelDirectB: 4 }),
-    buildKernel(cfg),
+    buildDriver(cfg, { kernel: 1, packA: 2, packB: 3, kernelDirectB: 4 }, epilogue !== undefined),
+    buildKernel(cfg, epilogue),
     buildPack('packA', mr),
     buildPack('packB', nr),
-    buildDirectKernel(cfg),
+    buildDirectKernel(cfg, epilogue),
   ];
 }
 
 /**
- * gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, scratch) -> i32: C = A @ B where
+ * gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi, scratch) -> i32: C = A @ B where
  * A(i, k) is the float32 at pA + 4*(i*rsA + k*csA), B(k, j) at pB + 4*(k*rsB + j*csB), C(i, j) at
  * pC + 4*(i*ldc + j): addresses in bytes, strides in elements (0 = broadcast). C is overwritten
  * (K = 0 writes nothing: the caller zero-fills); nothing else of C's rows is touched. `scratch` is gemmScratchBytes(cfg)
@@ -88,15 +93,25 @@ export function gemmFunctions(cfg: SimdConfig): FuncBuilder[] {
  * only M / MR row tiles) does not win back. Every element of C is summed in the same order either
  * way, so the two paths give the same bits. Returns the number of kernelDirectB calls (0 when
  * directB = 0), so callers can see the path was taken.
+ *
+ * epi: in a module built with an epilogue, the address of its operand block (./gemm-epilogue.ts;
+ * addresses at C(0, 0) of this call), which the kernels are given with the last KC block of K;
+ * 0 = none. Ignored by a module without one.
  */
-function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB: number; kernelDirectB: number }): FuncBuilder {
+function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB: number; kernelDirectB: number }, withEpilogue: boolean): FuncBuilder {
   const { kc: KC, mc: MC, nc: NC, nr: NR } = cfg;
-  const f = new FuncBuilder('gemm', Array<typeof I32>(13).fill(I32), [I32]);
-  const [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+  const f = new FuncBuilder('gemm', Array<typeof I32>(14).fill(I32), [I32]);
+  const [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
   const jc = f.local(I32), pc = f.local(I32), ic = f.local(I32);
   const nc = f.local(I32), kc = f.local(I32), mc = f.local(I32);
   const packedA = f.local(I32), packedB = f.local(I32), tile = f.local(I32);
-  const nFull = f.local(I32), calls = f.local(I32);
+  const nFull = f.local(I32), calls = f.local(I32), epiNow = f.local(I32);
+  /** The kernels' epilogue args: the block with K's last slab (else 0), and the block's row and column in C. */
+  const epilogueArgs = (col: () => void): void => {
+    if (!withEpilogue) return;
+    f.get(epiNow).get(ic);
+    col();
+  };
 
   f.get(M).i32Const(1).i32LtS().if().i32Const(0).return().end();
   f.get(N).i32Const(1).i32LtS().if().i32Const(0).return().end();
@@ -117,6 +132,8 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
     f.loop(); // pc: KC-deep slabs
     {
       f.remaining(kc, K, pc, KC);
+      // The epilogue goes with the last slab of K.
+      f.get(epi).i32Const(0).get(pc).get(kc).i32Add().get(K).i32GeS().select().set(epiNow);
       // nFull: the columns of the panel read straight from B (directB), the rest are packed.
       f.get(directB).if().get(nc).i32Const(NR).i32DivU().i32Const(NR).i32Mul().set(nFull).else().i32Const(0).set(nFull).end();
       // packB(pB + pc*rsB + (jc + nFull)*csB, csB, rsB, packedB, nc - nFull, kc)
@@ -135,14 +152,18 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
         f.get(nFull).if();
         f.get(packedA).get(pB).get(pc).get(rsB).i32Mul().i32Add().get(jc).i32Const(4).i32Mul().i32Add();
         f.get(pC).get(ic).get(ldc).i32Mul().i32Add().get(jc).i32Const(4).i32Mul().i32Add();
-        f.get(ldc).get(mc).get(nFull).get(kc).get(pc).i32Const(0).i32Ne().get(tile).get(rsB).get(directB).call(fn.kernelDirectB);
+        f.get(ldc).get(mc).get(nFull).get(kc).get(pc).i32Const(0).i32Ne().get(tile).get(rsB).get(directB);
+        epilogueArgs(() => f.get(jc));
+        f.call(fn.kernelDirectB);
         f.incr(calls, 1);
         f.end();
         // kernel(packedA, packedB, pC + ic*ldc + (jc + nFull)*4, ldc, mc, nc - nFull, kc, pc != 0, tile)
         f.get(nc).get(nFull).i32GtS().if();
         f.get(packedA).get(packedB);
         f.get(pC).get(ic).get(ldc).i32Mul().i32Add().get(jc).get(nFull).i32Add().i32Const(4).i32Mul().i32Add();
-        f.get(ldc).get(mc).get(nc).get(nFull).i32Sub().get(kc).get(pc).i32Const(0).i32Ne().get(tile).call(fn.kernel);
+        f.get(ldc).get(mc).get(nc).get(nFull).i32Sub().get(kc).get(pc).i32Const(0).i32Ne().get(tile);
+        epilogueArgs(() => f.get(jc).get(nFull).i32Add());
+        f.call(fn.kernel);
         f.end();
         f.incr(ic, MC);
         f.get(ic).get(M).i32LtS().brIf(0);
@@ -174,17 +195,19 @@ function kStep(f: FuncBuilder, cfg: SimdConfig, a: number, b: number, acc: reado
 }
 
 /**
- * kernel(pA, pB, pC, ldc, mc, nc, kc, accumulate, tile), addresses and ldc in bytes: for each
- * sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc, k-major), the
- * mc x nc block of C at pC is set to (accumulate = 0) or incremented by (accumulate = 1) the
- * product. Tiles that stick out of the block go through `tile` (mr x nr floats), and only their
- * real part is written. mc, nc, kc >= 1.
+ * kernel(pA, pB, pC, ldc, mc, nc, kc, accumulate, tile[, epi, row0, col0]), addresses and ldc in
+ * bytes: for each sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc,
+ * k-major), the mc x nc block of C at pC is set to (accumulate = 0) or incremented by
+ * (accumulate = 1) the product. Tiles that stick out of the block go through `tile` (mr x nr
+ * floats), and only their real part is written. mc, nc, kc >= 1. With an epilogue: when epi (its
+ * operand block) is nonzero, every value stored is the epilogue of the sum, the block being at
+ * row row0, column col0 of the C the block's addresses are for.
  */
-function buildKernel(cfg: SimdConfig): FuncBuilder {
+function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
   const { mr, nr } = cfg;
   const nv = nr / 4;
-  const f = new FuncBuilder('kernel', Array<typeof I32>(9).fill(I32));
-  const [pA, pB, pC, ldc, mc, nc, kc, accumulate, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const f = new FuncBuilder('kernel', Array<typeof I32>(epilogue ? 12 : 9).fill(I32));
+  const [pA, pB, pC, ldc, mc, nc, kc, accumulate, tile, epi, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const nLeft = f.local(I32), mLeft = f.local(I32), k = f.local(I32); // k: where the current A sliver ends
   const a = f.local(I32), b = f.local(I32), cCol = f.local(I32), c = f.local(I32), bSliver = f.local(I32);
   const rows = f.local(I32), cols = f.local(I32), i = f.local(I32), j = f.local(I32), rowC = f.local(I32), rowT = f.local(I32);
@@ -195,6 +218,16 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
 
   // One k step. (TurboFan unrolls this loop itself; unrolling it in the emitted code spills: ~29 GFLOP/s.)
   const step = (): void => kStep(f, cfg, a, b, acc, bv, av);
+  // The epilogue's operands: code.at[] follows the tile (c), colAt[] the sliver (cCol).
+  const code = epilogue ? new EpilogueCode(f, epilogue) : undefined;
+  const colAt = code ? code.at.map(() => f.local(I32)) : [];
+  const value = f.local(V128), scalar = f.local(F32);
+  if (code) {
+    f.get(epi).if();
+    code.init(epi, row0, col0);
+    code.at.forEach((x, j) => f.get(x).set(colAt[j]));
+    f.end();
+  }
 
   f.get(pB).set(bSliver);
   f.get(pC).set(cCol);
@@ -204,6 +237,7 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
     f.get(pA).set(a);
     f.get(cCol).set(c);
     f.get(mc).set(mLeft);
+    if (code) code.at.forEach((x, j) => f.get(colAt[j]).set(x));
     f.loop(); // ir: slivers of A
     {
       for (const row of acc) for (const x of row) f.v128Zero().set(x);
@@ -220,18 +254,37 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
       // a now points at the next A sliver. A full tile (mLeft >= mr and nLeft >= nr) goes straight to C.
       f.get(nLeft).i32Const(nr).i32GeS().i32Const(0).get(mLeft).i32Const(mr).i32GeS().select().if();
       {
+        const plainStores = (): void => {
+          f.get(accumulate).if();
+          for (let r = 0; r < mr; r++) {
+            for (let v = 0; v < nv; v++) f.get(rowC).get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().v128Store(16 * v);
+            f.get(rowC).get(ldc).i32Add().set(rowC);
+          }
+          f.else();
+          for (let r = 0; r < mr; r++) {
+            for (let v = 0; v < nv; v++) f.get(rowC).get(acc[r][v]).v128Store(16 * v);
+            f.get(rowC).get(ldc).i32Add().set(rowC);
+          }
+          f.end();
+        };
         f.get(c).set(rowC);
-        f.get(accumulate).if();
-        for (let r = 0; r < mr; r++) {
-          for (let v = 0; v < nv; v++) f.get(rowC).get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().v128Store(16 * v);
-          f.get(rowC).get(ldc).i32Add().set(rowC);
+        if (!code) plainStores();
+        else {
+          // The epilogue of each accumulator (plus C's earlier sum), from the registers into C.
+          f.get(epi).if();
+          for (let r = 0; r < mr; r++) {
+            for (let v = 0; v < nv; v++) {
+              f.get(accumulate).if().get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().set(value).else().get(acc[r][v]).set(value).end();
+              f.get(rowC);
+              code.apply(value, true, r, 4 * v);
+              f.v128Store(16 * v);
+            }
+            f.get(rowC).get(ldc).i32Add().set(rowC);
+          }
+          f.else();
+          plainStores();
+          f.end();
         }
-        f.else();
-        for (let r = 0; r < mr; r++) {
-          for (let v = 0; v < nv; v++) f.get(rowC).get(acc[r][v]).v128Store(16 * v);
-          f.get(rowC).get(ldc).i32Add().set(rowC);
-        }
-        f.end();
       }
       f.else();
       {
@@ -247,12 +300,17 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
           f.i32Const(0).set(j);
           f.loop();
           {
-            // C[rowC + 4j] = accumulate ? C[..] + T[rowT + 4j] : T[rowT + 4j]
-            f.get(rowC).get(j).i32Const(4).i32Mul().i32Add();
+            // C[rowC + 4j] = accumulate ? C[..] + T[rowT + 4j] : T[rowT + 4j] (then its epilogue)
             f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
             f.get(rowC).get(j).i32Const(4).i32Mul().i32Add().f32Load().f32Add();
             f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
-            f.get(accumulate).select().f32Store();
+            f.get(accumulate).select().set(scalar);
+            if (code) {
+              f.get(epi).if().get(scalar);
+              code.applyScalar({ local: i }, { local: j });
+              f.set(scalar).end();
+            }
+            f.get(rowC).get(j).i32Const(4).i32Mul().i32Add().get(scalar).f32Store();
             f.incr(j, 1);
             f.get(j).get(cols).i32LtS().brIf(0);
           }
@@ -266,11 +324,13 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
       }
       f.end();
       f.get(c).get(ldc).i32Const(mr).i32Mul().i32Add().set(c);
+      code?.step(mr, 'rows');
       f.get(mLeft).i32Const(mr).i32Sub().tee(mLeft).i32Const(0).i32GtS().brIf(0);
     }
     f.end();
     f.get(b).set(bSliver); // the next B sliver
     f.incr(cCol, nr * 4);
+    if (code) colAt.forEach((x, j) => f.get(x).get(code.cs[j]).i32Const(nr).i32Mul().i32Add().set(x));
     f.get(nLeft).i32Const(nr).i32Sub().tee(nLeft).i32Const(0).i32GtS().brIf(0);
   }
   f.end();
@@ -278,8 +338,9 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
 }
 
 /**
- * kernelDirectB(pA, pB, pC, ldc, mc, nc, kc, accumulate, buf, rsB, dk), addresses and ldc, rsB in
- * bytes: kernel's product (always full-width tiles) with B as it lies in memory (unit column
+ * kernelDirectB(pA, pB, pC, ldc, mc, nc, kc, accumulate, buf, rsB, dk[, epi, row0, col0]),
+ * addresses and ldc, rsB in bytes (epi, row0, col0 as for kernel): kernel's product (always
+ * full-width tiles) with B as it lies in memory (unit column
  * stride, row stride rsB) instead of packed: sliver s, step k is the nr floats at
  * pB + s*nr*4 + k*rsB. nc must be a multiple of nr (every B load is in bounds); `buf` holds
  * DIRECT_GROUP * ceil(MC/mr)*mr x nr floats.
@@ -293,13 +354,13 @@ function buildKernel(cfg: SimdConfig): FuncBuilder {
  * Per element of C the sum runs over k in order as in kernel (the running sum is parked in buf
  * exactly), so both give the same bits.
  */
-function buildDirectKernel(cfg: SimdConfig): FuncBuilder {
+function buildDirectKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
   const { mr, nr, mc: MC } = cfg;
   const G = DIRECT_GROUP;
   const nv = nr / 4;
   const bufSliver = Math.ceil(MC / mr) * mr * nr * 4; // bytes of buf per sliver of a group
-  const f = new FuncBuilder('kernelDirectB', Array<typeof I32>(11).fill(I32));
-  const [pA, pB, pC, ldc, mc, nc, kc, accumulate, buf, rsB, dk] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const f = new FuncBuilder('kernelDirectB', Array<typeof I32>(epilogue ? 14 : 11).fill(I32));
+  const [pA, pB, pC, ldc, mc, nc, kc, accumulate, buf, rsB, dk, epi, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
   const nLeft = f.local(I32), mLeft = f.local(I32), kLeft = f.local(I32), kk = f.local(I32), first = f.local(I32);
   const a = f.local(I32), b = f.local(I32), aEnd = f.local(I32), a0 = f.local(I32), aChunk = f.local(I32), bChunk = f.local(I32);
   const bGroup = f.local(I32), cCol = f.local(I32), row = f.local(I32), c = f.local(I32), i = f.local(I32);
@@ -308,6 +369,16 @@ function buildDirectKernel(cfg: SimdConfig): FuncBuilder {
   for (let r = 0; r < mr; r++) acc.push(Array.from({ length: nv }, () => f.local(V128)));
   const bv = Array.from({ length: nv }, () => f.local(V128));
   const av = f.local(V128);
+  // The epilogue's operands: groupAt[] follows the group (bGroup), code.at[] the row of C stored.
+  const code = epilogue ? new EpilogueCode(f, epilogue) : undefined;
+  const groupAt = code ? code.at.map(() => f.local(I32)) : [];
+  const value = f.local(V128);
+  if (code) {
+    f.get(epi).if();
+    code.init(epi, row0, col0);
+    code.at.forEach((x, j) => f.get(x).set(groupAt[j]));
+    f.end();
+  }
 
   f.get(pB).set(bGroup);
   f.get(pC).set(cCol);
@@ -375,13 +446,32 @@ function buildDirectKernel(cfg: SimdConfig): FuncBuilder {
       f.get(cCol).set(c);
       f.get(bufS).set(row);
       f.get(mc).set(i);
+      // This sliver's first row: s * nr columns into the group.
+      if (code) code.at.forEach((x, j) => f.get(groupAt[j]).get(s).i32Const(nr).i32Mul().get(code.cs[j]).i32Mul().i32Add().set(x));
       f.loop();
       {
-        f.get(accumulate).if();
-        for (let v = 0; v < nv; v++) f.get(c).get(c).v128Load(16 * v).get(row).v128Load(16 * v).f32x4Add().v128Store(16 * v);
-        f.else();
-        for (let v = 0; v < nv; v++) f.get(c).get(row).v128Load(16 * v).v128Store(16 * v);
-        f.end();
+        const plainStores = (): void => {
+          f.get(accumulate).if();
+          for (let v = 0; v < nv; v++) f.get(c).get(c).v128Load(16 * v).get(row).v128Load(16 * v).f32x4Add().v128Store(16 * v);
+          f.else();
+          for (let v = 0; v < nv; v++) f.get(c).get(row).v128Load(16 * v).v128Store(16 * v);
+          f.end();
+        };
+        if (!code) plainStores();
+        else {
+          f.get(epi).if();
+          for (let v = 0; v < nv; v++) {
+            f.get(row).v128Load(16 * v).set(value);
+            f.get(accumulate).if().get(c).v128Load(16 * v).get(value).f32x4Add().set(value).end();
+            f.get(c);
+            code.apply(value, true, 0, 4 * v);
+            f.v128Store(16 * v);
+          }
+          f.else();
+          plainStores();
+          f.end();
+          code.step(1, 'rows');
+        }
         f.get(c).get(ldc).i32Add().set(c);
         f.incr(row, 4 * nr);
         f.get(i).i32Const(1).i32Sub().tee(i).brIf(0);
@@ -394,6 +484,7 @@ function buildDirectKernel(cfg: SimdConfig): FuncBuilder {
     }
     f.end();
     f.get(bGroup).get(g).i32Const(nr * 4).i32Mul().i32Add().set(bGroup);
+    if (code) groupAt.forEach((x, j) => f.get(x).get(g).i32Const(nr).i32Mul().get(code.cs[j]).i32Mul().i32Add().set(x));
     f.get(nLeft).get(g).i32Const(nr).i32Mul().i32Sub().tee(nLeft).i32Const(0).i32GtS().brIf(0);
   }
   f.end();

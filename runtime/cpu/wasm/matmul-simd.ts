@@ -12,12 +12,15 @@
 import { emitModule, FuncBuilder, V128 } from './emit.js';
 import { DEFAULT_CONFIG, gemmFunctions, gemmScratchBytes, type SimdConfig } from './gemm-f32.js';
 import { DEFAULT_DOT_CONFIG, gemmDotFunctions, type DotConfig } from './gemm-dot.js';
+import { EXTRA_WORDS, type GemmEpilogue } from './gemm-epilogue.js';
+import { Unsupported } from './simd-lanes.js';
 import { compileKernel, type WasmKernel } from './kernel.js';
 import { ScratchArea } from './heap.js';
-import { spanOf } from './copy-in.js';
+import { spanOf, stage } from './copy-in.js';
 import { callingThreadScratch, runTasks, splitRange } from '../threads/pool.js';
 import { nodeProcess, threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
+import type { HostArray } from '../../backend.js';
 
 export { DEFAULT_CONFIG, type SimdConfig } from './gemm-f32.js';
 export { DEFAULT_DOT_CONFIG, type DotConfig } from './gemm-dot.js';
@@ -132,12 +135,29 @@ export const DEFAULT_DOT_POLICY: DotPolicy = {
   },
 };
 
+/**
+ * A matmul's fused epilogue as the Wasm GEMMs take it: the code (`spec`, named by `key`) and its
+ * extra operands, each a float32, int32 or bool array with the offset and strides (elements) that
+ * place its element for C(i, j) at offset + i*rowStride + j*colStride.
+ */
+export interface EpilogueArgs {
+  readonly spec: GemmEpilogue;
+  readonly key: string;
+  readonly extras: readonly { readonly data: HostArray; readonly offset: number; readonly rowStride: number; readonly colStride: number }[];
+}
+
 /** A compiled GEMM and the JS that places operands and splits the work. */
 export interface SimdMatmul {
   readonly config: SimdConfig;
   readonly kernel: WasmKernel;
   readonly dot: DotPolicy;
   matmul(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void;
+  /**
+   * matmul with `epilogue` applied to every element of C as the GEMM stores it. Returns false,
+   * having done nothing, when it cannot: an extra outside the heap, or an epilogue without a Wasm
+   * rendering (the caller then applies it itself).
+   */
+  matmulEpilogue(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, epilogue: EpilogueArgs): boolean;
   /**
    * Which paths ran, for tests: gemm calls (tasks) given a nonzero `directB` (the unpacked-B path,
    * gemm-f32.ts) and the kernelDirectB calls they made (counted only when one task ran on the
@@ -196,13 +216,35 @@ const align16 = (floats: number): number => Math.ceil(floats / 16) * 16;
 
 /** Builds (compiles and instantiates on the heap) a GEMM for cfg. Throws if the engine lacks SIMD. */
 export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_SPLIT, dot: DotPolicy = DEFAULT_DOT_POLICY): SimdMatmul {
-  const kernel = compileKernel(gemmFunctions(cfg));
-  const dotKernel = compileKernel(gemmDotFunctions({ ...dot.config, relaxed: cfg.relaxed }));
-  const gemmDot = dotKernel.instance.exports.gemmDot as (...args: number[]) => number;
+  /** The packed and the dot-product GEMM modules, built with an epilogue or without. */
+  interface Modules { kernel: WasmKernel; gemm: (...args: number[]) => number; dotKernel: WasmKernel; gemmDot: (...args: number[]) => number }
+  const build = (epilogue?: GemmEpilogue): Modules => {
+    const kernel = compileKernel(gemmFunctions(cfg, epilogue));
+    const dotKernel = compileKernel(gemmDotFunctions({ ...dot.config, relaxed: cfg.relaxed }, epilogue));
+    return { kernel, gemm: kernel.instance.exports.gemm as Modules['gemm'], dotKernel, gemmDot: dotKernel.instance.exports.gemmDot as Modules['gemmDot'] };
+  };
+  const plain = build();
+  const { kernel, dotKernel } = plain;
+  /** Modules per epilogue key; null where the epilogue has no Wasm rendering. */
+  const withEpilogue = new Map<string, Modules | null>();
+  const modulesFor = (e: EpilogueArgs): Modules | null => {
+    let m = withEpilogue.get(e.key);
+    if (m === undefined) {
+      try {
+        m = build(e.spec);
+      } catch (err) {
+        if (!(err instanceof Unsupported)) throw err;
+        m = null;
+      }
+      withEpilogue.set(e.key, m);
+    }
+    return m;
+  };
   const heap = kernel.heap;
   const scratchBytes = gemmScratchBytes(cfg);
   const copies = new ScratchArea(heap);
-  const gemm = kernel.instance.exports.gemm as (...args: number[]) => number;
+  /** The epilogue operand blocks of a call's tasks. */
+  const blocks = new ScratchArea(heap);
   const stats = { directBTasks: 0, directBKernelCalls: 0, dotTasks: 0, dotChunks: 0 };
   const directBMaxM = cfg.directBMaxM ?? 0;
   /**
@@ -226,16 +268,38 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     return view;
   };
 
-  /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB]. */
-  function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number): number[][] {
+  /**
+   * The epilogue operand block (./gemm-epilogue.ts) of each task whose C starts at row `rows[t]`,
+   * column `cols[t]`; all zeros (no epilogue) without one.
+   */
+  function epilogueBlocks(e: EpilogueArgs | undefined, rows: readonly number[], cols: readonly number[]): number[] {
+    if (!e) return rows.map(() => 0);
+    const extrasAt = epilogueAt;
+    const words = EXTRA_WORDS * e.extras.length;
+    const at = blocks.get(Math.max(1, rows.length * words) * 4);
+    const view = new Int32Array(heap.buffer, at, rows.length * words);
+    rows.forEach((r, t) => e.extras.forEach((x, j) => {
+      const bytes = x.data.BYTES_PER_ELEMENT;
+      const o = t * words + j * EXTRA_WORDS;
+      view[o] = extrasAt[j] + (x.offset + r * x.rowStride + cols[t] * x.colStride) * bytes;
+      view[o + 1] = x.rowStride * bytes;
+      view[o + 2] = x.colStride * bytes;
+    }));
+    return rows.map((_, t) => at + t * words * 4);
+  }
+
+  /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi]. */
+  function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number, e?: EpilogueArgs): number[][] {
     const parts = threads * split.tasksPerThread;
     // Every task packs its own share of one operand and all of the other: splitting rows of C
     // repeats B's packing (K x N) in every task, splitting columns repeats A's (M x K). So split
     // the longer side, unless it is too short to give every task a couple of register tiles.
     const byRows = M >= N ? M >= parts * 2 * cfg.mr || N < parts * 2 * cfg.nr : N < parts * 2 * cfg.nr;
-    return splitRange(byRows ? M : N, parts, byRows ? cfg.mr : cfg.nr).map(([s, n]) => byRows
-      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, directB(n, B)]
-      : [M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, directB(M, B)]);
+    const pieces = splitRange(byRows ? M : N, parts, byRows ? cfg.mr : cfg.nr);
+    const epi = epilogueBlocks(e, pieces.map(([s]) => (byRows ? s : 0)), pieces.map(([s]) => (byRows ? 0 : s)));
+    return pieces.map(([s, n], t) => byRows
+      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, directB(n, B), epi[t]]
+      : [M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, directB(M, B), epi[t]]);
   }
 
   /** gemmDot's chunk of K for an m x n block of C: as long as chunkBytes of the smaller operand allow, at least 256 (unless maxKc is less), at most maxKc. */
@@ -248,21 +312,50 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
    * whole product's chunk of K, so each element of C is summed by the same tile variant in the same
    * order as on one thread: the same bits.
    */
-  function dotTasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number): number[][] {
+  function dotTasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number, e?: EpilogueArgs): number[][] {
     const parts = threads * split.tasksPerThread;
     const byRows = M >= N;
     const kc = dotKc(M, N);
-    const out = splitRange(byRows ? M : N, parts, byRows ? dot.config.mr : dot.config.nr).map(([s, n]) => byRows
-      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, B.ptr, B.cs, pC + s * ldc * 4, ldc, kc]
-      : [M, n, K, A.ptr, A.rs, B.ptr + s * B.cs * 4, B.cs, pC + s * 4, ldc, kc]);
+    const pieces = splitRange(byRows ? M : N, parts, byRows ? dot.config.mr : dot.config.nr);
+    const epi = epilogueBlocks(e, pieces.map(([s]) => (byRows ? s : 0)), pieces.map(([s]) => (byRows ? 0 : s)));
+    const out = pieces.map(([s, n], t) => byRows
+      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, B.ptr, B.cs, pC + s * ldc * 4, ldc, kc, epi[t]]
+      : [M, n, K, A.ptr, A.rs, B.ptr + s * B.cs * 4, B.cs, pC + s * 4, ldc, kc, epi[t]]);
     stats.dotTasks += out.length;
     return out;
   }
 
   function matmul(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void {
+    run(M, N, K, a, b, out, outOffset, plain);
+  }
+
+  /** The byte address of element 0 of each extra of the running call's epilogue (in place, or staged). */
+  let epilogueAt: number[] = [];
+
+  function matmulEpilogue(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, e: EpilogueArgs): boolean {
+    // The GEMMs apply the epilogue with the last block of K: an empty sum has none (the caller's pass does it).
+    if (K === 0 || M === 0 || N === 0) return false;
+    // Extras outside the heap (a small parameter such as a bias, a plan's constant) are copied in
+    // for the call when they span at most as many elements as C.
+    const spans = e.extras.map((x) => spanOf([M, N], [x.rowStride, x.colStride]));
+    if (e.extras.some((x, j) => heap.addressOf(x.data) < 0 && (spans[j] < 0 || spans[j] > M * N))) return false;
+    const modules = modulesFor(e);
+    if (!modules) return false;
+    const staged = stage(heap, e.extras.map((x, j) => ({ data: x.data as HostArray, lo: x.offset, hi: x.offset + spans[j], read: true, write: false })));
+    epilogueAt = staged.at;
+    try {
+      run(M, N, K, a, b, out, outOffset, modules, e);
+    } finally {
+      staged.done();
+    }
+    return true;
+  }
+
+  function run(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, modules: Modules, e?: EpilogueArgs): void {
     if (M === 0 || N === 0) return;
     // An empty sum: zeros (the Wasm GEMMs write nothing for K = 0).
     if (K === 0) return void out.fill(0, outOffset, outOffset + M * N);
+    const { kernel, gemm, dotKernel, gemmDot } = modules;
     const aAt = a.data instanceof Float32Array ? heap.addressOf(a.data) : -1;
     const bAt = b.data instanceof Float32Array ? heap.addressOf(b.data) : -1;
     const outAt = heap.addressOf(out);
@@ -286,23 +379,24 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
       // Both operands contiguous along K: the dot-product GEMM reads them where they lie (B(k, j) = Bt(j, k) at B.ptr + 4*(j*B.cs + k)).
       if (threads <= 1) {
         stats.dotTasks++;
-        stats.dotChunks += gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), 0);
-      } else runTasks(dotKernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads), 0);
+        stats.dotChunks += gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epilogueBlocks(e, [0], [0])[0], 0);
+      } else runTasks(dotKernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads, e), 0);
       if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
       copies.trim(16 << 20);
       return;
     }
     // One thread: call the GEMM directly (runTasks would too, at ~0.1 us more, which shows at 16^3).
     if (threads <= 1) {
-      stats.directBKernelCalls += gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), callingThreadScratch(heap, scratchBytes));
+      const epi = epilogueBlocks(e, [0], [0])[0];
+      stats.directBKernelCalls += gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), epi, callingThreadScratch(heap, scratchBytes));
     }
-    else runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads), scratchBytes);
+    else runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads, e), scratchBytes);
 
     if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
     copies.trim(16 << 20);
   }
 
-  return { config: cfg, kernel, dot, matmul, stats, dotKernel };
+  return { config: cfg, kernel, dot, matmul, matmulEpilogue, stats, dotKernel };
 }
 
 let instance: SimdMatmul | undefined;
@@ -314,6 +408,12 @@ let instance: SimdMatmul | undefined;
  * throws if matmulSimdAvailable() is false.
  */
 export function matmulF32Simd(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void {
-  instance ??= createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() });
-  instance.matmul(M, N, K, a, b, out, outOffset);
+  defaultInstance().matmul(M, N, K, a, b, out, outOffset);
 }
+
+/** matmulF32Simd with a fused epilogue applied as C is stored; false (nothing done) where SimdMatmul.matmulEpilogue cannot. */
+export function matmulF32SimdEpilogue(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, epilogue: EpilogueArgs): boolean {
+  return defaultInstance().matmulEpilogue(M, N, K, a, b, out, outOffset, epilogue);
+}
+
+const defaultInstance = (): SimdMatmul => (instance ??= createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() }));
