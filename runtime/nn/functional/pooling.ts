@@ -3,7 +3,7 @@
 // pooling sums each window and divides. Adaptive average pooling multiplies by per-dim averaging matrices.
 import { fmtShape, numel } from '../../../ir/index.js';
 import { arange, ones, tensor } from '../../creation.js';
-import { amax, argmax, div, expand, gather, ge, gt, isnan, logicalOr, lt, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
+import { add, amax, argmax, div, expand, gather, ge, gt, isnan, logicalOr, lt, matmul, pad, scalarTensor, select, sum, where } from '../../ops/index.js';
 import type { Tensor } from '../../tensor.js';
 import { unfoldRaw } from './conv.js';
 import { batchify, ntuple, requireFloat, type IntOrTuple } from './utils.js';
@@ -88,8 +88,12 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
   const positions = arange(numel(spatial), { dtype: 'int32', device: x.device }).reshape([1, 1, ...spatial]);
   let index: Tensor;
   if (tilesExactly(g)) {
-    // Windows side by side (the usual 2x2 stride-2 pool): each tap is a strided view of the input.
-    index = firstMaximum(tapViews(x.detach(), g), tapViews(positions, g)).reshape([n, c, -1]);
+    // Windows side by side (the usual 2x2 stride-2 pool): each tap is a strided view of the input,
+    // and its position the window's first tap's plus a constant (row-major offset of the tap), so
+    // the chain carries scalars and reads one tensor of positions.
+    const first = tapViews(positions, g)[0];
+    const offsets = tapOffsets(g, spatial).map((o) => scalarTensor(o, 'int32', x.device));
+    index = add(firstMaximum(tapViews(x.detach(), g), offsets), first).reshape([n, c, -1]);
   } else {
     const w = windows(x, g, -Infinity).detach(); // [N, C, K, L]
     const pos = windows(positions, g, -1); // [1, 1, K, L]
@@ -107,6 +111,14 @@ function maxPoolNd(input: Tensor, kernelSize: IntOrTuple, opts: MaxPoolOptions, 
 /** Windows that tile the input without gaps, overlaps or padding, and few enough taps for the chain. */
 const tilesExactly = (g: Geometry): boolean =>
   g.kernel.every((k, d) => g.stride[d] === k && g.dilation[d] === 1 && g.padding[d] === 0 && g.extra[d] === 0) && numel(g.kernel) <= CHAIN_TAPS;
+
+/** Each tap's flat offset in the input from its window's first tap, in tapViews' order. */
+function tapOffsets(g: Geometry, spatial: readonly number[]): number[] {
+  const planeStrides = spatial.map((_, d) => spatial.slice(d + 1).reduce((a, b) => a * b, 1));
+  let offsets = [0];
+  g.kernel.forEach((k, d) => { offsets = offsets.flatMap((o) => Array.from({ length: k }, (_, i) => o + i * planeStrides[d])); });
+  return offsets;
+}
 
 /**
  * The taps of windows that tile x [N, C, *spatial] exactly, as views (no copy: unfold would write
