@@ -183,12 +183,12 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
 
 /**
  * One step of k of the register tile, for kernel and kernelDirectB: the nr/4 vectors of B at
- * local b, then per row r the A value at local a + 4r splatted and multiply-added into that row's
- * accumulators.
+ * local b, then per row r (one per row of `acc`, at most mr) the A value at local a + 4r splatted
+ * and multiply-added into that row's accumulators.
  */
 function kStep(f: FuncBuilder, cfg: SimdConfig, a: number, b: number, acc: readonly (readonly number[])[], bv: readonly number[], av: number): void {
   for (let v = 0; v < bv.length; v++) f.get(b).v128Load(16 * v).set(bv[v]);
-  for (let r = 0; r < cfg.mr; r++) {
+  for (let r = 0; r < acc.length; r++) {
     f.get(a).v128Load32Splat(4 * r).set(av);
     for (let v = 0; v < bv.length; v++) f.madd(acc[r][v], av, bv[v], cfg.relaxed);
   }
@@ -210,14 +210,13 @@ function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
   const [pA, pB, pC, ldc, mc, nc, kc, accumulate, tile, epi, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
   const nLeft = f.local(I32), mLeft = f.local(I32), k = f.local(I32); // k: where the current A sliver ends
   const a = f.local(I32), b = f.local(I32), cCol = f.local(I32), c = f.local(I32), bSliver = f.local(I32);
-  const rows = f.local(I32), cols = f.local(I32), i = f.local(I32), j = f.local(I32), rowC = f.local(I32), rowT = f.local(I32);
+  const cols = f.local(I32), i = f.local(I32), j = f.local(I32), rowC = f.local(I32), rowT = f.local(I32);
   const acc: number[][] = [];
   for (let r = 0; r < mr; r++) acc.push(Array.from({ length: nv }, () => f.local(V128)));
   const bv = Array.from({ length: nv }, () => f.local(V128));
   const av = f.local(V128);
 
-  // One k step. (TurboFan unrolls this loop itself; unrolling it in the emitted code spills: ~29 GFLOP/s.)
-  const step = (): void => kStep(f, cfg, a, b, acc, bv, av);
+  // (TurboFan unrolls the k loop itself; unrolling it in the emitted code spills: ~29 GFLOP/s.)
   // The epilogue's operands: code.at[] follows the tile (c), colAt[] the sliver (cCol).
   const code = epilogue ? new EpilogueCode(f, epilogue) : undefined;
   const colAt = code ? code.at.map(() => f.local(I32)) : [];
@@ -228,6 +227,93 @@ function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
     code.at.forEach((x, j) => f.get(x).set(colAt[j]));
     f.end();
   }
+
+  /** One register tile of m rows (the sliver at a, the B sliver at bSliver) summed and stored into C at c; a moves to the next sliver. */
+  const tileOf = (m: number): void => {
+    const rowsAcc = acc.slice(0, m);
+    for (const row of rowsAcc) for (const x of row) f.v128Zero().set(x);
+    f.get(bSliver).set(b);
+    // The loop runs until a reaches the end of its sliver (k holds that address), not on a
+    // counter: one node less in the loop, which keeps it small enough for TurboFan to unroll it
+    // over a shared memory (a counted loop was not unrolled there: 40 GFLOP/s against 43-44).
+    f.get(a).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(k);
+    f.loop();
+    kStep(f, cfg, a, b, rowsAcc, bv, av);
+    f.incr(a, mr * 4).incr(b, nr * 4);
+    f.get(a).get(k).i32Ne().brIf(0);
+    f.end();
+    // a now points at the next A sliver. A tile of whole columns (nLeft >= nr) goes straight to C.
+    f.get(nLeft).i32Const(nr).i32GeS().if();
+    {
+      const plainStores = (): void => {
+        f.get(accumulate).if();
+        for (let r = 0; r < m; r++) {
+          for (let v = 0; v < nv; v++) f.get(rowC).get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().v128Store(16 * v);
+          f.get(rowC).get(ldc).i32Add().set(rowC);
+        }
+        f.else();
+        for (let r = 0; r < m; r++) {
+          for (let v = 0; v < nv; v++) f.get(rowC).get(acc[r][v]).v128Store(16 * v);
+          f.get(rowC).get(ldc).i32Add().set(rowC);
+        }
+        f.end();
+      };
+      f.get(c).set(rowC);
+      if (!code) plainStores();
+      else {
+        // The epilogue of each accumulator (plus C's earlier sum), from the registers into C.
+        f.get(epi).if();
+        for (let r = 0; r < m; r++) {
+          for (let v = 0; v < nv; v++) {
+            f.get(accumulate).if().get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().set(value).else().get(acc[r][v]).set(value).end();
+            f.get(rowC);
+            code.apply(value, true, r, 4 * v);
+            f.v128Store(16 * v);
+          }
+          f.get(rowC).get(ldc).i32Add().set(rowC);
+        }
+        f.else();
+        plainStores();
+        f.end();
+      }
+    }
+    f.else();
+    {
+      // Edge tile: registers -> tile buffer, then its m x cols corner into C, element by element.
+      for (let r = 0; r < m; r++) for (let v = 0; v < nv; v++) f.get(tile).get(acc[r][v]).v128Store(4 * nr * r + 16 * v);
+      f.get(nLeft).set(cols);
+      f.get(c).set(rowC);
+      f.get(tile).set(rowT);
+      f.i32Const(0).set(i);
+      f.loop();
+      {
+        f.i32Const(0).set(j);
+        f.loop();
+        {
+          // C[rowC + 4j] = accumulate ? C[..] + T[rowT + 4j] : T[rowT + 4j] (then its epilogue)
+          f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
+          f.get(rowC).get(j).i32Const(4).i32Mul().i32Add().f32Load().f32Add();
+          f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
+          f.get(accumulate).select().set(scalar);
+          if (code) {
+            f.get(epi).if().get(scalar);
+            code.applyScalar({ local: i }, { local: j });
+            f.set(scalar).end();
+          }
+          f.get(rowC).get(j).i32Const(4).i32Mul().i32Add().get(scalar).f32Store();
+          f.incr(j, 1);
+          f.get(j).get(cols).i32LtS().brIf(0);
+        }
+        f.end();
+        f.get(rowC).get(ldc).i32Add().set(rowC);
+        f.incr(rowT, 4 * nr);
+        f.incr(i, 1);
+        f.get(i).i32Const(m).i32LtS().brIf(0);
+      }
+      f.end();
+    }
+    f.end();
+  };
 
   f.get(pB).set(bSliver);
   f.get(pC).set(cCol);
@@ -240,86 +326,15 @@ function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
     if (code) code.at.forEach((x, j) => f.get(colAt[j]).set(x));
     f.loop(); // ir: slivers of A
     {
-      for (const row of acc) for (const x of row) f.v128Zero().set(x);
-      f.get(bSliver).set(b);
-      // The loop runs until a reaches the end of its sliver (k holds that address), not on a
-      // counter: one node less in the loop, which keeps it small enough for TurboFan to unroll it
-      // over a shared memory (a counted loop was not unrolled there: 40 GFLOP/s against 43-44).
-      f.get(a).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(k);
-      f.loop();
-      step();
-      f.incr(a, mr * 4).incr(b, nr * 4);
-      f.get(a).get(k).i32Ne().brIf(0);
-      f.end();
-      // a now points at the next A sliver. A full tile (mLeft >= mr and nLeft >= nr) goes straight to C.
-      f.get(nLeft).i32Const(nr).i32GeS().i32Const(0).get(mLeft).i32Const(mr).i32GeS().select().if();
-      {
-        const plainStores = (): void => {
-          f.get(accumulate).if();
-          for (let r = 0; r < mr; r++) {
-            for (let v = 0; v < nv; v++) f.get(rowC).get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().v128Store(16 * v);
-            f.get(rowC).get(ldc).i32Add().set(rowC);
-          }
-          f.else();
-          for (let r = 0; r < mr; r++) {
-            for (let v = 0; v < nv; v++) f.get(rowC).get(acc[r][v]).v128Store(16 * v);
-            f.get(rowC).get(ldc).i32Add().set(rowC);
-          }
-          f.end();
-        };
-        f.get(c).set(rowC);
-        if (!code) plainStores();
-        else {
-          // The epilogue of each accumulator (plus C's earlier sum), from the registers into C.
-          f.get(epi).if();
-          for (let r = 0; r < mr; r++) {
-            for (let v = 0; v < nv; v++) {
-              f.get(accumulate).if().get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().set(value).else().get(acc[r][v]).set(value).end();
-              f.get(rowC);
-              code.apply(value, true, r, 4 * v);
-              f.v128Store(16 * v);
-            }
-            f.get(rowC).get(ldc).i32Add().set(rowC);
-          }
-          f.else();
-          plainStores();
-          f.end();
-        }
-      }
+      // The last sliver of a block that is not a multiple of mr rows tall runs a tile of only its
+      // m rows (packed A still holds mr per step: the rest are zeros, never read): 10x36864x25
+      // (conv1's forward, every third tile such an edge) 576 -> 495 us.
+      f.get(mLeft).i32Const(mr).i32GeS().if();
+      tileOf(mr);
       f.else();
-      {
-        // Edge tile: registers -> tile buffer, then its rows x cols corner into C, element by element.
-        for (let r = 0; r < mr; r++) for (let v = 0; v < nv; v++) f.get(tile).get(acc[r][v]).v128Store(4 * nr * r + 16 * v);
-        f.get(mLeft).i32Const(mr).get(mLeft).i32Const(mr).i32LtS().select().set(rows);
-        f.get(nLeft).i32Const(nr).get(nLeft).i32Const(nr).i32LtS().select().set(cols);
-        f.get(c).set(rowC);
-        f.get(tile).set(rowT);
-        f.i32Const(0).set(i);
-        f.loop();
-        {
-          f.i32Const(0).set(j);
-          f.loop();
-          {
-            // C[rowC + 4j] = accumulate ? C[..] + T[rowT + 4j] : T[rowT + 4j] (then its epilogue)
-            f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
-            f.get(rowC).get(j).i32Const(4).i32Mul().i32Add().f32Load().f32Add();
-            f.get(rowT).get(j).i32Const(4).i32Mul().i32Add().f32Load();
-            f.get(accumulate).select().set(scalar);
-            if (code) {
-              f.get(epi).if().get(scalar);
-              code.applyScalar({ local: i }, { local: j });
-              f.set(scalar).end();
-            }
-            f.get(rowC).get(j).i32Const(4).i32Mul().i32Add().get(scalar).f32Store();
-            f.incr(j, 1);
-            f.get(j).get(cols).i32LtS().brIf(0);
-          }
-          f.end();
-          f.get(rowC).get(ldc).i32Add().set(rowC);
-          f.incr(rowT, 4 * nr);
-          f.incr(i, 1);
-          f.get(i).get(rows).i32LtS().brIf(0);
-        }
+      for (let m = 1; m < mr; m++) {
+        f.get(mLeft).i32Const(m).i32Eq().if();
+        tileOf(m);
         f.end();
       }
       f.end();
