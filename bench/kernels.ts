@@ -1,16 +1,18 @@
 // Where a compiled training step's time goes: ms per step, then microseconds per kernel per step
 // (each `cpu.run` call timed, grouped by op and shapes, largest first).
-//   npx tsx --conditions=kiln-source bench/kernels.ts [convnet|mlp] [--kernels]
+//   npx tsx --conditions=kiln-source bench/kernels.ts [convnet|mlp|rnn] [--kernels]
 // convnet: the seed MNISTConvNet at batch 64, SGD momentum 0.9; mlp: the seed TwoLayerNet
-// (64x1000 -> 100 -> 10), SGD lr 1e-4. KILN_THREADS and KILN_WASM apply as usual.
+// (64x1000 -> 100 -> 10), SGD lr 1e-4; rnn: the seed RNN (50 -> 20 hidden -> 10, batch 10)
+// unrolled over 5 steps, MSE, SGD lr 0.01. KILN_THREADS and KILN_WASM apply as usual.
 import * as kiln from 'kiln';
 import { nn, optim, type Tensor } from 'kiln';
 import { cpu } from '../runtime/cpu/backend.js';
 import { MNISTConvNet } from '../models/mnist-convnet.js';
 import { TwoLayerNet } from '../models/two-layer-net.js';
+import { RNN } from '../models/rnn.js';
 
 const which = process.argv[2] ?? 'convnet';
-if (which !== 'convnet' && which !== 'mlp') throw new Error(`bench/kernels.ts: expected convnet or mlp, got ${which}`);
+if (which !== 'convnet' && which !== 'mlp' && which !== 'rnn') throw new Error(`bench/kernels.ts: expected convnet, mlp or rnn, got ${which}`);
 kiln.manualSeed(0);
 const quiet = { log: () => {} };
 
@@ -22,6 +24,23 @@ function makeStep(): () => Tensor {
     const s = kiln.compileTrainStep(m, (out, t) => nn.functional.crossEntropy(out, t), opt, quiet);
     return () => s(x, y);
   }
+  if (which === 'rnn') {
+    const rnn = new RNN(50, 20, 10);
+    const mse = new nn.MSELoss();
+    const unroll = (b: Tensor, h: Tensor, t: Tensor) => {
+      let hidden = h;
+      let loss = kiln.zeros([]);
+      for (let k = 0; k < 5; k++) {
+        const [hk, out] = rnn(b, hidden);
+        hidden = hk;
+        loss = loss.add(mse(out, t));
+      }
+      return loss;
+    };
+    const s = kiln.compileTrainStep(unroll, new optim.SGD(rnn.parameters(), { lr: 0.01 }), quiet);
+    const b = kiln.randn([10, 50]), h0 = kiln.zeros(10, 20), t = kiln.zeros(10, 10);
+    return () => s(b, h0, t);
+  }
   const m = new TwoLayerNet(1000, 100, 10);
   const opt = new optim.SGD(m.parameters(), { lr: 1e-4 });
   const x = kiln.randn([64, 1000]), y = kiln.randn([64, 10]);
@@ -30,25 +49,37 @@ function makeStep(): () => Tensor {
 }
 
 const step = makeStep();
-const N = which === 'convnet' ? 100 : 1000;
+const N = which === 'convnet' ? 100 : which === 'rnn' ? 5000 : 1000;
 for (let i = 0; i < 20; i++) step().itemSync();
 const t0 = performance.now();
 for (let i = 0; i < N; i++) step().itemSync();
 console.log(`${which}: ${((performance.now() - t0) / N).toFixed(3)} ms/step (${N} steps, loss read each step)`);
 
 if (process.argv.includes('--kernels')) {
+  // Every kernel call timed: cpu.run, and the runners the plan made with cpu.prepareStep (a fresh
+  // step function, so that its plan prepares its steps again, through the wrapper).
   const byKernel = new Map<string, number>();
-  const run = cpu.run;
-  cpu.run = (op, inputs, attrs, out) => {
+  const keyOf = (op: { name: string }, inputs: readonly { shape: readonly number[] }[], out: { shape: readonly number[] }) => `${op.name} ${inputs.map((v) => v.shape.join('x')).join(',')} -> ${out.shape.join('x')}`;
+  const time = (key: string, f: () => void) => {
     const start = performance.now();
-    run.call(cpu, op, inputs, attrs, out);
-    const key = `${op.name} ${inputs.map((v) => v.shape.join('x')).join(',')} -> ${out.shape.join('x')}`;
+    f();
     byKernel.set(key, (byKernel.get(key) ?? 0) + performance.now() - start);
   };
+  const run = cpu.run, prepareStep = cpu.prepareStep;
+  cpu.run = (op, inputs, attrs, out) => time(keyOf(op, inputs, out), () => run.call(cpu, op, inputs, attrs, out));
+  cpu.prepareStep = (op, inputs, attrs, out) => {
+    const runner = prepareStep?.call(cpu, op, inputs, attrs, out);
+    const key = keyOf(op, inputs, out);
+    return runner && (() => time(key, runner));
+  };
+  const timed = makeStep();
   try {
-    for (let i = 0; i < N; i++) step().itemSync();
+    for (let i = 0; i < 20; i++) timed().itemSync();
+    byKernel.clear();
+    for (let i = 0; i < N; i++) timed().itemSync();
   } finally {
     cpu.run = run;
+    cpu.prepareStep = prepareStep;
   }
   for (const [k, ms] of [...byKernel].sort((a, b) => b[1] - a[1])) console.log(`${((ms / N) * 1000).toFixed(1).padStart(8)} us  ${k}`);
 }

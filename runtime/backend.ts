@@ -51,6 +51,16 @@ export interface Backend {
    */
   run(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): void;
 
+  /**
+   * Optional. A runner for one step of a compiled plan, made once and then called on every run in
+   * place of `run(op, inputs, attrs, out)` with the same arguments: the op, attrs and the views'
+   * shapes, strides, offsets and dtypes never change between runs, so what depends only on them
+   * (loop shapes, kernel choice and compilation, argument layout) is decided here. What may change
+   * is read at each call: which storage a view is bound to (a plan's inputs are rebound every run)
+   * and where a storage's data lies (`adopt` moves it). Undefined: the step keeps calling `run`.
+   */
+  prepareStep?(op: OpDef, inputs: readonly View[], attrs: unknown, out: View): (() => void) | undefined;
+
   /** Copies `src` into `dst` element by element (same shape; dtypes may differ and are converted). Used by in-place ops and `.to()`. */
   copy(src: View, dst: View): void;
 

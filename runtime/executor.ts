@@ -78,6 +78,7 @@ export class Executable {
     return this.plan.steps.length;
   }
 
+  private prepared: ((() => void) | null)[] | undefined;
   private readonly aliases: (Tensor | undefined)[] = [];
   /** The storage each input was bound to in the last run. */
   private readonly lastBound: (Storage | undefined)[] = [];
@@ -106,10 +107,16 @@ export class Executable {
       for (const i of this.boundByInput[k]) this.views[i].storage = storage;
       return storage;
     });
+    // Each step's runner, made on the first run; null where the backend has none (Backend.prepareStep).
+    const prepared = (this.prepared ??= plan.steps.map((s, i) => this.backend.prepareStep?.(this.ops[i], this.stepViews[i].inputs, s.attrs, this.stepViews[i].out) ?? null));
     for (let i = 0; i < plan.steps.length; i++) {
-      const s = plan.steps[i];
+      const p = prepared[i];
+      if (p) {
+        p();
+        continue;
+      }
       const v = this.stepViews[i];
-      this.backend.run(this.ops[i], v.inputs, s.attrs, v.out);
+      this.backend.run(this.ops[i], v.inputs, plan.steps[i].attrs, v.out);
     }
     const outputs = plan.outputs.map((i, k) => {
       const src = this.views[i];

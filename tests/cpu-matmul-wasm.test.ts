@@ -1,5 +1,5 @@
 import { afterAll, describe, it, expect, vi } from 'vitest';
-import { matmul, matmulNaive, type MatOperand } from '../runtime/cpu/matmul.js';
+import { matmul, matmulJs, matmulNaive, type MatOperand } from '../runtime/cpu/matmul.js';
 import {
   createSimdMatmul,
   DEFAULT_CONFIG,
@@ -27,7 +27,7 @@ function check(fn: Fn, M: number, N: number, K: number, la: Layout, lb: Layout, 
   const js = new Float32Array(M * N);
   fn(M, N, K, a, b, got, outOffset);
   matmulNaive(M, N, K, a, b, ref, 0);
-  matmul(M, N, K, a, b, js, 0);
+  matmulJs(M, N, K, a, b, js, 0);
 
   const what = `M=${M} N=${N} K=${K} a=${la} b=${lb} heap=${JSON.stringify(where)}`;
   const body = got.subarray(outOffset, outOffset + M * N);

@@ -9,9 +9,9 @@ import type { Backend, HostArray, Storage, View } from '../backend.js';
 import { newHostArray } from '../host.js';
 import { wasmHeap } from './wasm/heap.js';
 import { runFold, runUnfold } from './conv.js';
-import { runElementwise, type Operand } from './elementwise.js';
+import { prepareElementwise, runElementwise, type Operand } from './elementwise.js';
 import { runFusedReduce } from './reduce-fused.js';
-import { catRegions, padRegion, runFull, runGather, runMatmul, runScatterAdd } from './routines.js';
+import { catRegions, padRegion, prepareRunMatmul, runFull, runGather, runMatmul, runScatterAdd } from './routines.js';
 
 export class CpuStorage implements Storage {
   readonly device = 'cpu';
@@ -39,12 +39,17 @@ function elementwiseExpr(op: OpDef, arity: number, attrs: unknown): Expr {
 }
 
 const EMPTY = new Float32Array(0);
-/** Smaller storages stay plain typed arrays: below this the kernels' copy-in costs less than a heap block's bookkeeping. */
-const ADOPT_MIN_LENGTH = 64;
+/**
+ * Smaller storages stay plain typed arrays. 1: every captured parameter goes to the heap, biases
+ * included, since a matmul's epilogue otherwise copies a small bias in on every call.
+ */
+const ADOPT_MIN_LENGTH = 1;
 
 const dataOf = (v: View): HostArray => (v.storage as CpuStorage).data;
 const operand = (v: View): Operand => ({ data: dataOf(v), offset: v.offset, strides: v.strides, dtype: v.dtype });
 const IDENTITY = E.input(0);
+/** What a copy from src to dst computes: the value, converted where the dtypes differ. */
+const copyExpr = (src: View, dst: View): Expr => (src.dtype === dst.dtype ? IDENTITY : E.cast(dst.dtype, IDENTITY));
 const sameView = (a: View, b: View): boolean =>
   a.storage === b.storage && a.dtype === b.dtype && a.offset === b.offset && a.shape.join() === b.shape.join() && a.strides.join() === b.strides.join();
 
@@ -101,11 +106,27 @@ export const cpu: Backend = {
     }
   },
 
+  prepareStep(op, inputs, attrs, out) {
+    const lowering = op.lowering;
+    if (lowering.kind === 'elementwise') {
+      const expr = elementwiseExpr(op, inputs.length, attrs);
+      return prepareElementwise(expr, out.shape, out, inputs, () => [operand(out), inputs.map(operand)]);
+    }
+    if (lowering.kind !== 'routine') return undefined;
+    if (lowering.routine === 'matmul') return prepareRunMatmul(inputs[0], inputs[1], out, dataOf, lowering.epilogue, inputs.slice(2));
+    if (lowering.routine === 'cat') {
+      // One prepared copy per input into its region of the output (read from out's storage at each call).
+      const copies = catRegions(inputs, out, (attrs as { dim: number }).dim).map((r, i) =>
+        prepareElementwise(copyExpr(inputs[i], r), r.shape, r, [inputs[i]], () => [{ data: dataOf(out), offset: r.offset, strides: r.strides, dtype: r.dtype }, [operand(inputs[i])]]));
+      return () => { for (const c of copies) c(); };
+    }
+    return undefined;
+  },
+
   copy(src, dst) {
     // A view onto itself: nothing to do (a compiled plan's scatterAdd adding into its base in place).
     if (sameView(src, dst)) return;
-    const expr = src.dtype === dst.dtype ? IDENTITY : E.cast(dst.dtype, IDENTITY);
-    runElementwise(expr, dst.shape, operand(dst), [operand(src)]);
+    runElementwise(copyExpr(src, dst), dst.shape, operand(dst), [operand(src)]);
   },
 
   free() {},

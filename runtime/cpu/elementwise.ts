@@ -9,7 +9,7 @@ import { exprToString, type DType, type Expr } from '../../ir/index.js';
 import type { HostArray } from '../backend.js';
 import { renderJs } from './render-js.js';
 import { coalesce, kernelTag } from './strided.js';
-import { runSimdElementwise } from './wasm/elementwise-simd.js';
+import { prepareSimdElementwise, runSimdElementwise } from './wasm/elementwise-simd.js';
 
 export interface Operand {
   readonly data: HostArray;
@@ -34,8 +34,18 @@ export function exprKey(expr: Expr): string {
   return k;
 }
 
-/** out[i] = expr(inputs[0][i], inputs[1][i], ...) over `shape`, for any strides. */
-export function runElementwise(expr: Expr, shape: readonly number[], out: Operand, inputs: readonly Operand[]): void {
+/** The loop of an elementwise kernel: the coalesced shape and strides, and what names its kernels. */
+interface Loop {
+  readonly merged: { readonly shape: readonly number[]; readonly strides: readonly (readonly number[])[] };
+  /** The expression and dtypes (the Wasm kernel's key, with its lane modes). */
+  readonly sig: string;
+  /** The JS kernel's key. */
+  readonly key: string;
+  readonly flat: boolean;
+  readonly scalars: readonly boolean[];
+}
+
+function loopOf(expr: Expr, shape: readonly number[], out: { strides: readonly number[]; dtype: DType }, inputs: readonly { strides: readonly number[]; dtype: DType }[]): Loop {
   const merged = coalesce(shape, [out.strides, ...inputs.map((x) => x.strides)]);
   const ndim = merged.shape.length;
   // One flat loop when the output is contiguous and every input is too or is a broadcast scalar
@@ -43,17 +53,50 @@ export function runElementwise(expr: Expr, shape: readonly number[], out: Operan
   const flat = ndim === 0 || (ndim === 1 && merged.strides[0][0] === 1 && merged.strides.every((s) => s[0] === 1 || s[0] === 0));
   const scalars = flat ? inputs.map((_, j) => ndim === 0 || merged.strides[j + 1][0] === 0) : [];
   const sig = `${exprKey(expr)}|${inputs.map((x) => x.dtype).join(',')}>${out.dtype}`;
-  // Innermost dim contiguous or broadcast, operands in the Wasm heap or worth copying in: the SIMD kernel, when the expression has one.
-  if (runSimdElementwise(sig, expr, merged, out, inputs)) return;
-  const key = `${sig}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`;
-  let kernel = cache.get(key);
+  return { merged, sig, key: `${sig}|${flat ? `flat${scalars.map(Number).join('')}` : ndim}`, flat, scalars };
+}
+
+/** The JS kernel of `loop`, compiled on first use. */
+function jsKernel(loop: Loop, expr: Expr, outDtype: DType, inDtypes: readonly DType[]): Kernel {
+  let kernel = cache.get(loop.key);
   if (!kernel) {
-    kernel = compile(key, expr, inputs.map((x) => x.dtype), out.dtype, flat ? -1 : ndim, scalars);
-    cache.set(key, kernel);
+    kernel = compile(loop.key, expr, inDtypes, outDtype, loop.flat ? -1 : loop.merged.shape.length, loop.scalars);
+    cache.set(loop.key, kernel);
   }
+  return kernel;
+}
+
+function runJs(kernel: Kernel, merged: Loop['merged'], out: Operand, inputs: readonly Operand[]): void {
   const args: unknown[] = [];
   inputs.forEach((x, j) => args.push(x.data, x.offset, merged.strides[j + 1]));
   kernel(out.data, out.offset, merged.strides[0], merged.shape, ...args);
+}
+
+/** out[i] = expr(inputs[0][i], inputs[1][i], ...) over `shape`, for any strides. */
+export function runElementwise(expr: Expr, shape: readonly number[], out: Operand, inputs: readonly Operand[]): void {
+  const loop = loopOf(expr, shape, out, inputs);
+  // Innermost dim contiguous or broadcast, operands in the Wasm heap or worth copying in: the SIMD kernel, when the expression has one.
+  if (runSimdElementwise(loop.sig, expr, loop.merged, out, inputs)) return;
+  runJs(jsKernel(loop, expr, out.dtype, inputs.map((x) => x.dtype)), loop.merged, out, inputs);
+}
+
+/**
+ * runElementwise for one step of a compiled plan, whose shapes, strides and dtypes never change:
+ * the loop and kernels are chosen once, and `operands()` gives each call's arrays and offsets
+ * (output first). The Wasm kernel runs in place when every operand lies in the heap; anything
+ * else takes runElementwise's general path.
+ */
+export function prepareElementwise(expr: Expr, shape: readonly number[], out: { strides: readonly number[]; dtype: DType }, inputs: readonly { strides: readonly number[]; dtype: DType }[], operands: () => [Operand, Operand[]]): () => void {
+  const loop = loopOf(expr, shape, out, inputs);
+  const inDtypes = inputs.map((x) => x.dtype);
+  const simd = prepareSimdElementwise(loop.sig, expr, loop.merged, out.dtype, inDtypes);
+  let js: Kernel | undefined;
+  return () => {
+    const [o, ins] = operands();
+    if (simd?.run(o, ins)) return;
+    if (runSimdElementwise(loop.sig, expr, loop.merged, o, ins)) return;
+    runJs((js ??= jsKernel(loop, expr, out.dtype, inDtypes)), loop.merged, o, ins);
+  };
 }
 
 /** ndim -1: one flat loop; `scalars[j]`: input j is a broadcast scalar, loaded before the loop. */

@@ -11,7 +11,8 @@
 // sets KILN_WASM=0; this file stays the fallback and the reference.
 
 import { wasmKernelsEnabled } from './wasm/kernel.js';
-import { matmulF32Simd, matmulF32SimdEpilogue, matmulSimdAvailable, type EpilogueArgs } from './wasm/matmul-simd.js';
+import { wasmHeap } from './wasm/heap.js';
+import { matmulF32Simd, matmulF32SimdEpilogue, matmulSimdAvailable, prepareMatmulF32Simd, type EpilogueArgs, type PreparedEpilogue, type PreparedMatmul, type Strides } from './wasm/matmul-simd.js';
 
 export type MatArray = Float32Array | Float64Array | Int32Array;
 
@@ -45,14 +46,20 @@ const A_PANEL = new Float64Array(MC * KC);
 const B_PANEL = new Float64Array(KC * NC);
 const TILE = new Float64Array(MR * NR);
 
-// The Wasm path (KILN_WASM=0 turns it off: wasm/kernel.ts). From M*N*K = 16^3 on it beat this
-// file's kernel at every shape measured (5x at 16^3, including 1xNxK and Mx1xK); below, the call
-// and packing overhead can lose (4^3: 0.13 us here vs 0.46 us).
-const WASM_MIN_MNK = 16 * 16 * 16;
+// The Wasm path (KILN_WASM=0 turns it off: wasm/kernel.ts). Measured (one thread, operands in the
+// heap, B transposed, us per call, this file's kernel -> Wasm): 10x10x20 1.71 -> 0.37, 2x10x20
+// 0.75 -> 0.21, 8^3 0.41 -> 0.20, 10x10x1 0.34 -> 0.23, 16^3 0.38 -> 0.37, but 4^3 0.11 -> 0.19.
+const WASM_MIN_MNK = 100;
+// Operands outside the heap (eager tensors) are copied in first, which a product this small does
+// not win back (eager 8x8 matmul ~2.0 -> ~2.4 us).
+const COPY_IN_MIN_MNK = 16 * 16 * 16;
+
+const inHeap = (x: ArrayBufferView): boolean => (wasmHeap()?.addressOf(x) ?? -1) >= 0;
 
 /** Whether `matmul` takes the Wasm GEMM for these operands. */
 const wasmGemm = (M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: MatArray): boolean =>
-  wasmKernelsEnabled && out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array && M * N * K >= WASM_MIN_MNK && matmulSimdAvailable();
+  wasmKernelsEnabled && out instanceof Float32Array && a.data instanceof Float32Array && b.data instanceof Float32Array && M * N * K >= WASM_MIN_MNK &&
+  (M * N * K >= COPY_IN_MIN_MNK || (inHeap(a.data) && inHeap(b.data) && inHeap(out))) && matmulSimdAvailable();
 
 /**
  * `matmul` with a fused epilogue applied by the Wasm GEMM as it stores C (in its registers), where
@@ -61,6 +68,16 @@ const wasmGemm = (M: number, N: number, K: number, a: MatOperand, b: MatOperand,
  */
 export function matmulWithEpilogue(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: MatArray, outOffset: number, epilogue: EpilogueArgs): boolean {
   return wasmGemm(M, N, K, a, b, out) && matmulF32SimdEpilogue(M, N, K, a, b, out as Float32Array, outOffset, epilogue);
+}
+
+/**
+ * The Wasm GEMM's prepared call (./wasm/matmul-simd.ts PreparedMatmul) for a float32 product of
+ * fixed shape and strides that `matmul` (or matmulWithEpilogue) would give that GEMM; null where
+ * it would not.
+ */
+export function prepareMatmul(M: number, N: number, K: number, a: Strides, b: Strides, dtype: string, epilogue?: PreparedEpilogue): PreparedMatmul | null {
+  if (!wasmKernelsEnabled || dtype !== 'float32' || M * N * K < WASM_MIN_MNK || !matmulSimdAvailable()) return null;
+  return prepareMatmulF32Simd(M, N, K, a, b, epilogue);
 }
 
 /** out[outOffset + i*N + j] = sum_k A(i,k) * B(k,j) for an [M,K] A and [K,N] B; out is contiguous row-major [M,N] and is overwritten (not accumulated). a, b and out have the same array type. */
@@ -81,6 +98,11 @@ export function matmul(
     matmulF32Simd(M, N, K, a, b, out as Float32Array, outOffset);
     return;
   }
+  matmulJs(M, N, K, a, b, out, outOffset);
+}
+
+/** `matmul`'s JS kernel for float32 and float64 (the reference the Wasm GEMMs are tested against). */
+export function matmulJs(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array | Float64Array, outOffset: number): void {
   // Thinner than one tile (matrix-vector products and the like): padding to 4x4 would waste most
   // of the work, and the plain loop is faster there.
   if (M < MR || N < NR) {

@@ -3,7 +3,7 @@
 import type { FullAttrs } from '../../ir/ops/creation.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import { indexOutOfBounds, type HostArray, type View } from '../backend.js';
-import { matmul, matmulWithEpilogue, type MatArray } from './matmul.js';
+import { matmul, matmulWithEpilogue, prepareMatmul, type MatArray } from './matmul.js';
 import { epilogueKey, extraMode, type GemmEpilogue } from './wasm/gemm-epilogue.js';
 import { coalesce, forEachIndex } from './strided.js';
 import { wasmIndexLines } from './gather-wasm.js';
@@ -70,6 +70,25 @@ export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?
     }
     o += m * n;
   });
+}
+
+/**
+ * runMatmul for one step of a compiled plan (shapes and strides fixed): a 2-D float32 product
+ * that the Wasm GEMM takes calls it directly (./matmul.ts prepareMatmul) with the path, epilogue
+ * module and strides chosen once; anything else, or operands outside the heap, runs runMatmul.
+ */
+export function prepareRunMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?: Expr, extras: readonly View[] = []): () => void {
+  const general = () => runMatmul(a, b, out, dataOf, epilogue, extras);
+  if (out.shape.length !== 2 || a.shape.length !== 2 || b.shape.length !== 2) return general;
+  const [m, k] = a.shape, n = b.shape[1];
+  const extraStrides = extras.map((e) => [e.strides[e.strides.length - 2], e.strides[e.strides.length - 1]] as const);
+  const spec: GemmEpilogue | undefined = epilogue && { expr: epilogue, extras: extras.map((e, j) => ({ dtype: e.dtype, mode: extraMode(extraStrides[j][1]) })) };
+  const fast = prepareMatmul(m, n, k, [a.strides[0], a.strides[1]], [b.strides[0], b.strides[1]], out.dtype, spec && { spec, key: epilogueKey(spec, exprKey(spec.expr)), extras: extraStrides });
+  if (!fast) return general;
+  return () => {
+    const extraArgs = extras.map((e) => ({ data: dataOf(e), offset: e.offset }));
+    if (!fast(dataOf(a) as MatArray, a.offset, dataOf(b) as MatArray, b.offset, dataOf(out) as Float32Array, out.offset, extraArgs)) general();
+  };
 }
 
 /** A view of `out` covering the input's region: where cat and pad copy each input. */

@@ -147,23 +147,10 @@ type Merged = { readonly shape: readonly number[]; readonly strides: readonly (r
  * `sig` names the expression and dtypes (with the lane modes, the kernel cache key).
  */
 export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out: Operand, inputs: readonly Operand[]): boolean {
-  if (!wasmKernelsEnabled) return false;
+  const modes = laneModesOf(merged, out.dtype, inputs.map((x) => x.dtype));
+  if (!modes) return false;
   const { shape, strides } = merged;
-  const ndim = shape.length;
-  const inner = ndim - 1, row = ndim - 2;
-  if (ndim > 1 && shape[inner] < MIN_ROW) return false;
   const total = shape.reduce((a, b) => a * b, 1);
-  if (total < MIN_WASM_ELEMENTS) return false;
-  if (ndim > 0 && strides[0][inner] !== 1) return false;
-  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d]);
-  const modes = inputs.map((_, j): LaneMode | null => {
-    const s = stride(j, inner);
-    if (s === 1) return 'v';
-    if (s !== 0) return inputs[j].dtype === 'bool' ? null : 's';
-    // One value for the whole call only if it is one along the kernel's row and plane dims too.
-    return stride(j, row) === 0 && stride(j, row - 1) === 0 ? 'c' : 'r';
-  });
-  if (modes.includes(null)) return false;
   const heap = wasmHeap();
   if (!heap) return false;
   // Big enough work may copy operands outside the heap in, and the output out (./copy-in.ts).
@@ -181,7 +168,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
     if (span < 0 || (span * STAGE_RATIO > total && !(copyAll && span <= 2 * total))) return false;
     spans.push(span);
   }
-  const laneModes = modes as LaneMode[];
+  const laneModes = modes;
   const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
   if (!kernel) return false;
   // Operands outside the heap go to the scratch area (./copy-in.ts); a 'c' operand travels by value
@@ -193,6 +180,59 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   runCalls(kernel, laneModes, merged, out, staged.at[inputs.length], inputs, staged.at.slice(0, inputs.length));
   staged.done();
   return true;
+}
+
+/**
+ * How the Wasm kernel reads each input of a loop `merged` (see runSimdElementwise), or null when
+ * the loop is not one for Wasm (Wasm off, too small, short or strided rows of output, a strided
+ * bool). Depends on the shapes, strides and dtypes only.
+ */
+function laneModesOf(merged: Merged, outDtype: DType, inDtypes: readonly DType[]): LaneMode[] | null {
+  if (!wasmKernelsEnabled) return null;
+  const { shape, strides } = merged;
+  const ndim = shape.length;
+  const inner = ndim - 1, row = ndim - 2;
+  if (ndim > 1 && shape[inner] < MIN_ROW) return null;
+  if (shape.reduce((a, b) => a * b, 1) < MIN_WASM_ELEMENTS) return null;
+  if (ndim > 0 && strides[0][inner] !== 1) return null;
+  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d]);
+  const modes = inDtypes.map((dtype, j): LaneMode | null => {
+    const s = stride(j, inner);
+    if (s === 1) return 'v';
+    if (s !== 0) return dtype === 'bool' ? null : 's';
+    // One value for the whole call only if it is one along the kernel's row and plane dims too.
+    return stride(j, row) === 0 && stride(j, row - 1) === 0 ? 'c' : 'r';
+  });
+  return modes.includes(null) ? null : (modes as LaneMode[]);
+}
+
+/**
+ * The Wasm kernel for one elementwise step of a compiled plan, its choice made once (see
+ * runSimdElementwise; the same kernel): `run(out, inputs)` runs it when every operand lies in the
+ * heap and returns true, else returns false having done nothing (the caller takes the general
+ * path, which can copy operands in). Null when the loop or expression has no Wasm kernel.
+ */
+export function prepareSimdElementwise(sig: string, expr: Expr, merged: Merged, outDtype: DType, inDtypes: readonly DType[]): { run: (out: Operand, inputs: readonly Operand[]) => boolean } | null {
+  const modes = laneModesOf(merged, outDtype, inDtypes);
+  const heap = wasmHeap();
+  if (!modes || !heap) return null;
+  const kernel = compileSimdElementwise(`${sig}|${modes.join('')}`, expr, inDtypes, outDtype, modes);
+  if (!kernel) return null;
+  const at = inDtypes.map(() => 0);
+  return {
+    run(out, inputs) {
+      const outAt = heap.addressOf(out.data);
+      if (outAt < 0) return false;
+      for (let j = 0; j < inputs.length; j++) {
+        if (modes[j] === 'c') continue;
+        const a = heap.addressOf(inputs[j].data);
+        if (a < 0) return false;
+        at[j] = a;
+      }
+      runCalls(kernel, modes, merged, out, outAt, inputs, at);
+      return true;
+    },
+  };
 }
 
 /** The kernel's calls: one per step of the dims outside its three (../strided.ts forEachIndex), offsets turned into addresses. */

@@ -146,6 +146,24 @@ export interface EpilogueArgs {
   readonly extras: readonly { readonly data: HostArray; readonly offset: number; readonly rowStride: number; readonly colStride: number }[];
 }
 
+/** Row and column strides (elements) of a matrix operand. */
+export type Strides = readonly [number, number];
+
+/** An epilogue for `prepare`: the code, and each extra's strides along C's rows and columns. */
+export interface PreparedEpilogue {
+  readonly spec: GemmEpilogue;
+  readonly key: string;
+  readonly extras: readonly Strides[];
+}
+
+/**
+ * A prepared product's call: C = A @ B (then the epilogue) on one thread, when every operand's
+ * array lies in the heap and the product is too small to split over the threads; returns false,
+ * having done nothing, otherwise (the caller then takes the general path). Offsets in elements;
+ * `extras` are the epilogue's arrays and offsets (as their strides were given to `prepare`).
+ */
+export type PreparedMatmul = (a: MatOperand['data'], aOffset: number, b: MatOperand['data'], bOffset: number, out: Float32Array, outOffset: number, extras?: readonly { readonly data: HostArray; readonly offset: number }[]) => boolean;
+
 /** A compiled GEMM and the JS that places operands and splits the work. */
 export interface SimdMatmul {
   readonly config: SimdConfig;
@@ -158,6 +176,12 @@ export interface SimdMatmul {
    * rendering (the caller then applies it itself).
    */
   matmulEpilogue(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, epilogue: EpilogueArgs): boolean;
+  /**
+   * A product of fixed shape and strides (a step of a compiled plan), its path chosen once: see
+   * PreparedMatmul. Null where the general path must always run (an empty product, an epilogue
+   * without a Wasm rendering).
+   */
+  prepare(M: number, N: number, K: number, a: Strides, b: Strides, epilogue?: PreparedEpilogue): PreparedMatmul | null;
   /**
    * Which paths ran, for tests: gemm calls (tasks) given a nonzero `directB` (the unpacked-B path,
    * gemm-f32.ts) and the kernelDirectB calls they made (counted only when one task ran on the
@@ -254,11 +278,15 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
    * share L1 sets; packing, which reads each of their lines once, won from 8 rows up there), and
    * then dk = 8 (measured faster than 16 or 32 for such rows), else 16.
    */
-  const directB = (m: number, B: Placed): number => {
-    const aliased = (B.rs * 4) % 2048 === 0;
-    if (B.cs !== 1 || m > (aliased ? Math.min(cfg.mr, directBMaxM) : directBMaxM)) return 0;
-    stats.directBTasks++;
+  const directBFor = (m: number, rs: number, cs: number): number => {
+    const aliased = (rs * 4) % 2048 === 0;
+    if (cs !== 1 || m > (aliased ? Math.min(cfg.mr, directBMaxM) : directBMaxM)) return 0;
     return aliased ? 8 : 16;
+  };
+  const directB = (m: number, B: Placed): number => {
+    const dk = directBFor(m, B.rs, B.cs);
+    if (dk) stats.directBTasks++;
+    return dk;
   };
   let view = new Float32Array(heap.buffer);
   /** The whole heap as floats, re-made only when growth replaced the buffer (a non-shared one is detached by it). */
@@ -270,11 +298,11 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
 
   /**
    * The epilogue operand block (./gemm-epilogue.ts) of each task whose C starts at row `rows[t]`,
-   * column `cols[t]`; all zeros (no epilogue) without one.
+   * column `cols[t]`, extra j's element 0 being at byte address extrasAt[j]; all zeros (no
+   * epilogue) without one.
    */
-  function epilogueBlocks(e: EpilogueArgs | undefined, rows: readonly number[], cols: readonly number[]): number[] {
+  function epilogueBlocks(e: EpilogueArgs | undefined, extrasAt: readonly number[], rows: readonly number[], cols: readonly number[]): number[] {
     if (!e) return rows.map(() => 0);
-    const extrasAt = epilogueAt;
     const words = EXTRA_WORDS * e.extras.length;
     const at = blocks.get(Math.max(1, rows.length * words) * 4);
     const view = new Int32Array(heap.buffer, at, rows.length * words);
@@ -289,14 +317,14 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
   }
 
   /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi]. */
-  function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number, e?: EpilogueArgs): number[][] {
+  function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number, e?: EpilogueArgs, extrasAt: readonly number[] = []): number[][] {
     const parts = threads * split.tasksPerThread;
     // Every task packs its own share of one operand and all of the other: splitting rows of C
     // repeats B's packing (K x N) in every task, splitting columns repeats A's (M x K). So split
     // the longer side, unless it is too short to give every task a couple of register tiles.
     const byRows = M >= N ? M >= parts * 2 * cfg.mr || N < parts * 2 * cfg.nr : N < parts * 2 * cfg.nr;
     const pieces = splitRange(byRows ? M : N, parts, byRows ? cfg.mr : cfg.nr);
-    const epi = epilogueBlocks(e, pieces.map(([s]) => (byRows ? s : 0)), pieces.map(([s]) => (byRows ? 0 : s)));
+    const epi = epilogueBlocks(e, extrasAt, pieces.map(([s]) => (byRows ? s : 0)), pieces.map(([s]) => (byRows ? 0 : s)));
     return pieces.map(([s, n], t) => byRows
       ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, directB(n, B), epi[t]]
       : [M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, directB(M, B), epi[t]]);
@@ -312,12 +340,12 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
    * whole product's chunk of K, so each element of C is summed by the same tile variant in the same
    * order as on one thread: the same bits.
    */
-  function dotTasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number, e?: EpilogueArgs): number[][] {
+  function dotTasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number, e?: EpilogueArgs, extrasAt: readonly number[] = []): number[][] {
     const parts = threads * split.tasksPerThread;
     const byRows = M >= N;
     const kc = dotKc(M, N);
     const pieces = splitRange(byRows ? M : N, parts, byRows ? dot.config.mr : dot.config.nr);
-    const epi = epilogueBlocks(e, pieces.map(([s]) => (byRows ? s : 0)), pieces.map(([s]) => (byRows ? 0 : s)));
+    const epi = epilogueBlocks(e, extrasAt, pieces.map(([s]) => (byRows ? s : 0)), pieces.map(([s]) => (byRows ? 0 : s)));
     const out = pieces.map(([s, n], t) => byRows
       ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, B.ptr, B.cs, pC + s * ldc * 4, ldc, kc, epi[t]]
       : [M, n, K, A.ptr, A.rs, B.ptr + s * B.cs * 4, B.cs, pC + s * 4, ldc, kc, epi[t]]);
@@ -329,9 +357,6 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     run(M, N, K, a, b, out, outOffset, plain);
   }
 
-  /** The byte address of element 0 of each extra of the running call's epilogue (in place, or staged). */
-  let epilogueAt: number[] = [];
-
   function matmulEpilogue(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, e: EpilogueArgs): boolean {
     // The GEMMs apply the epilogue with the last block of K: an empty sum has none (the caller's pass does it).
     if (K === 0 || M === 0 || N === 0) return false;
@@ -342,16 +367,55 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const modules = modulesFor(e);
     if (!modules) return false;
     const staged = stage(heap, e.extras.map((x, j) => ({ data: x.data as HostArray, lo: x.offset, hi: x.offset + spans[j], read: true, write: false })));
-    epilogueAt = staged.at;
     try {
-      run(M, N, K, a, b, out, outOffset, modules, e);
+      run(M, N, K, a, b, out, outOffset, modules, e, staged.at);
     } finally {
       staged.done();
     }
     return true;
   }
 
-  function run(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, modules: Modules, e?: EpilogueArgs): void {
+  function prepare(M: number, N: number, K: number, aStrides: Strides, bStrides: Strides, pe?: PreparedEpilogue): PreparedMatmul | null {
+    if (M === 0 || N === 0 || K === 0) return null;
+    const modules = pe ? modulesFor({ spec: pe.spec, key: pe.key, extras: [] }) : plain;
+    if (!modules) return null;
+    const [rsA, csA] = aStrides, [rsB, csB] = bStrides;
+    const splits = Math.floor((2 * M * N * K) / split.minFlopsPerThread) > 1;
+    // The dot-product GEMM reads both operands where they lie, contiguous along K (as in run).
+    const dotShape = rsB === 1 && csA === 1 && dot.use(M, N, K, cfg.relaxed);
+    const kc = dotKc(M, N), dk = directBFor(M, rsB, csB);
+    const words = pe ? EXTRA_WORDS * pe.extras.length : 0;
+    return (a, aOffset, b, bOffset, out, outOffset, extras = []) => {
+      if (splits && threadCount() > 1) return false;
+      if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) return false;
+      const aAt = heap.addressOf(a), bAt = heap.addressOf(b), cAt = heap.addressOf(out);
+      if (aAt < 0 || bAt < 0 || cAt < 0) return false;
+      let epi = 0;
+      if (pe) {
+        for (const x of extras) if (heap.addressOf(x.data) < 0) return false;
+        epi = blocks.get(Math.max(1, words) * 4);
+        const view = new Int32Array(heap.buffer, epi, words);
+        pe.extras.forEach(([rs, cs], j) => {
+          const x = extras[j], bytes = x.data.BYTES_PER_ELEMENT;
+          view[j * EXTRA_WORDS] = heap.addressOf(x.data) + x.offset * bytes;
+          view[j * EXTRA_WORDS + 1] = rs * bytes;
+          view[j * EXTRA_WORDS + 2] = cs * bytes;
+        });
+      }
+      const pA = aAt + aOffset * 4, pB = bAt + bOffset * 4, pC = cAt + outOffset * 4;
+      if (dotShape) {
+        stats.dotTasks++;
+        stats.dotChunks += modules.gemmDot(M, N, K, pA, rsA, pB, csB, pC, N, kc, epi, 0);
+      } else {
+        if (dk) stats.directBTasks++;
+        stats.directBKernelCalls += modules.gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, N, dk, epi, callingThreadScratch(heap, scratchBytes));
+      }
+      return true;
+    };
+  }
+
+  /** extrasAt: the byte address of element 0 of each extra of `e` (in place, or staged). */
+  function run(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number, modules: Modules, e?: EpilogueArgs, extrasAt: readonly number[] = []): void {
     if (M === 0 || N === 0) return;
     // An empty sum: zeros (the Wasm GEMMs write nothing for K = 0).
     if (K === 0) return void out.fill(0, outOffset, outOffset + M * N);
@@ -379,24 +443,24 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
       // Both operands contiguous along K: the dot-product GEMM reads them where they lie (B(k, j) = Bt(j, k) at B.ptr + 4*(j*B.cs + k)).
       if (threads <= 1) {
         stats.dotTasks++;
-        stats.dotChunks += gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epilogueBlocks(e, [0], [0])[0], 0);
-      } else runTasks(dotKernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads, e), 0);
+        stats.dotChunks += gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epilogueBlocks(e, extrasAt, [0], [0])[0], 0);
+      } else runTasks(dotKernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads, e, extrasAt), 0);
       if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
       copies.trim(16 << 20);
       return;
     }
     // One thread: call the GEMM directly (runTasks would too, at ~0.1 us more, which shows at 16^3).
     if (threads <= 1) {
-      const epi = epilogueBlocks(e, [0], [0])[0];
+      const epi = epilogueBlocks(e, extrasAt, [0], [0])[0];
       stats.directBKernelCalls += gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), epi, callingThreadScratch(heap, scratchBytes));
     }
-    else runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads, e), scratchBytes);
+    else runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads, e, extrasAt), scratchBytes);
 
     if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
     copies.trim(16 << 20);
   }
 
-  return { config: cfg, kernel, dot, matmul, matmulEpilogue, stats, dotKernel };
+  return { config: cfg, kernel, dot, matmul, matmulEpilogue, prepare, stats, dotKernel };
 }
 
 let instance: SimdMatmul | undefined;
@@ -409,6 +473,11 @@ let instance: SimdMatmul | undefined;
  */
 export function matmulF32Simd(M: number, N: number, K: number, a: MatOperand, b: MatOperand, out: Float32Array, outOffset: number): void {
   defaultInstance().matmul(M, N, K, a, b, out, outOffset);
+}
+
+/** SimdMatmul.prepare on the default build. */
+export function prepareMatmulF32Simd(M: number, N: number, K: number, a: Strides, b: Strides, epilogue?: PreparedEpilogue): PreparedMatmul | null {
+  return defaultInstance().prepare(M, N, K, a, b, epilogue);
 }
 
 /** matmulF32Simd with a fused epilogue applied as C is stored; false (nothing done) where SimdMatmul.matmulEpilogue cannot. */
