@@ -67,7 +67,12 @@ export class Executable {
     const isInput = new Set(plan.inputSlots);
     const alloc = this.backend.allocArena ?? this.backend.alloc;
     this.storages = plan.slots.map((s, i) => (isInput.has(i) ? undefined : alloc.call(this.backend, s.dtype, s.length)));
-    for (const c of plan.constants) this.storages[c.slot] = this.backend.upload(toHostArray(c.data, plan.slots[c.slot].dtype), plan.slots[c.slot].dtype);
+    for (const c of plan.constants) {
+      const storage = this.backend.upload(toHostArray(c.data, plan.slots[c.slot].dtype), plan.slots[c.slot].dtype);
+      // Where the arena lives, so kernels read constants in place too (a matmul epilogue's 0, say).
+      this.backend.adopt?.(storage);
+      this.storages[c.slot] = storage;
+    }
     this.views = plan.views.map((v) => ({ storage: this.storages[v.slot]!, shape: v.shape, strides: v.strides, offset: v.offset, dtype: v.dtype }));
     this.boundByInput = plan.inputSlots.map((slot) => plan.views.flatMap((v, i) => (v.slot === slot ? [i] : [])));
     this.ops = plan.steps.map(opOf);

@@ -40,6 +40,8 @@ export class EpilogueCode {
   readonly at: number[];
   readonly rs: number[];
   readonly cs: number[];
+  /** Per extra: the address of the row being stored (rowStart, nextRow). */
+  private readonly rowAt: number[];
   private readonly lanes: Lanes;
   private readonly addr: number;
 
@@ -51,8 +53,47 @@ export class EpilogueCode {
     this.at = spec.extras.map(() => f.local(I32));
     this.rs = spec.extras.map(() => f.local(I32));
     this.cs = spec.extras.map(() => f.local(I32));
+    this.rowAt = spec.extras.map(() => f.local(I32));
     this.addr = f.local(I32);
     this.lanes = new Lanes(f);
+  }
+
+  /** Starts a tile's stores at its first row (at[]). */
+  rowStart(): void {
+    this.spec.extras.forEach((_, j) => this.f.get(this.at[j]).set(this.rowAt[j]));
+  }
+
+  /** Moves the stores on to the tile's next row. */
+  nextRow(): void {
+    this.spec.extras.forEach((_, j) => this.f.get(this.rowAt[j]).get(this.rs[j]).i32Add().set(this.rowAt[j]));
+  }
+
+  /**
+   * Leaves on the stack the epilogue of the f32x4 in local `value` for the four C elements at
+   * column `col` (a constant) of the current row (rowStart, nextRow): the tiles' full-width
+   * stores. Contiguous extras take their column offset as a constant, not a multiply.
+   */
+  applyRow(value: number, col: number): void {
+    const f = this.f, lanes = this.lanes;
+    const inputs: LaneInput[] = [
+      { dtype: 'float32', push: () => void f.get(value) },
+      ...this.spec.extras.map((x, j): LaneInput => ({
+        dtype: x.dtype,
+        push: () => {
+          f.get(this.rowAt[j]);
+          if (x.mode === 'v' && col > 0) f.i32Const(col * (x.dtype === 'bool' ? 1 : 4)).i32Add();
+          if (x.mode === 's' && col > 0) f.get(this.cs[j]).i32Const(col).i32Mul().i32Add();
+          f.set(this.addr);
+          if (x.mode === 'v') lanes.load(x.dtype, true, this.addr);
+          else if (x.mode === 's') lanes.loadStepped(true, this.addr, this.cs[j]);
+          else {
+            f.get(this.addr);
+            lanes.loadSplat(x.dtype);
+          }
+        },
+      })),
+    ];
+    lanes.expr(this.spec.expr, inputs, true, 'f');
   }
 
   /** Reads the block at local `block` into the locals, each address moved to C's element (row, col), locals holding element indices. */

@@ -263,14 +263,16 @@ function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
       else {
         // The epilogue of each accumulator (plus C's earlier sum), from the registers into C.
         f.get(epi).if();
+        code.rowStart();
         for (let r = 0; r < m; r++) {
           for (let v = 0; v < nv; v++) {
             f.get(accumulate).if().get(rowC).v128Load(16 * v).get(acc[r][v]).f32x4Add().set(value).else().get(acc[r][v]).set(value).end();
             f.get(rowC);
-            code.apply(value, true, r, 4 * v);
+            code.applyRow(value, 4 * v);
             f.v128Store(16 * v);
           }
           f.get(rowC).get(ldc).i32Add().set(rowC);
+          code.nextRow();
         }
         f.else();
         plainStores();
@@ -475,11 +477,12 @@ function buildDirectKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilde
         if (!code) plainStores();
         else {
           f.get(epi).if();
+          code.rowStart();
           for (let v = 0; v < nv; v++) {
             f.get(row).v128Load(16 * v).set(value);
             f.get(accumulate).if().get(c).v128Load(16 * v).get(value).f32x4Add().set(value).end();
             f.get(c);
-            code.apply(value, true, 0, 4 * v);
+            code.applyRow(value, 4 * v);
             f.v128Store(16 * v);
           }
           f.else();
