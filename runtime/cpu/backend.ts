@@ -10,7 +10,7 @@ import { newHostArray } from '../host.js';
 import { wasmHeap } from './wasm/heap.js';
 import { runFold, runUnfold } from './conv.js';
 import { prepareElementwise, runElementwise, type Operand } from './elementwise.js';
-import { runFusedReduce } from './reduce-fused.js';
+import { prepareFusedReduce, runFusedReduce } from './reduce-fused.js';
 import { catRegions, padRegion, prepareRunMatmul, runFull, runGather, runMatmul, runScatterAdd } from './routines.js';
 
 export class CpuStorage implements Storage {
@@ -111,6 +111,11 @@ export const cpu: Backend = {
     if (lowering.kind === 'elementwise') {
       const expr = elementwiseExpr(op, inputs.length, attrs);
       return prepareElementwise(expr, out.shape, out, inputs, () => [operand(out), inputs.map(operand)]);
+    }
+    if (lowering.kind === 'reduce') {
+      const a = attrs as ReduceAttrs & { shape?: number[] };
+      const reduce = prepareFusedReduce(lowering.reducer, lowering.prologue ?? IDENTITY, a.shape ?? inputs[0].shape, a.dims, inputs);
+      return () => reduce(inputs.map(operand), dataOf(out), out.offset);
     }
     if (lowering.kind !== 'routine') return undefined;
     if (lowering.routine === 'matmul') return prepareRunMatmul(inputs[0], inputs[1], out, dataOf, lowering.epilogue, inputs.slice(2));

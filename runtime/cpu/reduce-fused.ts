@@ -29,22 +29,32 @@ const isArg = (r: string) => r === 'argmax' || r === 'argmin';
  * plain one with the identity expression), as one generated loop nest.
  */
 export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly number[], dims: readonly number[], inputs: readonly Operand[], out: HostArray, outOffset: number): void {
+  prepareFusedReduce(reducer, expr, shape, dims, inputs)(inputs, out, outOffset);
+}
+
+/**
+ * runFusedReduce with the loops chosen once for inputs of these strides and dtypes (a compiled
+ * plan's step): the returned call takes each run's operands (same strides and dtypes) and output.
+ */
+export function prepareFusedReduce(reducer: Reducer, expr: Expr, shape: readonly number[], dims: readonly number[], like: readonly { strides: readonly number[]; dtype: DType }[]): (inputs: readonly Operand[], out: HostArray, outOffset: number) => void {
   if (!(reducer in INIT)) throw new Error(`fused reduction: ${reducer} has no fused kernel`);
   const keptDims = shape.map((_, i) => i).filter((i) => !dims.includes(i));
-  const kept = coalesce(keptDims.map((d) => shape[d]), inputs.map((x) => keptDims.map((d) => x.strides[d])));
-  const red = coalesce(dims.map((d) => shape[d]), inputs.map((x) => dims.map((d) => x.strides[d])));
-  const sig = `${exprKey(expr)}|${inputs.map((x) => x.dtype).join(',')}`;
-  // A float32 sum over rows or columns (heap operands, or big enough to copy in): the Wasm SIMD kernel, when the prologue has one.
-  if (reducer === 'sum' && runSimdSum(sig, expr, kept, red, inputs, out, outOffset)) return;
+  const kept = coalesce(keptDims.map((d) => shape[d]), like.map((x) => keptDims.map((d) => x.strides[d])));
+  const red = coalesce(dims.map((d) => shape[d]), like.map((x) => dims.map((d) => x.strides[d])));
+  const sig = `${exprKey(expr)}|${like.map((x) => x.dtype).join(',')}`;
   const key = `${reducer}|${sig}|${kept.shape.length}|${red.shape.length}`;
-  let kernel = cache.get(key);
-  if (!kernel) {
-    kernel = compile(key, reducer, expr, inputs.map((x) => x.dtype), kept.shape.length, red.shape.length);
-    cache.set(key, kernel);
-  }
-  const args: unknown[] = [];
-  inputs.forEach((x, j) => args.push(x.data, x.offset, kept.strides[j], red.strides[j]));
-  kernel(out, outOffset, kept.shape, red.shape, ...args);
+  let kernel: Kernel | undefined;
+  return (inputs, out, outOffset) => {
+    // A float32 sum over rows or columns (heap operands, or big enough to copy in): the Wasm SIMD kernel, when the prologue has one.
+    if (reducer === 'sum' && runSimdSum(sig, expr, kept, red, inputs, out, outOffset)) return;
+    if (!kernel) {
+      kernel = cache.get(key);
+      if (!kernel) cache.set(key, (kernel = compile(key, reducer, expr, like.map((x) => x.dtype), kept.shape.length, red.shape.length)));
+    }
+    const args: unknown[] = [];
+    inputs.forEach((x, j) => args.push(x.data, x.offset, kept.strides[j], red.strides[j]));
+    kernel(out, outOffset, kept.shape, red.shape, ...args);
+  };
 }
 
 function compile(key: string, reducer: string, expr: Expr, dtypes: readonly DType[], nk: number, nr: number): Kernel {
