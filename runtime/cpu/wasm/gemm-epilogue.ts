@@ -74,17 +74,46 @@ export class EpilogueCode {
    * stores. Contiguous extras take their column offset as a constant, not a multiply.
    */
   applyRow(value: number, col: number): void {
+    const f = this.f;
+    this.expr(value, true, (x, j) => {
+      f.get(this.rowAt[j]);
+      if (x.mode === 'v' && col > 0) f.i32Const(col * (x.dtype === 'bool' ? 1 : 4)).i32Add();
+      if (x.mode === 's' && col > 0) f.get(this.cs[j]).i32Const(col).i32Mul().i32Add();
+    });
+  }
+
+  /**
+   * Scalar f32 on the stack -> its epilogue (f32) on the stack, for C's element `row` rows and
+   * `col` columns from where at[] points: each a constant, or a local holding the count.
+   */
+  applyScalar(row: number | { local: number }, col: number | { local: number }): void {
+    const f = this.f;
+    const v = f.local(V128);
+    f.simdOp('f32x4.splat').set(v);
+    this.expr(v, false, (_, j) => {
+      f.get(this.at[j]);
+      for (const [n, stride] of [[row, this.rs[j]], [col, this.cs[j]]] as const) {
+        if (typeof n !== 'number') f.get(stride).get(n.local).i32Mul().i32Add();
+        else if (n !== 0) f.get(stride).i32Const(n).i32Mul().i32Add();
+      }
+    });
+    f.f32x4ExtractLane(0);
+  }
+
+  /**
+   * The epilogue of the product in local `value` (four lanes, or lane 0 when !vector) onto the
+   * stack, each extra read from the address `place(extra, j)` pushes.
+   */
+  private expr(value: number, vector: boolean, place: (x: GemmEpilogue['extras'][number], j: number) => void): void {
     const f = this.f, lanes = this.lanes;
     const inputs: LaneInput[] = [
       { dtype: 'float32', push: () => void f.get(value) },
       ...this.spec.extras.map((x, j): LaneInput => ({
         dtype: x.dtype,
         push: () => {
-          f.get(this.rowAt[j]);
-          if (x.mode === 'v' && col > 0) f.i32Const(col * (x.dtype === 'bool' ? 1 : 4)).i32Add();
-          if (x.mode === 's' && col > 0) f.get(this.cs[j]).i32Const(col).i32Mul().i32Add();
+          place(x, j);
           f.set(this.addr);
-          if (x.mode === 'v') lanes.load(x.dtype, true, this.addr);
+          if (!vector || x.mode === 'v') lanes.load(x.dtype, vector, this.addr);
           else if (x.mode === 's') lanes.loadStepped(true, this.addr, this.cs[j]);
           else {
             f.get(this.addr);
@@ -93,7 +122,7 @@ export class EpilogueCode {
         },
       })),
     ];
-    lanes.expr(this.spec.expr, inputs, true, 'f');
+    lanes.expr(this.spec.expr, inputs, vector, 'f');
   }
 
   /** Reads the block at local `block` into the locals, each address moved to C's element (row, col), locals holding element indices. */
@@ -111,48 +140,5 @@ export class EpilogueCode {
   step(n: number, along: 'rows' | 'cols'): void {
     const f = this.f;
     this.spec.extras.forEach((_, j) => f.get(this.at[j]).get(along === 'rows' ? this.rs[j] : this.cs[j]).i32Const(n).i32Mul().i32Add().set(this.at[j]));
-  }
-
-  /**
-   * Leaves on the stack the epilogue of the product in local `value` (an f32x4, or lane 0 when
-   * !vector) for the C element(s) `row` rows and `col` columns from where at[] points: each a
-   * constant, or a local holding the count (`{ local }`).
-   */
-  apply(value: number, vector: boolean, row: number | { local: number }, col: number | { local: number }): void {
-    const f = this.f, lanes = this.lanes;
-    const offset = (j: number): void => {
-      f.get(this.at[j]);
-      for (const [n, stride] of [[row, this.rs[j]], [col, this.cs[j]]] as const) {
-        if (typeof n === 'number') {
-          if (n !== 0) f.get(stride).i32Const(n).i32Mul().i32Add();
-        } else f.get(stride).get(n.local).i32Mul().i32Add();
-      }
-      f.set(this.addr);
-    };
-    const inputs: LaneInput[] = [
-      { dtype: 'float32', push: () => void f.get(value) },
-      ...this.spec.extras.map((x, j): LaneInput => ({
-        dtype: x.dtype,
-        push: () => {
-          offset(j);
-          if (!vector || x.mode === 'v') lanes.load(x.dtype, vector, this.addr);
-          else if (x.mode === 's') lanes.loadStepped(true, this.addr, this.cs[j]);
-          else {
-            f.get(this.addr);
-            lanes.loadSplat(x.dtype);
-          }
-        },
-      })),
-    ];
-    lanes.expr(this.spec.expr, inputs, vector, 'f');
-  }
-
-  /** Scalar f32 on the stack -> its epilogue (f32) on the stack, for C's element `row`, `col` from at[]. */
-  applyScalar(row: number | { local: number }, col: number | { local: number }): void {
-    const f = this.f;
-    const v = f.local(V128);
-    f.simdOp('f32x4.splat').set(v);
-    this.apply(v, false, row, col);
-    f.f32x4ExtractLane(0);
   }
 }
