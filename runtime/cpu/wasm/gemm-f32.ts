@@ -518,18 +518,75 @@ function buildDirectKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilde
  * stride. count, kc >= 1.
  *
  * Full slivers take one of three paths: w adjacent elements (stride 4: B row-major, A transposed)
- * are copied as f32x4 vectors, two slivers per step while two are left (so each 64-byte line of a
- * row-major B is read once: rows 16 KiB apart, as in the conv GEMMs with N = 4096, share L1 sets
- * and lose a line between the two slivers' sweeps; 20x4096x250 1.20 -> 1.08 ms, 10x36864x25
- * 0.86 -> 0.71, 1024^3 unchanged); adjacent steps (step 4: A row-major, B transposed) are read as f32x4
- * vectors along the steps and transposed 4x4 in registers; anything else is copied one float at a
- * time. Transposing packed a 4096 x 1000 A in 1.6 ms instead of 2.5 (float by float).
+ * are copied as f32x4 vectors, every full sliver at once and G = 8 steps at a time, so the source
+ * is read along its rows by G streams (B's rows 16 KiB apart, as in the conv GEMMs with N = 4096,
+ * share L1 sets and sit on a page each; read down the columns, a line per row, 20x4096x250 took
+ * 925 us, by row groups 878; 10x36864x25 483 -> 471); adjacent steps (step 4: A row-major, B
+ * transposed) are read as f32x4 vectors along the steps and transposed 4x4 in registers; anything
+ * else is copied one float at a time. Transposing packed a 4096 x 1000 A in 1.6 ms instead of 2.5
+ * (float by float).
  */
 function buildPack(name: string, w: number): FuncBuilder {
   const f = new FuncBuilder(name, [I32, I32, I32, I32, I32, I32]);
   const [src, stride, step, dst, count, kc] = [0, 1, 2, 3, 4, 5];
   const left = f.local(I32), k = f.local(I32), p = f.local(I32), q = f.local(I32);
   const v = Array.from({ length: 4 }, () => f.local(V128)), t = Array.from({ length: 4 }, () => f.local(V128));
+
+  /** The stride-4 full slivers, G steps of all of them at a time (see below); leaves left < w, src and dst past them. */
+  function rowGroups(): void {
+    const G = 8;
+    const nFull = f.local(I32), sl = f.local(I32), k0 = f.local(I32), kk = f.local(I32), d = f.local(I32), r = f.local(I32);
+    const rows = Array.from({ length: G }, () => f.local(I32));
+    const sliverBytes = f.local(I32);
+    f.get(left).i32Const(w).i32DivU().set(nFull);
+    f.get(kc).i32Const(4 * w).i32Mul().set(sliverBytes);
+    f.i32Const(0).set(k0);
+    f.loop(); // groups of G steps
+    {
+      f.get(kc).get(k0).i32Sub().set(kk);
+      for (let i = 0; i < G; i++) f.get(src).get(k0).i32Const(i).i32Add().get(step).i32Mul().i32Add().set(rows[i]);
+      f.get(dst).get(k0).i32Const(4 * w).i32Mul().i32Add().set(d);
+      f.get(nFull).set(sl);
+      f.get(kk).i32Const(G).i32GeS().if();
+      {
+        f.loop(); // slivers, G steps each
+        for (let i = 0; i < G; i++) {
+          for (let v = 0; v < w / 4; v++) f.get(d).get(rows[i]).v128Load(16 * v).v128Store(4 * w * i + 16 * v);
+          f.incr(rows[i], 4 * w);
+        }
+        f.get(d).get(sliverBytes).i32Add().set(d);
+        f.get(sl).i32Const(1).i32Sub().tee(sl).brIf(0);
+        f.end();
+      }
+      f.else();
+      {
+        // The last kc % G steps, one row of every sliver at a time.
+        f.i32Const(0).set(r);
+        f.loop();
+        {
+          f.get(src).get(k0).get(r).i32Add().get(step).i32Mul().i32Add().set(p);
+          f.get(dst).get(k0).get(r).i32Add().i32Const(4 * w).i32Mul().i32Add().set(q);
+          f.get(nFull).set(sl);
+          f.loop();
+          for (let v = 0; v < w / 4; v++) f.get(q).get(p).v128Load(16 * v).v128Store(16 * v);
+          f.incr(p, 4 * w);
+          f.get(q).get(sliverBytes).i32Add().set(q);
+          f.get(sl).i32Const(1).i32Sub().tee(sl).brIf(0);
+          f.end();
+          f.incr(r, 1);
+          f.get(r).get(kk).i32LtS().brIf(0);
+        }
+        f.end();
+      }
+      f.end();
+      f.incr(k0, G);
+      f.get(k0).get(kc).i32LtS().brIf(0);
+    }
+    f.end();
+    f.get(src).get(nFull).i32Const(4 * w).i32Mul().i32Add().set(src);
+    f.get(dst).get(nFull).get(sliverBytes).i32Mul().i32Add().set(dst);
+    f.get(left).get(nFull).i32Const(w).i32Mul().i32Sub().set(left);
+  }
 
   /** Copies local[k] steps (>= 1) of one sliver from p to dst, one float at a time. */
   const scalarSteps = (): void => {
@@ -546,42 +603,19 @@ function buildPack(name: string, w: number): FuncBuilder {
   };
 
   f.get(count).set(left);
+  // w adjacent elements (stride 4: B row-major, A transposed): every full sliver at once, G steps
+  // at a time, so the source is read along its rows (G streams a prefetcher follows) rather than
+  // down its columns a line per row (rows 16 KiB apart, as in the conv GEMMs, share L1 sets and
+  // each sit on their own page).
+  f.get(stride).i32Const(4).i32Eq().get(left).i32Const(w).i32GeS().i32And().if();
+  rowGroups();
+  f.end();
   f.block();
   f.loop(); // full slivers
   {
     f.get(left).i32Const(w).i32LtS().brIf(1);
     f.get(src).set(p);
-    f.get(stride).i32Const(4).i32Eq().if();
-    {
-      f.get(kc).set(k);
-      f.get(left).i32Const(2 * w).i32GeS().if();
-      {
-        // Two slivers per step (2w adjacent floats, a 64-byte line for w = 8): each line of a
-        // strided source is read once, not once per sliver. q: the second sliver.
-        f.get(dst).get(kc).i32Const(4 * w).i32Mul().i32Add().set(q);
-        f.loop();
-        for (let i = 0; i < w / 4; i++) f.get(dst).get(p).v128Load(16 * i).v128Store(16 * i);
-        for (let i = 0; i < w / 4; i++) f.get(q).get(p).v128Load(4 * w + 16 * i).v128Store(16 * i);
-        f.get(p).get(step).i32Add().set(p);
-        f.incr(dst, 4 * w);
-        f.incr(q, 4 * w);
-        f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
-        f.end();
-        // The first sliver is done here; the code after the paths moves on past the second.
-        f.get(q).set(dst);
-        f.get(src).get(stride).i32Const(w).i32Mul().i32Add().set(src);
-        f.get(left).i32Const(w).i32Sub().set(left);
-      }
-      f.else();
-      f.loop();
-      for (let i = 0; i < w / 4; i++) f.get(dst).get(p).v128Load(16 * i).v128Store(16 * i);
-      f.get(p).get(step).i32Add().set(p);
-      f.incr(dst, 4 * w);
-      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
-      f.end();
-      f.end();
-    }
-    f.else();
+    // (stride 4 never gets here: rowGroups took every full sliver.)
     {
       // Groups of 4 steps: when step is 4 bytes, transpose 4x4 blocks (local[k] = kc / 4 groups), then the kc % 4 rest one by one.
       f.get(step).i32Const(4).i32Eq().if().get(kc).i32Const(2).i32ShrU().set(k).else().i32Const(0).set(k).end();
@@ -613,7 +647,6 @@ function buildPack(name: string, w: number): FuncBuilder {
       scalarSteps();
       f.end();
     }
-    f.end();
     // The next sliver starts w elements further along `stride`.
     f.get(src).get(stride).i32Const(w).i32Mul().i32Add().set(src);
     f.get(left).i32Const(w).i32Sub().set(left);
