@@ -127,8 +127,12 @@ export function compileSimdElementwise(key: string, expr: Expr, inDtypes: readon
 
 /** Below this many elements per row, a strided kernel stays on JS. */
 const MIN_ROW = 4;
-/** Below this many elements in all, a kernel stays on JS: a Wasm call's fixed cost (~0.5 us more, measured) outweighs its speed. */
-export const MIN_WASM_ELEMENTS = 256;
+/**
+ * Below this many elements in all, a kernel stays on JS: a Wasm call's fixed cost outweighs its
+ * speed. Measured (a prepared step's 3-node kernel over heap operands, us per call, JS -> Wasm):
+ * 16 elements 0.13 -> 0.50, 64 0.28 -> 0.55, 200 0.69 -> 0.56, 256 -> 0.57.
+ */
+export const MIN_WASM_ELEMENTS = 128;
 /** An operand outside the heap is copied in when it spans at most 1/STAGE_RATIO of the elements computed. */
 const STAGE_RATIO = 8;
 
@@ -177,7 +181,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
     ...inputs.map((x, j) => ({ data: x.data, lo: x.offset, hi: x.offset + spans[j], read: true, write: false })),
     { data: out.data, lo: out.offset, hi: out.offset + total, read: false, write: true },
   ]);
-  runCalls(kernel, laneModes, merged, out, staged.at[inputs.length], inputs, staged.at.slice(0, inputs.length));
+  callsOf(kernel, laneModes, merged, [out.data.BYTES_PER_ELEMENT, ...inputs.map((x) => x.data.BYTES_PER_ELEMENT)])(out, staged.at[inputs.length], inputs, staged.at.slice(0, inputs.length));
   staged.done();
   return true;
 }
@@ -219,6 +223,7 @@ export function prepareSimdElementwise(sig: string, expr: Expr, merged: Merged, 
   const kernel = compileSimdElementwise(`${sig}|${modes.join('')}`, expr, inDtypes, outDtype, modes);
   if (!kernel) return null;
   const at = inDtypes.map(() => 0);
+  const calls = callsOf(kernel, modes, merged, [bytesOf(outDtype), ...inDtypes.map(bytesOf)]);
   return {
     run(out, inputs) {
       const outAt = heap.addressOf(out.data);
@@ -229,36 +234,55 @@ export function prepareSimdElementwise(sig: string, expr: Expr, merged: Merged, 
         if (a < 0) return false;
         at[j] = a;
       }
-      runCalls(kernel, modes, merged, out, outAt, inputs, at);
+      calls(out, outAt, inputs, at);
       return true;
     },
   };
 }
 
-/** The kernel's calls: one per step of the dims outside its three (../strided.ts forEachIndex), offsets turned into addresses. */
-function runCalls(kernel: SimdElementwise, laneModes: readonly LaneMode[], merged: Merged, out: Operand, outAt: number, inputs: readonly Operand[], at: readonly number[]): void {
+/**
+ * The kernel's calls for loop `merged`, made once per loop (a prepared step keeps it): `call(out,
+ * outAt, inputs, at)` makes one call per step of the dims outside the kernel's three (../strided.ts
+ * forEachIndex), the operands' offsets turned into addresses.
+ */
+function callsOf(kernel: SimdElementwise, laneModes: readonly LaneMode[], merged: Merged, bytes: readonly number[]): (out: Operand, outAt: number, inputs: readonly Operand[], at: readonly number[]) => void {
   const { shape, strides } = merged;
   const ndim = shape.length;
   const inner = ndim - 1, row = ndim - 2, plane = ndim - 3;
   const size = (d: number) => (d < 0 ? 1 : shape[d]);
-  const outStride = (d: number) => (d < 0 ? 0 : strides[0][d] * out.data.BYTES_PER_ELEMENT);
-  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j + 1][d] * inputs[j].data.BYTES_PER_ELEMENT);
+  // bytes[0]: the output's element size, bytes[j + 1] input j's.
+  const stride = (j: number, d: number) => (d < 0 ? 0 : strides[j][d] * bytes[j]);
   // Arguments: fixed ones now, addresses and 'c' values per call.
-  const args: number[] = [size(inner), size(row), size(plane), 0, outStride(row), outStride(plane)];
+  const args: number[] = [size(inner), size(row), size(plane), 0, stride(0, row), stride(0, plane)];
   const slot: number[] = [];
-  inputs.forEach((_, j) => {
+  laneModes.forEach((mode, j) => {
     slot.push(args.length);
-    if (laneModes[j] === 'c') args.push(0);
-    else args.push(0, stride(j, row), stride(j, plane));
-    if (laneModes[j] === 's') args.push(stride(j, inner));
+    if (mode === 'c') args.push(0);
+    else args.push(0, stride(j + 1, row), stride(j + 1, plane));
+    if (mode === 's') args.push(stride(j + 1, inner));
   });
-  // One call per index of the dims outside the kernel's three (offs: the output's, then each input's).
-  forEachIndex(shape.slice(0, Math.max(0, plane)), [out.offset, ...inputs.map((x) => x.offset)], strides, (offs) => {
-    args[3] = outAt + offs[0] * out.data.BYTES_PER_ELEMENT;
-    for (let j = 0; j < inputs.length; j++) {
-      const x = inputs[j];
-      args[slot[j]] = laneModes[j] === 'c' ? x.data[offs[j + 1]] : at[j] + offs[j + 1] * x.data.BYTES_PER_ELEMENT;
-    }
-    kernel(...args);
-  });
+  const invoke = invoker(args.length);
+  const outer = shape.slice(0, Math.max(0, plane));
+  const n = laneModes.length;
+  return (out, outAt, inputs, at) => {
+    const place = (offs: readonly number[]): void => {
+      args[3] = outAt + offs[0] * bytes[0];
+      for (let j = 0; j < n; j++) args[slot[j]] = laneModes[j] === 'c' ? inputs[j].data[offs[j + 1]] : at[j] + offs[j + 1] * bytes[j + 1];
+      invoke(kernel, args);
+    };
+    const offsets = [out.offset];
+    for (let j = 0; j < n; j++) offsets.push(inputs[j].offset);
+    // Most loops have no dims outside the kernel's: one call, without forEachIndex.
+    if (outer.length === 0) place(offsets);
+    else forEachIndex(outer, offsets, strides, place);
+  };
+}
+
+/**
+ * f(...args) for args of length n, through a function of fixed arity (a spread call into Wasm
+ * costs ~1 us more than the call itself: a 16-element kernel took 1.4 us, now ~0.2).
+ */
+const invokers: ((f: SimdElementwise, args: readonly number[]) => void)[] = [];
+function invoker(n: number): (f: SimdElementwise, args: readonly number[]) => void {
+  return (invokers[n] ??= new Function('f', 'a', `f(${Array.from({ length: n }, (_, i) => `a[${i}]`).join(', ')});`) as (f: SimdElementwise, args: readonly number[]) => void);
 }

@@ -1,0 +1,21 @@
+import * as kiln from 'kiln';
+import { nn, optim } from 'kiln';
+import { cpu } from '../runtime/cpu/backend.js';
+import { MNISTConvNet } from '../models/mnist-convnet.js';
+const t = [0, 0, 0];
+let on = false;
+const prep = cpu.prepareStep!;
+cpu.prepareStep = (op, inputs, attrs, out) => {
+  const r = prep.call(cpu, op, inputs, attrs, out);
+  if (!r || op.name !== 'matmul' || inputs[0].shape.join() !== '20,250') return r;
+  return () => { if (!on) return r(); for (let i = 0; i < 3; i++) { const s = performance.now(); r(); t[i] += performance.now() - s; } };
+};
+kiln.manualSeed(0);
+const m = new MNISTConvNet();
+const opt = new optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 });
+const x = kiln.randn([64, 1, 28, 28]), y = kiln.randint(0, 10, [64]);
+const s = kiln.compileTrainStep(m, (out, tt) => nn.functional.crossEntropy(out, tt), opt, { log: () => {} });
+for (let i = 0; i < 20; i++) s(x, y).itemSync();
+on = true;
+for (let i = 0; i < 50; i++) s(x, y).itemSync();
+console.log('conv2 fwd matmul: first', (t[0] / 50 * 1000).toFixed(0), 'second', (t[1] / 50 * 1000).toFixed(0), 'third', (t[2] / 50 * 1000).toFixed(0));
