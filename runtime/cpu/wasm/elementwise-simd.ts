@@ -16,7 +16,7 @@ import { wasmKernelsEnabled } from './kernel.js';
 import { wasmHeap } from './heap.js';
 import { copyInThreshold, spanOf, stage } from './copy-in.js';
 import { forEachIndex } from '../strided.js';
-import { bytesOf, compileCached, kindOf, LANES, Lanes, laneOperands, laneParams, type LaneMode } from './simd-lanes.js';
+import { bytesOf, compileCached, invoker, kindOf, LANES, Lanes, laneOperands, laneParams, type LaneMode } from './simd-lanes.js';
 
 
 /**
@@ -278,11 +278,3 @@ function callsOf(kernel: SimdElementwise, laneModes: readonly LaneMode[], merged
   };
 }
 
-/**
- * f(...args) for args of length n, through a function of fixed arity (a spread call into Wasm
- * costs ~1 us more than the call itself: a 16-element kernel took 1.4 us, now ~0.2).
- */
-const invokers: ((f: SimdElementwise, args: readonly number[]) => void)[] = [];
-function invoker(n: number): (f: SimdElementwise, args: readonly number[]) => void {
-  return (invokers[n] ??= new Function('f', 'a', `f(${Array.from({ length: n }, (_, i) => `a[${i}]`).join(', ')});`) as (f: SimdElementwise, args: readonly number[]) => void);
-}

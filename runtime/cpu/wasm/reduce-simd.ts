@@ -14,7 +14,7 @@ import { wasmKernelsEnabled } from './kernel.js';
 import { wasmHeap } from './heap.js';
 import { copyInThreshold, spanOf, stage } from './copy-in.js';
 import { forEachIndex } from '../strided.js';
-import { bytesOf, compileCached, LANES, Lanes, laneOperands, laneParams, type LaneMode } from './simd-lanes.js';
+import { bytesOf, compileCached, invoker, LANES, Lanes, laneOperands, laneParams, type LaneMode } from './simd-lanes.js';
 
 type Layout = 'rows' | 'cols';
 
@@ -200,6 +200,7 @@ function runSumCalls(kernel: SimdSum, layout: Layout, kept: Loop, red: Loop, inp
     else args.push(0, (layout === 'rows' ? keptStride(j) : red.strides[j][0]) * x.data.BYTES_PER_ELEMENT);
   });
   // One call per index of the kept dims outside the innermost (../strided.ts forEachIndex); the output advances by perCall.
+  const invoke = invoker(args.length);
   let o = outOffset;
   forEachIndex(kept.shape.slice(0, Math.max(0, inner)), inputs.map((x) => x.offset), kept.strides, (offs) => {
     args[2] = outAt + o * 4;
@@ -207,7 +208,7 @@ function runSumCalls(kernel: SimdSum, layout: Layout, kept: Loop, red: Loop, inp
       const x = inputs[j];
       args[slot[j]] = modes[j] === 'c' ? x.data[offs[j]] : at[j] + offs[j] * x.data.BYTES_PER_ELEMENT;
     }
-    kernel(...args);
+    invoke(kernel, args);
     o += perCall;
   });
 }
