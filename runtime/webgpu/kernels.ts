@@ -30,6 +30,24 @@ export const WORKGROUP = 256;
 /** A loop over `n` dims, or nothing for 0 dims (its body would not type-check: `0u - 1u`). */
 export const dimLoop = (n: number, loop: string) => (n > 0 ? loop : '');
 
+/**
+ * WGSL that unravels the flat index in variable `rem` (consumed) over `n` dims, innermost first,
+ * dim d's size at md[shapeAt + d]: for each dim, `let d` and its coordinate `let c`, then `also`
+ * (statements that may read them), then each pointer moved by c times its stride along d, at
+ * md[stridesAt + d]. Nothing for 0 dims.
+ */
+export function unravel(n: number, rem: string, shapeAt: number, pointers: readonly (readonly [name: string, stridesAt: number])[], also = ''): string {
+  return dimLoop(n, `
+  for (var k = 0u; k < ${n}u; k++) {
+    let d = ${n - 1}u - k;
+    let s = md[${shapeAt}u + d];
+    let c = ${rem} % s;
+    ${rem} = ${rem} / s;
+    ${also}
+    ${pointers.map(([p, at]) => `${p} += c * md[${at}u + d];`).join('\n    ')}
+  }`);
+}
+
 export interface KernelSpec {
   /** Identifies the WGSL source; pipelines are cached by it. */
   readonly key: string;
@@ -82,7 +100,6 @@ function elementwiseCode(expr: Expr, inputs: readonly Operand[], out: DType, ndi
   const { body, result } = renderWgsl(expr, inputs.map((x) => x.dtype), out);
   const base = (j: number) => 1 + ndim + (ndim + 1) * (j + 1); // start of input j's strides
   const ptrs = inputs.map((_, j) => `var p${j} = md[${base(j) + ndim}];`).join('\n  ');
-  const steps = inputs.map((_, j) => `p${j} += c * md[${base(j)}u + d];`).join('\n      ');
   const loads = inputs.map((x, j) => `let x${j} = ${load(j, x, `p${j}`)};`).join('\n  ');
   const code = `${bindings(out, inputs)}
 ${PRELUDE}
@@ -90,15 +107,7 @@ ${HEADER('md[0]')}
   var rem = i;
   var po = md[${1 + 2 * ndim}];
   ${ptrs}
-  ${dimLoop(ndim, `
-  for (var k = 0u; k < ${ndim}u; k++) {
-    let d = ${ndim - 1}u - k;
-    let s = md[1u + d];
-    let c = rem % s;
-    rem = rem / s;
-    po += c * md[${1 + ndim}u + d];
-    ${steps}
-  }`)}
+  ${unravel(ndim, 'rem', 1, [['po', 1 + ndim], ...inputs.map((_, j) => [`p${j}`, base(j)] as const)])}
   ${loads}
   ${body}
   out[po] = ${result};
@@ -174,27 +183,13 @@ ${PRELUDE}
 ${header}
   var rem = i;
   ${inputs.map((_, j) => `var b${j} = md[${stride(j) + nk + nr}];`).join('\n  ')}
-  ${dimLoop(nk, `
-  for (var k = 0u; k < ${nk}u; k++) {
-    let d = ${nk - 1}u - k;
-    let s = md[2u + d];
-    let c = rem % s;
-    rem = rem / s;
-    ${inputs.map((_, j) => `b${j} += c * md[${stride(j)}u + d];`).join('\n    ')}
-  }`)}
+  ${unravel(nk, 'rem', 2, inputs.map((_, j) => [`b${j}`, stride(j)] as const))}
   var acc: ${accKind} = ${init};
   var best: i32 = -1;
   for (var r = ${wide ? `li; r < nRed; r += ${WORKGROUP}u` : '0u; r < md[1]; r++'}) {
     var rr = r;
     ${inputs.map((_, j) => `var p${j} = b${j};`).join('\n    ')}
-    ${dimLoop(nr, `
-    for (var k = 0u; k < ${nr}u; k++) {
-      let d = ${nr - 1}u - k;
-      let s = md[${2 + nk}u + d];
-      let c = rr % s;
-      rr = rr / s;
-      ${inputs.map((_, j) => `p${j} += c * md[${stride(j) + nk}u + d];`).join('\n      ')}
-    }`)}
+    ${unravel(nr, 'rr', 2 + nk, inputs.map((_, j) => [`p${j}`, stride(j) + nk] as const))}
     ${inputs.map((x, j) => `let x${j} = ${load(j, x, `p${j}`)};`).join('\n    ')}
     ${body}
     let v = ${result};
@@ -242,16 +237,7 @@ ${HEADER('md[0]')}
   var po = md[${os + nd}];
   var px = md[${xs + nd}];
   var pi = md[${is + nd}];
-  ${dimLoop(nd, `
-  for (var k = 0u; k < ${nd}u; k++) {
-    let d = ${nd - 1}u - k;
-    let s = md[3u + d];
-    let c = rem % s;
-    rem = rem / s;
-    po += c * md[${os}u + d];
-    px += c * md[${xs}u + d];
-    pi += c * md[${is}u + d];
-  }`)}
+  ${unravel(nd, 'rem', 3, [['po', os], ['px', xs], ['pi', is]])}
   let size = i32(md[1]);
   var q = ${raw(1, index, 'pi')};
   if (q < 0) { q += size; }
@@ -295,19 +281,8 @@ ${HEADER('md[0]')}
   var ps = md[${ss + nd}];
   var j = 0u;
   var inside = true;
-  ${dimLoop(nd, `
-  for (var k = 0u; k < ${nd}u; k++) {
-    let d = ${nd - 1}u - k;
-    let s = md[${sh}u + d];
-    let c = rem % s;
-    rem = rem / s;
-    if (d == md[${ss + nd + 1}]) { j = c; }
-    inside = inside && c < md[${ish}u + d];
-    po += c * md[${os}u + d];
-    pb += c * md[${bs}u + d];
-    pi += c * md[${is}u + d];
-    ps += c * md[${ss}u + d];
-  }`)}
+  ${unravel(nd, 'rem', sh, [['po', os], ['pb', bs], ['pi', is], ['ps', ss]], `if (d == md[${ss + nd + 1}]) { j = c; }
+    inside = inside && c < md[${ish}u + d];`)}
   var acc: ${acc} = ${widen(base.dtype, raw(0, base, 'pb'))};
   if (inside) {
     let size = i32(md[1]);

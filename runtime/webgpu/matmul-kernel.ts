@@ -17,7 +17,7 @@
 // col strides, b row and col strides, a offset, b offset, per epilogue extra: row, col, batch
 // strides(nb), offset; then the unfold map of A, then of B, for unfold-loaded operands].
 import type { DType, Expr } from '../../ir/index.js';
-import { accType, dimLoop, narrow, widen, withF16, type KernelSpec, type Operand } from './kernels.js';
+import { accType, narrow, unravel, widen, withF16, type KernelSpec, type Operand } from './kernels.js';
 import { PRELUDE, renderWgsl, storageType } from './render-wgsl.js';
 import { unfoldMapWgsl, unfoldMapWords } from './unfold-map.js';
 
@@ -85,16 +85,7 @@ fn setup(z: u32) {
   ao = md[${4 + 3 * nb + 4}];
   bo = md[${4 + 3 * nb + 5}];
   ${extras.map((_, j) => `eo${j} = md[${extraBase(j) + 2 + nb}];`).join('\n  ')}
-  ${dimLoop(nb, `
-  for (var k = 0u; k < ${nb}u; k++) {
-    let d = ${nb - 1}u - k;
-    let s = md[4u + d];
-    let c = rem % s;
-    rem = rem / s;
-    ao += c * md[${4 + nb}u + d];
-    bo += c * md[${4 + 2 * nb}u + d];
-    ${extras.map((_, j) => `eo${j} += c * md[${extraBase(j) + 2}u + d];`).join('\n    ')}
-  }`)}
+  ${unravel(nb, 'rem', 4, [['ao', 4 + nb], ['bo', 4 + 2 * nb], ...extras.map((_, j) => [`eo${j}`, extraBase(j) + 2] as const)])}
   ars = md[${4 + 3 * nb}]; acs = md[${4 + 3 * nb + 1}];
   brs = md[${4 + 3 * nb + 2}]; bcs = md[${4 + 3 * nb + 3}];
 }
