@@ -9,7 +9,7 @@
 // that needed more than KEEP_BYTES, so the heap holds at most that much for it between calls.
 // (The matmul keeps its own ScratchArea, sized for its operands, so the two do not keep re-growing each other's.)
 import type { HostArray } from '../../backend.js';
-import { ScratchArea, type WasmHeap } from './heap.js';
+import { alignBytes, ScratchArea, type WasmHeap } from './heap.js';
 
 /**
  * Below this many elements computed (read, for sums), an operand outside the heap that is as big
@@ -62,8 +62,6 @@ export function scratchUses(): number {
   return uses;
 }
 
-/** Rounds a byte count up to 64, so every operand's copy starts aligned. */
-const align64 = (bytes: number): number => Math.ceil(bytes / 64) * 64;
 
 /** A typed array like `like`, of `length` elements at byte address `at` in the heap. */
 function viewAt(heap: WasmHeap, like: HostArray, at: number, length: number): HostArray {
@@ -115,7 +113,7 @@ export function stage(heap: WasmHeap, operands: readonly StagedOperand[]): { at:
   const place = operands.map((o) => {
     if (o.hi <= o.lo || heap.addressOf(o.data) >= 0) return -1;
     const at = bytes;
-    bytes += align64((o.hi - o.lo) * o.data.BYTES_PER_ELEMENT);
+    bytes += alignBytes((o.hi - o.lo) * o.data.BYTES_PER_ELEMENT);
     return at;
   });
   const base = bytes > 0 ? scratch(heap, bytes) : 0;

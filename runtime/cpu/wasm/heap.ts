@@ -16,6 +16,9 @@ const PAGE = 65536;
 /** Every block starts on a 64-byte boundary: a cache line, and aligned for v128 loads. */
 const ALIGN = 64;
 
+/** `bytes` rounded up to the heap's alignment, so that pieces laid out one after another each start aligned. */
+export const alignBytes = (bytes: number): number => Math.ceil(bytes / ALIGN) * ALIGN;
+
 export interface HeapStats {
   /** Bytes in live blocks (rounded up to ALIGN each). */
   bytesInUse: number;

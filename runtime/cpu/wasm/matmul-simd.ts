@@ -15,7 +15,7 @@ import { DEFAULT_DOT_CONFIG, gemmDotFunctions, type DotConfig } from './gemm-dot
 import { EXTRA_WORDS, type GemmEpilogue } from './gemm-epilogue.js';
 import { Unsupported } from './simd-lanes.js';
 import { compileKernel, type WasmKernel } from './kernel.js';
-import { ScratchArea } from './heap.js';
+import { alignBytes, ScratchArea } from './heap.js';
 import { spanOf, stage } from './copy-in.js';
 import { callingThreadScratch, runTasks, splitRange } from '../threads/pool.js';
 import { nodeProcess, threadCount } from '../threads/thread-count.js';
@@ -235,8 +235,6 @@ function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols
   return { ptr: at * 4, rs: cols, cs: 1 };
 }
 
-/** Rounds a float count up to 64 bytes, so every copy starts aligned. */
-const align16 = (floats: number): number => Math.ceil(floats / 16) * 16;
 
 /** Builds (compiles and instantiates on the heap) a GEMM for cfg. Throws if the engine lacks SIMD. */
 export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_SPLIT, dot: DotPolicy = DEFAULT_DOT_POLICY): SimdMatmul {
@@ -426,7 +424,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     // Everything not in the heap gets a piece of the copy area: A, B, then C.
     const aCopy = aAt < 0 ? copyFloats(a, M, K) : undefined;
     const bCopy = bAt < 0 ? copyFloats(b, K, N) : undefined;
-    const aFloats = aCopy ? align16(aCopy.floats) : 0, bFloats = bCopy ? align16(bCopy.floats) : 0;
+    const aFloats = aCopy ? alignBytes(aCopy.floats * 4) / 4 : 0, bFloats = bCopy ? alignBytes(bCopy.floats * 4) / 4 : 0;
     const cFloats = outAt < 0 ? M * N : 0;
     const bytes = (aFloats + bFloats + cFloats) * 4;
     const area = bytes > 0 ? copies.get(bytes) : 0;
