@@ -93,8 +93,8 @@ export function prepareElementwise(expr: Expr, shape: readonly number[], out: { 
   let js: Kernel | undefined;
   return () => {
     const [o, ins] = operands();
-    if (simd?.run(o, ins)) return;
-    if (runSimdElementwise(loop.sig, expr, loop.merged, o, ins)) return;
+    // No Wasm kernel for this loop: the general path could not find one either.
+    if (simd && (simd.run(o, ins) || runSimdElementwise(loop.sig, expr, loop.merged, o, ins))) return;
     runJs((js ??= jsKernel(loop, expr, out.dtype, inDtypes)), loop.merged, o, ins);
   };
 }

@@ -51,7 +51,9 @@ const TILE = new Float64Array(MR * NR);
 // 0.75 -> 0.21, 8^3 0.41 -> 0.20, 10x10x1 0.34 -> 0.23, 16^3 0.38 -> 0.37, but 4^3 0.11 -> 0.19.
 const WASM_MIN_MNK = 100;
 // Operands outside the heap (eager tensors) are copied in first, which a product this small does
-// not win back (eager 8x8 matmul ~2.0 -> ~2.4 us).
+// not win back (eager 8x8 matmul ~2.0 -> ~2.4 us). So between the two thresholds the kernel
+// depends on where the operands lie, and a compiled step (float32 sums, in the heap) and the
+// same eager op (this file's kernel, float64 sums) can differ in the last bits.
 const COPY_IN_MIN_MNK = 16 * 16 * 16;
 
 const inHeap = (x: ArrayBufferView): boolean => (wasmHeap()?.addressOf(x) ?? -1) >= 0;

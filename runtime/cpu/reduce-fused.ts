@@ -33,8 +33,9 @@ export function runFusedReduce(reducer: Reducer, expr: Expr, shape: readonly num
 }
 
 /**
- * runFusedReduce with the loops chosen once for inputs of these strides and dtypes (a compiled
- * plan's step): the returned call takes each run's operands (same strides and dtypes) and output.
+ * runFusedReduce with the coalesced loops, key and JS kernel fixed once for inputs of these strides
+ * and dtypes (a compiled plan's step): the returned call takes each run's operands (same strides
+ * and dtypes) and output. The Wasm sum still decides per call (runSimdSum).
  */
 export function prepareFusedReduce(reducer: Reducer, expr: Expr, shape: readonly number[], dims: readonly number[], like: readonly { strides: readonly number[]; dtype: DType }[]): (inputs: readonly Operand[], out: HostArray, outOffset: number) => void {
   if (!(reducer in INIT)) throw new Error(`fused reduction: ${reducer} has no fused kernel`);

@@ -45,9 +45,8 @@ export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?
   const [brs, bcs] = b.strides.slice(-2);
   const extraData = extras.map(dataOf);
   const extraBatch = extras.map((e) => e.strides.slice(0, -2));
-  const extraInner = extras.map((e) => e.strides.slice(-2));
-  const spec: GemmEpilogue | undefined = epilogue && { expr: epilogue, extras: extras.map((e, j) => ({ dtype: e.dtype, mode: extraMode(extraInner[j][1]) })) };
-  const key = spec && epilogueKey(spec, exprKey(spec.expr));
+  const extraInner = extras.map(innerStrides);
+  const code = epilogue && epilogueCode(epilogue, extras);
   let o = out.offset;
   forEachIndex(batch, [a.offset, b.offset, ...extras.map((e) => e.offset)], [batchStrides(a), batchStrides(b), ...extraBatch], ([ao, bo, ...eo]) => {
     const bOp = { data: bData, offset: bo, rowStride: brs, colStride: bcs };
@@ -55,7 +54,7 @@ export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?
     if (!epilogue) {
       matmul(m, n, k, aOp, bOp, outData, o);
     } else if (!matmulWithEpilogue(m, n, k, aOp, bOp, outData, o, {
-      spec: spec!, key: key!, extras: extras.map((_, j) => ({ data: extraData[j], offset: eo[j], rowStride: extraInner[j][0], colStride: extraInner[j][1] })),
+      ...code!, extras: extras.map((_, j) => ({ data: extraData[j], offset: eo[j], rowStride: extraInner[j][0], colStride: extraInner[j][1] })),
     })) {
       const panelRows = Math.max(64, Math.ceil(EPILOGUE_ELEMENTS / n));
       for (let r0 = 0; r0 < m; r0 += panelRows) {
@@ -74,6 +73,15 @@ export function runMatmul(a: View, b: View, out: View, dataOf: DataOf, epilogue?
   });
 }
 
+/** The last two strides of a matmul operand (its rows and columns). */
+const innerStrides = (v: View): [number, number] => [v.strides[v.strides.length - 2], v.strides[v.strides.length - 1]];
+
+/** A matmul epilogue's code for the Wasm GEMMs (./wasm/gemm-epilogue.ts) and its key, from the expression and its extras' dtypes and column strides. */
+function epilogueCode(expr: Expr, extras: readonly View[]): { spec: GemmEpilogue; key: string } {
+  const spec: GemmEpilogue = { expr, extras: extras.map((e) => ({ dtype: e.dtype, mode: extraMode(innerStrides(e)[1]) })) };
+  return { spec, key: epilogueKey(spec, exprKey(expr)) };
+}
+
 /**
  * runMatmul for one step of a compiled plan (shapes and strides fixed): a 2-D float32 product
  * that the Wasm GEMM takes calls it directly (./matmul.ts prepareMatmul) with the path, epilogue
@@ -83,9 +91,8 @@ export function prepareRunMatmul(a: View, b: View, out: View, dataOf: DataOf, ep
   const general = () => runMatmul(a, b, out, dataOf, epilogue, extras);
   if (out.shape.length !== 2 || a.shape.length !== 2 || b.shape.length !== 2) return general;
   const [m, k] = a.shape, n = b.shape[1];
-  const extraStrides = extras.map((e) => [e.strides[e.strides.length - 2], e.strides[e.strides.length - 1]] as const);
-  const spec: GemmEpilogue | undefined = epilogue && { expr: epilogue, extras: extras.map((e, j) => ({ dtype: e.dtype, mode: extraMode(extraStrides[j][1]) })) };
-  const fast = prepareMatmul(m, n, k, [a.strides[0], a.strides[1]], [b.strides[0], b.strides[1]], out.dtype, spec && { spec, key: epilogueKey(spec, exprKey(spec.expr)), extras: extraStrides });
+  const code = epilogue && epilogueCode(epilogue, extras);
+  const fast = prepareMatmul(m, n, k, [a.strides[0], a.strides[1]], [b.strides[0], b.strides[1]], out.dtype, code && { ...code, extras: extras.map(innerStrides) });
   if (!fast) return general;
   return () => {
     const extraArgs = extras.map((e) => ({ data: dataOf(e), offset: e.offset }));

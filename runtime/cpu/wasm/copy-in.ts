@@ -62,7 +62,6 @@ export function scratchUses(): number {
   return uses;
 }
 
-
 /** A typed array like `like`, of `length` elements at byte address `at` in the heap. */
 function viewAt(heap: WasmHeap, like: HostArray, at: number, length: number): HostArray {
   const Ctor = like.constructor as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => HostArray;

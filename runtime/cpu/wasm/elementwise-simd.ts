@@ -18,7 +18,6 @@ import { copyInThreshold, spanOf, stage } from './copy-in.js';
 import { forEachIndex } from '../strided.js';
 import { bytesOf, compileCached, invoker, kindOf, LANES, Lanes, laneOperands, laneParams, type LaneMode } from './simd-lanes.js';
 
-
 /**
  * A compiled kernel: (n, rows, planes, out address, out row stride, out plane stride, then per
  * input: its value for mode 'c', else its address, row stride and plane stride, and for mode 's'
@@ -124,7 +123,6 @@ export function compileSimdElementwise(key: string, expr: Expr, inDtypes: readon
   return compileCached(cache, key, () => buildFunction(expr, inDtypes, outDtype, modes));
 }
 
-
 /** Below this many elements per row, a strided kernel stays on JS. */
 const MIN_ROW = 4;
 /**
@@ -151,7 +149,7 @@ type Merged = { readonly shape: readonly number[]; readonly strides: readonly (r
  * `sig` names the expression and dtypes (with the lane modes, the kernel cache key).
  */
 export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out: Operand, inputs: readonly Operand[]): boolean {
-  const modes = laneModesOf(merged, out.dtype, inputs.map((x) => x.dtype));
+  const modes = laneModesOf(merged, inputs.map((x) => x.dtype));
   if (!modes) return false;
   const { shape, strides } = merged;
   const total = shape.reduce((a, b) => a * b, 1);
@@ -191,7 +189,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
  * the loop is not one for Wasm (Wasm off, too small, short or strided rows of output, a strided
  * bool). Depends on the shapes, strides and dtypes only.
  */
-function laneModesOf(merged: Merged, outDtype: DType, inDtypes: readonly DType[]): LaneMode[] | null {
+function laneModesOf(merged: Merged, inDtypes: readonly DType[]): LaneMode[] | null {
   if (!wasmKernelsEnabled) return null;
   const { shape, strides } = merged;
   const ndim = shape.length;
@@ -217,7 +215,7 @@ function laneModesOf(merged: Merged, outDtype: DType, inDtypes: readonly DType[]
  * path, which can copy operands in). Null when the loop or expression has no Wasm kernel.
  */
 export function prepareSimdElementwise(sig: string, expr: Expr, merged: Merged, outDtype: DType, inDtypes: readonly DType[]): { run: (out: Operand, inputs: readonly Operand[]) => boolean } | null {
-  const modes = laneModesOf(merged, outDtype, inDtypes);
+  const modes = laneModesOf(merged, inDtypes);
   const heap = wasmHeap();
   if (!modes || !heap) return null;
   const kernel = compileSimdElementwise(`${sig}|${modes.join('')}`, expr, inDtypes, outDtype, modes);

@@ -136,9 +136,9 @@ export class EpilogueCode {
     });
   }
 
-  /** at[j] += n * (row or column stride) for every extra: the function moved n rows or columns on. */
-  step(n: number, along: 'rows' | 'cols'): void {
+  /** at[j] += n row strides for every extra: the function moved n rows of C on. */
+  nextRows(n: number): void {
     const f = this.f;
-    this.spec.extras.forEach((_, j) => f.get(this.at[j]).get(along === 'rows' ? this.rs[j] : this.cs[j]).i32Const(n).i32Mul().i32Add().set(this.at[j]));
+    this.spec.extras.forEach((_, j) => f.get(this.at[j]).get(this.rs[j]).i32Const(n).i32Mul().i32Add().set(this.at[j]));
   }
 }

@@ -37,13 +37,15 @@ export interface SimdConfig {
 }
 
 // Unpacked B pays while each KC x NR sliver of B is read by few row tiles of A. Measured (one
-// thread, operands in the heap, medians in ms, packed -> unpacked, packB reading two slivers per
-// row): 4x4000x250 0.31 -> 0.24, 8x4000x250 0.49 -> 0.42, 12x4000x250 0.69 -> 0.61, 16x4000x250
+// thread, operands in the heap, medians in ms, packed -> unpacked, with the packB of the time,
+// which read two slivers per row down B's columns): 4x4000x250 0.31 -> 0.24, 8x4000x250 0.49 -> 0.42, 12x4000x250 0.69 -> 0.61, 16x4000x250
 // 0.84 -> 0.80, 24x4000x250 1.22 -> 1.19, 10x36000x25 0.65 -> 0.60, 20x36000x25 0.93 -> 1.00:
 // so up to 16 rows (four register tiles). Where B's rows are a multiple of 2 KiB apart they share
 // L1 sets, and unpacked won only with one register tile: 4x4096x250 0.37 -> 0.31, 4x36864x25
 // 0.286 -> 0.280, but 8x36864x25 0.48 -> 0.50, 12x4096x250 0.70 -> 0.73, 16x4096x250 0.89 -> 0.97
-// (matmul-simd.ts applies that limit).
+// (matmul-simd.ts applies that limit). With packB reading B along its rows (rowGroups) unpacked
+// still won where it is used: 4x4096x250 0.285 -> 0.246, 8x4000x250 0.405 -> 0.332, 16x4000x250
+// 0.712 -> 0.637, and tied at 16x4096x250 (0.721 both).
 const DIRECT_B_MAX_M = 16;
 /** Slivers of B that kernelDirectB sweeps together (two 8-float slivers: one 64-byte line per row of B). */
 const DIRECT_GROUP = 2;
@@ -198,8 +200,9 @@ function kStep(f: FuncBuilder, cfg: SimdConfig, a: number, b: number, acc: reado
  * kernel(pA, pB, pC, ldc, mc, nc, kc, accumulate, tile[, epi, row0, col0]), addresses and ldc in
  * bytes: for each sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc,
  * k-major), the mc x nc block of C at pC is set to (accumulate = 0) or incremented by
- * (accumulate = 1) the product. Tiles that stick out of the block go through `tile` (mr x nr
- * floats), and only their real part is written. mc, nc, kc >= 1. With an epilogue: when epi (its
+ * (accumulate = 1) the product. A last sliver of A with m < mr rows runs as an m-row tile; tiles
+ * that stick out of the block's columns go through `tile` (m x nr floats), and only their real
+ * part is written. mc, nc, kc >= 1. With an epilogue: when epi (its
  * operand block) is nonzero, every value stored is the epilogue of the sum, the block being at
  * row row0, column col0 of the C the block's addresses are for.
  */
@@ -341,7 +344,7 @@ function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
       }
       f.end();
       f.get(c).get(ldc).i32Const(mr).i32Mul().i32Add().set(c);
-      code?.step(mr, 'rows');
+      code?.nextRows(mr);
       f.get(mLeft).i32Const(mr).i32Sub().tee(mLeft).i32Const(0).i32GtS().brIf(0);
     }
     f.end();
@@ -488,7 +491,7 @@ function buildDirectKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilde
           f.else();
           plainStores();
           f.end();
-          code.step(1, 'rows');
+          code.nextRows(1);
         }
         f.get(c).get(ldc).i32Add().set(c);
         f.incr(row, 4 * nr);
@@ -616,37 +619,35 @@ function buildPack(name: string, w: number): FuncBuilder {
     f.get(left).i32Const(w).i32LtS().brIf(1);
     f.get(src).set(p);
     // (stride 4 never gets here: rowGroups took every full sliver.)
+    // Groups of 4 steps: when step is 4 bytes, transpose 4x4 blocks (local[k] = kc / 4 groups), then the kc % 4 rest one by one.
+    f.get(step).i32Const(4).i32Eq().if().get(kc).i32Const(2).i32ShrU().set(k).else().i32Const(0).set(k).end();
+    f.get(k).i32Eqz().i32Eqz().if();
     {
-      // Groups of 4 steps: when step is 4 bytes, transpose 4x4 blocks (local[k] = kc / 4 groups), then the kc % 4 rest one by one.
-      f.get(step).i32Const(4).i32Eq().if().get(kc).i32Const(2).i32ShrU().set(k).else().i32Const(0).set(k).end();
-      f.get(k).i32Eqz().i32Eqz().if();
-      {
-        f.loop();
-        for (let g = 0; g < w / 4; g++) {
-          // v[i] = the 4 steps of element 4g + i; t = pairs interleaved; then one step per vector.
-          for (let i = 0; i < 4; i++) f.get(p).get(stride).i32Const(4 * g + i).i32Mul().i32Add().v128Load().set(v[i]);
-          f.get(v[0]).get(v[1]).i32x4Shuffle([0, 4, 1, 5]).set(t[0]);
-          f.get(v[0]).get(v[1]).i32x4Shuffle([2, 6, 3, 7]).set(t[1]);
-          f.get(v[2]).get(v[3]).i32x4Shuffle([0, 4, 1, 5]).set(t[2]);
-          f.get(v[2]).get(v[3]).i32x4Shuffle([2, 6, 3, 7]).set(t[3]);
-          f.get(dst).get(t[0]).get(t[2]).i32x4Shuffle([0, 1, 4, 5]).v128Store(16 * g);
-          f.get(dst).get(t[0]).get(t[2]).i32x4Shuffle([2, 3, 6, 7]).v128Store(4 * w + 16 * g);
-          f.get(dst).get(t[1]).get(t[3]).i32x4Shuffle([0, 1, 4, 5]).v128Store(8 * w + 16 * g);
-          f.get(dst).get(t[1]).get(t[3]).i32x4Shuffle([2, 3, 6, 7]).v128Store(12 * w + 16 * g);
-        }
-        f.incr(p, 16);
-        f.incr(dst, 16 * w);
-        f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
-        f.end();
-        f.get(kc).get(kc).i32Const(2).i32ShrU().i32Const(4).i32Mul().i32Sub().set(k);
+      f.loop();
+      for (let g = 0; g < w / 4; g++) {
+        // v[i] = the 4 steps of element 4g + i; t = pairs interleaved; then one step per vector.
+        for (let i = 0; i < 4; i++) f.get(p).get(stride).i32Const(4 * g + i).i32Mul().i32Add().v128Load().set(v[i]);
+        f.get(v[0]).get(v[1]).i32x4Shuffle([0, 4, 1, 5]).set(t[0]);
+        f.get(v[0]).get(v[1]).i32x4Shuffle([2, 6, 3, 7]).set(t[1]);
+        f.get(v[2]).get(v[3]).i32x4Shuffle([0, 4, 1, 5]).set(t[2]);
+        f.get(v[2]).get(v[3]).i32x4Shuffle([2, 6, 3, 7]).set(t[3]);
+        f.get(dst).get(t[0]).get(t[2]).i32x4Shuffle([0, 1, 4, 5]).v128Store(16 * g);
+        f.get(dst).get(t[0]).get(t[2]).i32x4Shuffle([2, 3, 6, 7]).v128Store(4 * w + 16 * g);
+        f.get(dst).get(t[1]).get(t[3]).i32x4Shuffle([0, 1, 4, 5]).v128Store(8 * w + 16 * g);
+        f.get(dst).get(t[1]).get(t[3]).i32x4Shuffle([2, 3, 6, 7]).v128Store(12 * w + 16 * g);
       }
-      f.else();
-      f.get(kc).set(k);
+      f.incr(p, 16);
+      f.incr(dst, 16 * w);
+      f.get(k).i32Const(1).i32Sub().tee(k).brIf(0);
       f.end();
-      f.get(k).i32Eqz().i32Eqz().if();
-      scalarSteps();
-      f.end();
+      f.get(kc).get(kc).i32Const(2).i32ShrU().i32Const(4).i32Mul().i32Sub().set(k);
     }
+    f.else();
+    f.get(kc).set(k);
+    f.end();
+    f.get(k).i32Eqz().i32Eqz().if();
+    scalarSteps();
+    f.end();
     // The next sliver starts w elements further along `stride`.
     f.get(src).get(stride).i32Const(w).i32Mul().i32Add().set(src);
     f.get(left).i32Const(w).i32Sub().set(left);

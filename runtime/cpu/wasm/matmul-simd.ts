@@ -138,7 +138,9 @@ export const DEFAULT_DOT_POLICY: DotPolicy = {
 /**
  * A matmul's fused epilogue as the Wasm GEMMs take it: the code (`spec`, named by `key`) and its
  * extra operands, each a float32, int32 or bool array with the offset and strides (elements) that
- * place its element for C(i, j) at offset + i*rowStride + j*colStride.
+ * place its element for C(i, j) at offset + i*rowStride + j*colStride. An extra must not overlap
+ * C: C holds partial sums until the last block of K, and tasks on other threads write their parts
+ * meanwhile (a compiled plan never places a step's output over its inputs).
  */
 export interface EpilogueArgs {
   readonly spec: GemmEpilogue;
@@ -235,18 +237,32 @@ function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols
   return { ptr: at * 4, rs: cols, cs: 1 };
 }
 
-
 /** Builds (compiles and instantiates on the heap) a GEMM for cfg. Throws if the engine lacks SIMD. */
 export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_SPLIT, dot: DotPolicy = DEFAULT_DOT_POLICY): SimdMatmul {
-  /** The packed and the dot-product GEMM modules, built with an epilogue or without. */
-  interface Modules { kernel: WasmKernel; gemm: (...args: number[]) => number; dotKernel: WasmKernel; gemmDot: (...args: number[]) => number }
+  type Gemm = (...args: number[]) => number;
+  /**
+   * The packed and the dot-product GEMM modules, built with an epilogue or without: the packed one
+   * at once (it throws Unsupported for an epilogue without a Wasm rendering), the dot-product one on
+   * first use (an epilogue's matmul usually only ever takes one of the two).
+   */
+  interface Modules { kernel: WasmKernel; gemm: Gemm; readonly dotGemm: { kernel: WasmKernel; gemmDot: Gemm } }
   const build = (epilogue?: GemmEpilogue): Modules => {
     const kernel = compileKernel(gemmFunctions(cfg, epilogue));
-    const dotKernel = compileKernel(gemmDotFunctions({ ...dot.config, relaxed: cfg.relaxed }, epilogue));
-    return { kernel, gemm: kernel.instance.exports.gemm as Modules['gemm'], dotKernel, gemmDot: dotKernel.instance.exports.gemmDot as Modules['gemmDot'] };
+    let dotModule: Modules['dotGemm'] | undefined;
+    return {
+      kernel,
+      gemm: kernel.instance.exports.gemm as Gemm,
+      get dotGemm() {
+        if (!dotModule) {
+          const k = compileKernel(gemmDotFunctions({ ...dot.config, relaxed: cfg.relaxed }, epilogue));
+          dotModule = { kernel: k, gemmDot: k.instance.exports.gemmDot as Gemm };
+        }
+        return dotModule;
+      },
+    };
   };
   const plain = build();
-  const { kernel, dotKernel } = plain;
+  const kernel = plain.kernel, dotKernel = plain.dotGemm.kernel;
   /** Modules per epilogue key; null where the epilogue has no Wasm rendering. */
   const withEpilogue = new Map<string, Modules | null>();
   const modulesFor = (e: EpilogueArgs): Modules | null => {
@@ -306,12 +322,16 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const view = new Int32Array(heap.buffer, at, rows.length * words);
     rows.forEach((r, t) => e.extras.forEach((x, j) => {
       const bytes = x.data.BYTES_PER_ELEMENT;
-      const o = t * words + j * EXTRA_WORDS;
-      view[o] = extrasAt[j] + (x.offset + r * x.rowStride + cols[t] * x.colStride) * bytes;
-      view[o + 1] = x.rowStride * bytes;
-      view[o + 2] = x.colStride * bytes;
+      writeExtra(view, t * words + j * EXTRA_WORDS, extrasAt[j] + (x.offset + r * x.rowStride + cols[t] * x.colStride) * bytes, x.rowStride * bytes, x.colStride * bytes);
     }));
     return rows.map((_, t) => at + t * words * 4);
+  }
+
+  /** One extra's words of an epilogue block (./gemm-epilogue.ts): its address at C(0, 0) of the call, then its row and column strides, in bytes. */
+  function writeExtra(view: Int32Array, word: number, address: number, rowBytes: number, colBytes: number): void {
+    view[word] = address;
+    view[word + 1] = rowBytes;
+    view[word + 2] = colBytes;
   }
 
   /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi]. */
@@ -390,20 +410,19 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
       if (aAt < 0 || bAt < 0 || cAt < 0) return false;
       let epi = 0;
       if (pe) {
+        if (extras.length !== pe.extras.length) throw new Error(`prepared matmul: ${extras.length} epilogue operands given, ${pe.extras.length} prepared`);
         for (const x of extras) if (heap.addressOf(x.data) < 0) return false;
         epi = blocks.get(Math.max(1, words) * 4);
         const view = new Int32Array(heap.buffer, epi, words);
         pe.extras.forEach(([rs, cs], j) => {
           const x = extras[j], bytes = x.data.BYTES_PER_ELEMENT;
-          view[j * EXTRA_WORDS] = heap.addressOf(x.data) + x.offset * bytes;
-          view[j * EXTRA_WORDS + 1] = rs * bytes;
-          view[j * EXTRA_WORDS + 2] = cs * bytes;
+          writeExtra(view, j * EXTRA_WORDS, heap.addressOf(x.data) + x.offset * bytes, rs * bytes, cs * bytes);
         });
       }
       const pA = aAt + aOffset * 4, pB = bAt + bOffset * 4, pC = cAt + outOffset * 4;
       if (dotShape) {
         stats.dotTasks++;
-        stats.dotChunks += modules.gemmDot(M, N, K, pA, rsA, pB, csB, pC, N, kc, epi, 0);
+        stats.dotChunks += modules.dotGemm.gemmDot(M, N, K, pA, rsA, pB, csB, pC, N, kc, epi, 0);
       } else {
         if (dk) stats.directBTasks++;
         stats.directBKernelCalls += modules.gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, N, dk, epi, callingThreadScratch(heap, scratchBytes));
@@ -417,7 +436,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     if (M === 0 || N === 0) return;
     // An empty sum: zeros (the Wasm GEMMs write nothing for K = 0).
     if (K === 0) return void out.fill(0, outOffset, outOffset + M * N);
-    const { kernel, gemm, dotKernel, gemmDot } = modules;
+    const { kernel, gemm } = modules;
     const aAt = a.data instanceof Float32Array ? heap.addressOf(a.data) : -1;
     const bAt = b.data instanceof Float32Array ? heap.addressOf(b.data) : -1;
     const outAt = heap.addressOf(out);
@@ -441,8 +460,8 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
       // Both operands contiguous along K: the dot-product GEMM reads them where they lie (B(k, j) = Bt(j, k) at B.ptr + 4*(j*B.cs + k)).
       if (threads <= 1) {
         stats.dotTasks++;
-        stats.dotChunks += gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epilogueBlocks(e, extrasAt, [0], [0])[0], 0);
-      } else runTasks(dotKernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads, e, extrasAt), 0);
+        stats.dotChunks += modules.dotGemm.gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epilogueBlocks(e, extrasAt, [0], [0])[0], 0);
+      } else runTasks(modules.dotGemm.kernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads, e, extrasAt), 0);
       if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
       copies.trim(16 << 20);
       return;

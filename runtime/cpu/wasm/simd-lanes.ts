@@ -92,7 +92,7 @@ export function laneOperands(f: FuncBuilder, lanes: Lanes, dtypes: readonly DTyp
   splatRows: (at: readonly number[]) => void;
   inputs: (vector: boolean) => LaneInput[];
 } {
-  const splat = dtypes.map((_, j) => (modes[j] === 'v' ? -1 : f.local(V128)));
+  const splat = dtypes.map((_, j) => (modes[j] === 'c' || modes[j] === 'r' ? f.local(V128) : -1));
   dtypes.forEach((d, j) => {
     if (modes[j] !== 'c') return;
     f.get(IN[j]);
