@@ -8,7 +8,8 @@ import type { Graph } from '../ir/index.js';
 import { grad as autogradGrad } from '../runtime/autograd/engine.js';
 import { isGradEnabled } from '../runtime/autograd/grad-mode.js';
 import { DynamicTraceError } from '../runtime/dynamic.js';
-import { adoptCaptures, Executable, type Plan } from '../runtime/executor.js';
+import { Executable, type Plan } from '../runtime/executor.js';
+import { adoptLongLived } from '../runtime/memory.js';
 import { Module } from '../runtime/nn/module.js';
 import { setModuleOverrides } from '../runtime/nn/module-call.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -125,7 +126,7 @@ export function compile<F extends (...args: any[]) => any>(target: F | Module, o
     }
     const tracedOps = trace.graph.nodes.length;
     const captures = trace.tracer.captures;
-    adoptCaptures(captures);
+    adoptLongLived(captures);
     const outputsOf = trace.graph.outputs;
     if (!needsGrad || gradOutputs.every((g) => g === null)) {
       const g = optimize(trace.graph, { fuse: opts.fuse });

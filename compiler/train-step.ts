@@ -5,7 +5,8 @@
 // The first call runs eagerly: it creates the optimizer's state (SGD's momentum buffer starts as
 // the first gradient, Adam's moments start at zero), so the traced step is the same every call.
 import { DynamicTraceError } from '../runtime/dynamic.js';
-import { adoptCaptures, Executable } from '../runtime/executor.js';
+import { Executable } from '../runtime/executor.js';
+import { adoptLongLived } from '../runtime/memory.js';
 import { Module } from '../runtime/nn/module.js';
 import type { Optimizer } from '../runtime/optim/optimizer.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -64,7 +65,7 @@ export function compileTrainStep(a: unknown, b: unknown, c?: unknown, d?: unknow
     const tracedOps = trace.graph.nodes.length;
     const g = optimize(trace.graph, { fuse: opts.fuse });
     const device = ps[0]?.device ?? 'cpu';
-    adoptCaptures(trace.tracer.captures);
+    adoptLongLived(trace.tracer.captures);
     return { exec: new Executable(buildPlan(g, device)), captures: trace.tracer.captures, gradParams, tracedOps };
   };
 

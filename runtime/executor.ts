@@ -147,17 +147,6 @@ export class Executable {
   }
 }
 
-/**
- * Hands the tensors a plan captures (parameters, buffers, optimizer state: they live as long as
- * the model) to their device's `adopt`, which on the CPU moves them into the Wasm heap so the
- * plan's Wasm kernels read and update them in place.
- */
-export function adoptCaptures(captures: readonly Tensor[]): void {
-  for (const t of captures) {
-    const view = t._view;
-    if (view) backendFor(t.device).adopt?.(view.storage);
-  }
-}
 
 /** The storage of a tensor laid out exactly as a plan input (contiguous from offset 0); anything else is copied first. */
 function wholeStorage(t: Tensor): Storage {

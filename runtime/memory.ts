@@ -34,3 +34,15 @@ export function memory(device = 'webgpu'): { bytes: number; buffers: number } {
   if (!b.memory) throw new Error(`kiln.memory: device '${device}' does not track its memory (the CPU's is garbage collected)`);
   return b.memory();
 }
+
+/**
+ * Hands long-lived tensors (parameters, buffers, optimizer state: what a compiled plan captures and
+ * what an optimizer updates) to their device's `adopt`, which on the CPU moves them into the Wasm
+ * heap, so Wasm kernels read and update them in place instead of copying them in at every call.
+ */
+export function adoptLongLived(tensors: Iterable<Tensor>): void {
+  for (const t of tensors) {
+    const view = t._view;
+    if (view) backendFor(t.device).adopt?.(view.storage);
+  }
+}

@@ -55,11 +55,12 @@ describe('compiled plans use the heap', () => {
   it('a compiled training step moves its parameters and optimizer state into the heap, values and views kept', () => {
     kiln.manualSeed(3);
     const model = new TwoLayerNet(20, 16, 4);
-    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
     const w = model.linear1.weight;
     const before = Array.from(w.dataSync());
     const first = w.detach().select(0, 0).select(0, 0); // a view sharing w's storage, made before the move
     expect(heapOf(w)).toBe(-1);
+    // The optimizer moves its parameters (see the next test); the compiled step moves its state.
+    const opt = new optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
     const step = kiln.compileTrainStep(model, (out, y) => nn.functional.mseLoss(out, y), opt, { log: () => {} });
     const x = kiln.randn(8, 20), y = kiln.randn(8, 4);
     step(x, y); // eager first call (creates the momentum buffers)
@@ -72,6 +73,28 @@ describe('compiled plans use the heap', () => {
     const now = Array.from(w.dataSync());
     expect(now).not.toEqual(afterFirst);
     expect(first.dataSync()[0]).toBe(now[0]);
+  });
+
+  it("an eager optimizer's parameters move into the heap when it is made, values and views kept, and train there", () => {
+    kiln.manualSeed(6);
+    const model = new TwoLayerNet(30, 8, 3);
+    const w = model.linear1.weight, b = model.linear2.bias;
+    const first = w.detach().select(0, 0); // a view sharing w's storage, made before the move
+    const before = Array.from(w.dataSync());
+    expect(heapOf(w)).toBe(-1);
+    const opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9 });
+    expect(heapOf(w)).toBeGreaterThan(0);
+    expect(heapOf(b)).toBeGreaterThan(0); // 3 elements: every parameter goes
+    expect(Array.from(w.dataSync())).toEqual(before);
+    const x = kiln.randn(5, 30), y = kiln.randn(5, 3);
+    for (let i = 0; i < 3; i++) {
+      opt.zeroGrad();
+      nn.functional.mseLoss(model.forward(x), y).backward();
+      opt.step();
+    }
+    expect(Array.from(w.dataSync())).not.toEqual(before);
+    expect(first.dataSync()[0]).toBe(w.dataSync()[0]);
+    expect(heapOf(w)).toBeGreaterThan(0);
   });
 
   it('an input passed to a compiled function twice in a row moves into the heap (values kept); fresh inputs stay put', () => {

@@ -5,6 +5,7 @@ import { isFloating, shapesEqual, fmtShape } from '../../ir/index.js';
 import { enableGrad, noGrad } from '../autograd/grad-mode.js';
 import { releaseGrad } from '../autograd/engine.js';
 import { keep, Tensor } from '../tensor.js';
+import { adoptLongLived } from '../memory.js';
 
 /** What an optimizer keeps per parameter (PyTorch's key names: `step`, `exp_avg`, `momentum_buffer`, ...). */
 export type StateValue = Tensor | number | boolean | null;
@@ -62,6 +63,10 @@ export abstract class Optimizer<O extends BaseOptions = BaseOptions> {
     const options: Record<string, unknown> = { ...(this.defaults as Record<string, unknown>) };
     for (const [k, v] of Object.entries(group)) if (k !== 'params' && v !== undefined) options[k] = v;
     this.paramGroups.push({ ...options, params } as ParamGroup<O>);
+    // The optimizer updates them in place every step, and the model reads them every step: where
+    // the device keeps long-lived data (the CPU's Wasm heap), its kernels use them in place
+    // (eager TwoLayerNet step, six alternating runs: 1.49-1.84 -> 1.47-1.67 ms).
+    adoptLongLived(params);
   }
 
   /** Resets the gradients: to null (PyTorch 2's default), or zeroed in place with `setToNone = false`. */
