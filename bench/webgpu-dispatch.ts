@@ -31,6 +31,35 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const rows: string[] = ['| workload | dispatches | submits | host µs (median) | host µs (min-max) | host µs per dispatch (median) | CPU µs per dispatch (median) | GPU wait ms (median) |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
 const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)}`;
 
+/**
+ * Times `runs` calls of `record` (which records and submits work, returning what to wait on) and
+ * adds a row: dispatches and submits per call (backend counters), host and CPU time to record,
+ * and the wait for the GPU.
+ */
+async function timeRow(name: string, runs: number, record: () => { done: Promise<unknown>; dispose?: () => void }): Promise<void> {
+  const host: number[] = [];
+  const cpu: number[] = [];
+  const wait: number[] = [];
+  const d0 = counters.dispatches;
+  const s0 = counters.submits;
+  for (let i = 0; i < runs; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const r = record();
+    const t1 = performance.now();
+    const c = process.cpuUsage(c0);
+    cpu.push(c.user + c.system);
+    await r.done;
+    wait.push(performance.now() - t1);
+    host.push((t1 - t0) * 1000);
+    r.dispose?.();
+  }
+  const dispatches = (counters.dispatches - d0) / runs;
+  const submits = (counters.submits - s0) / runs;
+  const us = median(host);
+  rows.push(`| ${name} | ${dispatches} | ${submits} | ${us.toFixed(0)} | ${range(host)} | ${(us / dispatches).toFixed(1)} | ${(median(cpu) / dispatches).toFixed(1)} | ${median(wait).toFixed(1)} |`);
+}
+
 {
   kiln.manualSeed(2);
   const model = new MNISTConvNet().to(GPU);
@@ -38,27 +67,7 @@ const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs)
   const x = kiln.randn([64, 1, 28, 28], { device: GPU });
   const y = kiln.randint(0, 10, [64], { device: GPU });
   for (let i = 0; i < 3; i++) await (step(x, y) as Tensor).item(); // warm-up: plan built, pipelines compiled
-  const host: number[] = [];
-  const cpu: number[] = [];
-  const wait: number[] = [];
-  const d0 = counters.dispatches;
-  const s0 = counters.submits;
-  const runs = QUICK ? 10 : 40;
-  for (let i = 0; i < runs; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const loss = step(x, y) as Tensor;
-    const t1 = performance.now();
-    const c = process.cpuUsage(c0);
-    cpu.push(c.user + c.system);
-    await loss.item();
-    wait.push(performance.now() - t1);
-    host.push((t1 - t0) * 1000);
-  }
-  const dispatches = (counters.dispatches - d0) / runs;
-  const submits = (counters.submits - s0) / runs;
-  const us = median(host);
-  rows.push(`| MNISTConvNet compiled training step, batch 64 | ${dispatches} | ${submits} | ${us.toFixed(0)} | ${range(host)} | ${(us / dispatches).toFixed(1)} | ${(median(cpu) / dispatches).toFixed(1)} | ${median(wait).toFixed(1)} |`);
+  await timeRow('MNISTConvNet compiled training step, batch 64', QUICK ? 10 : 40, () => ({ done: (step(x, y) as Tensor).item() }));
 }
 
 {
@@ -79,29 +88,11 @@ const range = (xs: number[]) => `${Math.min(...xs).toFixed(0)}-${Math.max(...xs)
     await r.data();
     r.dispose();
   }
-  const host: number[] = [];
-  const cpu: number[] = [];
-  const wait: number[] = [];
-  const d0 = counters.dispatches;
-  const s0 = counters.submits;
-  const runs = QUICK ? 5 : 20;
-  for (let i = 0; i < runs; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const r = chain();
-    const t1 = performance.now();
-    const c = process.cpuUsage(c0);
-    cpu.push(c.user + c.system);
-    await r.data();
-    wait.push(performance.now() - t1);
-    host.push((t1 - t0) * 1000);
-    r.dispose();
-  }
   // Each chain's read adds one submit; a read of a contiguous result adds no dispatch.
-  const dispatches = (counters.dispatches - d0) / runs;
-  const submits = (counters.submits - s0) / runs;
-  const us = median(host);
-  rows.push(`| eager chain: ${2 * len} ops (mul, add) on 64 elements | ${dispatches} | ${submits} | ${us.toFixed(0)} | ${range(host)} | ${(us / dispatches).toFixed(1)} | ${(median(cpu) / dispatches).toFixed(1)} | ${median(wait).toFixed(1)} |`);
+  await timeRow(`eager chain: ${2 * len} ops (mul, add) on 64 elements`, QUICK ? 5 : 20, () => {
+    const r = chain();
+    return { done: r.data(), dispose: () => r.dispose() };
+  });
 }
 
 console.log(rows.join('\n'));

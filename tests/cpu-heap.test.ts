@@ -78,7 +78,7 @@ describe('compiled plans use the heap', () => {
   it("an eager optimizer's parameters move into the heap when it is made, values and views kept, and train there", () => {
     kiln.manualSeed(6);
     const model = new TwoLayerNet(30, 8, 3);
-    const w = model.linear1.weight, b = model.linear2.bias;
+    const w = model.linear1.weight, b = model.linear2.bias!;
     const first = w.detach().select(0, 0); // a view sharing w's storage, made before the move
     const before = Array.from(w.dataSync());
     expect(heapOf(w)).toBe(-1);
