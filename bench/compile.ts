@@ -23,7 +23,7 @@ import { cpu, CpuStorage } from '../runtime/cpu/backend.js';
 import { threadCount } from '../runtime/cpu/threads/thread-count.js';
 import type { Storage } from '../runtime/backend.js';
 import { MNISTConvNet } from '../models/mnist-convnet.js';
-import { RNN } from '../models/rnn.js';
+import { RNN, unrolledLoss } from '../models/rnn.js';
 import { TwoLayerNet } from '../models/two-layer-net.js';
 import { makeSequential } from '../examples/nn-sequential.js';
 
@@ -186,17 +186,7 @@ const workloads: (() => Workload)[] = [
     const h0 = kiln.zeros(10, 20);
     const target = kiln.zeros(10, 10);
     const [r1, r2] = twins(() => new RNN(50, 20, 10));
-    const mse = new nn.MSELoss();
-    const unroll = (rnn: RNN) => (b: Tensor, h: Tensor, t: Tensor) => {
-      let hidden = h;
-      let loss = kiln.zeros([]);
-      for (let k = 0; k < TIMESTEPS; k++) {
-        const [hk, out] = rnn(b, hidden);
-        hidden = hk;
-        loss = loss.add(mse(out, t));
-      }
-      return loss;
-    };
+    const unroll = (rnn: RNN) => unrolledLoss(rnn, TIMESTEPS);
     const o1 = new optim.SGD(r1.parameters(), { lr: 0.01 });
     const eagerLoss = unroll(r1);
     const step = kiln.compileTrainStep(unroll(r2), new optim.SGD(r2.parameters(), { lr: 0.01 }), quiet);

@@ -9,7 +9,7 @@ import { nn, optim, type Tensor } from 'kiln';
 import { cpu } from '../runtime/cpu/backend.js';
 import { MNISTConvNet } from '../models/mnist-convnet.js';
 import { TwoLayerNet } from '../models/two-layer-net.js';
-import { RNN } from '../models/rnn.js';
+import { RNN, unrolledLoss } from '../models/rnn.js';
 
 const which = process.argv[2] ?? 'convnet';
 if (which !== 'convnet' && which !== 'mlp' && which !== 'rnn') throw new Error(`bench/kernels.ts: expected convnet, mlp or rnn, got ${which}`);
@@ -26,18 +26,7 @@ function makeStep(): () => Tensor {
   }
   if (which === 'rnn') {
     const rnn = new RNN(50, 20, 10);
-    const mse = new nn.MSELoss();
-    const unroll = (b: Tensor, h: Tensor, t: Tensor) => {
-      let hidden = h;
-      let loss = kiln.zeros([]);
-      for (let k = 0; k < 5; k++) {
-        const [hk, out] = rnn(b, hidden);
-        hidden = hk;
-        loss = loss.add(mse(out, t));
-      }
-      return loss;
-    };
-    const s = kiln.compileTrainStep(unroll, new optim.SGD(rnn.parameters(), { lr: 0.01 }), quiet);
+    const s = kiln.compileTrainStep(unrolledLoss(rnn, 5), new optim.SGD(rnn.parameters(), { lr: 0.01 }), quiet);
     const b = kiln.randn([10, 50]), h0 = kiln.zeros(10, 20), t = kiln.zeros(10, 10);
     return () => s(b, h0, t);
   }

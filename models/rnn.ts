@@ -20,6 +20,23 @@ export class RNN extends nn.Module {
 }
 
 /**
+ * The seed's training loss: `timesteps` steps of `rnn` over the same data from hidden state h,
+ * each step's output scored by `loss` (MSE) against the target, summed.
+ */
+export function unrolledLoss(rnn: RNN, timesteps: number, loss: (output: Tensor, target: Tensor) => Tensor = new nn.MSELoss()): (data: Tensor, h: Tensor, target: Tensor) => Tensor {
+  return (data, h, target) => {
+    let hidden = h;
+    let total = kiln.zeros([]);
+    for (let k = 0; k < timesteps; k++) {
+      const [next, output] = rnn(data, hidden);
+      hidden = next;
+      total = total.add(loss(output, target));
+    }
+    return total;
+  };
+}
+
+/**
  * The seed's sizes: a batch of 10, 50 data features, 20 hidden units, 10 outputs. `inputs` are
  * forward's two arguments in order (data, then the last hidden state: the CLI feeds random values
  * for both). forward returns `[hidden, output]`, so the loss is given as a function rather than the

@@ -3,10 +3,10 @@
 // tensor twice, which then moves into the heap) and when the whole step runs many times.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import * as kiln from 'kiln';
-import { nn, optim, type Tensor } from 'kiln';
+import { optim, type Tensor } from 'kiln';
 import { cpu } from '../runtime/cpu/backend.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
-import { RNN } from '../models/rnn.js';
+import { RNN, unrolledLoss } from '../models/rnn.js';
 import { TwoLayerNet } from '../models/two-layer-net.js';
 import { expectClose } from './helpers.js';
 
@@ -54,19 +54,8 @@ describe('CPU prepared plan steps', () => {
     const make = () => {
       kiln.manualSeed(3);
       const rnn = new RNN(8, 6, 4);
-      const mse = new nn.MSELoss();
       const opt = new optim.SGD(rnn.parameters(), { lr: 0.05 });
-      const unroll = (b: Tensor, h: Tensor, t: Tensor) => {
-        let hidden = h;
-        let loss = kiln.zeros([]);
-        for (let k = 0; k < 3; k++) {
-          const [hk, out] = rnn(b, hidden);
-          hidden = hk;
-          loss = loss.add(mse(out, t));
-        }
-        return loss;
-      };
-      return { rnn, opt, unroll };
+      return { rnn, opt, unroll: unrolledLoss(rnn, 3) };
     };
     kiln.manualSeed(4);
     const data = Array.from({ length: 6 }, () => [kiln.randn(5, 8), kiln.randn(5, 6), kiln.randn(5, 4)] as const);

@@ -5,7 +5,7 @@
 import * as kiln from '../../index.js';
 import { nn, optim, type Tensor } from '../../index.js';
 import { MNISTConvNet } from '../../models/mnist-convnet.js';
-import { RNN } from '../../models/rnn.js';
+import { RNN, unrolledLoss } from '../../models/rnn.js';
 import { TwoLayerNet } from '../../models/two-layer-net.js';
 import { loadData, median, parseArgs, report, REPS, scaled, workload } from './data.mjs';
 
@@ -116,17 +116,7 @@ await workload(args, peer, 'rnn-train', () => {
   const batch = T('rnn.batch'), h0 = kiln.zeros(10, 20), target = kiln.zeros(10, 10);
   const rnn = new RNN(50, 20, 10);
   rnn.loadStateDict(stateOf('rnn.'));
-  const mse = new nn.MSELoss();
-  const unroll = (b: Tensor, h: Tensor, t: Tensor) => {
-    let hidden = h;
-    let loss = kiln.zeros([]);
-    for (let k = 0; k < TIMESTEPS; k++) {
-      const [hk, out] = rnn(b, hidden);
-      hidden = hk;
-      loss = loss.add(mse(out, t));
-    }
-    return loss;
-  };
+  const unroll = unrolledLoss(rnn, TIMESTEPS);
   const opt = new optim.SGD(rnn.parameters(), { lr: 0.01 });
   const step = compiled
     ? kiln.compileTrainStep(unroll, opt, quiet)
