@@ -104,6 +104,42 @@ export function foldTaps(assign: boolean, colFloats: number, ...args: Parameters
   runTasks(kernels!.module, name, tasks, 0);
 }
 
+/**
+ * Locals for the whole-line loops (`wholeLine`): a line's bytes and those of its whole f32x4
+ * vectors, set from the width param, and the byte counter.
+ */
+function wholeLineLocals(f: FuncBuilder, width: number): { rowBytes: number; vecBytes: number; k: number } {
+  const rowBytes = f.local(I32), vecBytes = f.local(I32), k = f.local(I32);
+  f.get(width).i32Const(4).i32Mul().set(rowBytes);
+  f.get(width).i32Const(-4).i32And().i32Const(4).i32Mul().set(vecBytes);
+  return { rowBytes, vecBytes, k };
+}
+
+/**
+ * One line of `width` floats from address local `src` into `dst`, copied (`add` false) or added
+ * (true): four floats at a time, then one at a time. The tight loop of unfold's and fold's whole
+ * lines.
+ */
+function wholeLine(f: FuncBuilder, dst: number, src: number, { rowBytes, vecBytes, k }: ReturnType<typeof wholeLineLocals>, add: boolean): void {
+  f.i32Const(0).set(k);
+  f.whileLess(k, vecBytes, () => {
+    f.get(dst).get(k).i32Add();
+    if (add) f.get(dst).get(k).i32Add().v128LoadUnaligned();
+    f.get(src).get(k).i32Add().v128LoadUnaligned();
+    if (add) f.f32x4Add();
+    f.v128StoreUnaligned();
+    f.incr(k, 16);
+  });
+  f.whileLess(k, rowBytes, () => {
+    f.get(dst).get(k).i32Add();
+    if (add) f.get(dst).get(k).i32Add().f32Load();
+    f.get(src).get(k).i32Add().f32Load();
+    if (add) f.f32Add();
+    f.f32Store();
+    f.incr(k, 4);
+  });
+}
+
 /** Stores the 32 bits `pad` at addresses [from, to) (bytes, a multiple of 4 apart). */
 function fill(f: FuncBuilder, at: number, to: number, pad: number): void {
   f.whileLess(at, to, () => {
@@ -162,10 +198,8 @@ function buildUnfold(): FuncBuilder {
   const [src0, dst0, table0, lines, width, l0, l1, first, step, pad] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const f = new FuncBuilder('unfoldLines', new Array(10 + PLANE_PARAMS).fill(I32));
   const r = f.local(I32), line = f.local(I32), at = f.local(I32), to = f.local(I32), s = f.local(I32), vecEnd = f.local(I32), rowEnd = f.local(I32), stepBytes = f.local(I32);
-  const full = f.local(I32), rowBytes = f.local(I32), vecBytes = f.local(I32), k = f.local(I32);
+  const full = f.local(I32), run = wholeLineLocals(f, width);
   f.get(step).i32Const(4).i32Mul().set(stepBytes);
-  f.get(width).i32Const(4).i32Mul().set(rowBytes);
-  f.get(width).i32Const(-4).i32And().i32Const(4).i32Mul().set(vecBytes);
   // Every column of the line inside the input, read with step 1 (a conv without padding): each
   // line is one run of `width` floats, copied in a tight loop (the general loop below costs ~20
   // cycles a line in bookkeeping, as much as the copy itself for a conv2's 8-float lines).
@@ -177,21 +211,13 @@ function buildUnfold(): FuncBuilder {
       f.get(table).i32Load().set(line);
       f.get(line).i32Const(0).i32LtS().if();
       f.get(dst).set(at);
-      f.get(dst).get(rowBytes).i32Add().set(rowEnd);
+      f.get(dst).get(run.rowBytes).i32Add().set(rowEnd);
       fill(f, at, rowEnd, pad);
       f.else();
       f.get(src).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(s);
-      f.i32Const(0).set(k);
-      f.whileLess(k, vecBytes, () => {
-        f.get(dst).get(k).i32Add().get(s).get(k).i32Add().v128LoadUnaligned().v128StoreUnaligned();
-        f.incr(k, 16);
-      });
-      f.whileLess(k, rowBytes, () => {
-        f.get(dst).get(k).i32Add().get(s).get(k).i32Add().f32Load().f32Store();
-        f.incr(k, 4);
-      });
+      wholeLine(f, dst, s, run, false);
       f.end();
-      f.get(dst).get(rowBytes).i32Add().set(dst);
+      f.get(dst).get(run.rowBytes).i32Add().set(dst);
       f.incr(table, 4).incr(r, 1);
     });
     f.end();
@@ -234,16 +260,11 @@ function buildFold(name: string, assign: boolean): FuncBuilder {
   const [src0, dst0, table0, lines, width, l0, l1, first, step, srcStep] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const f = new FuncBuilder(name, new Array(10 + PLANE_PARAMS).fill(I32));
   const r = f.local(I32), line = f.local(I32), d = f.local(I32), s = f.local(I32), n = f.local(I32), k = f.local(I32), vecN = f.local(I32), stepBytes = f.local(I32), srcStepBytes = f.local(I32);
-  const full = f.local(I32), rowBytes = f.local(I32), vecBytes = f.local(I32);
+  const full = f.local(I32), run = wholeLineLocals(f, width);
   f.get(step).i32Const(4).i32Mul().set(stepBytes);
   f.get(srcStep).i32Const(4).i32Mul().set(srcStepBytes);
-  f.get(width).i32Const(4).i32Mul().set(rowBytes);
-  f.get(width).i32Const(-4).i32And().i32Const(4).i32Mul().set(vecBytes);
   // As in unfold: whole lines, both steps 1, in a tight loop.
   f.get(l0).i32Eqz().get(l1).get(width).i32Eq().i32And().get(step).i32Const(1).i32Eq().i32And().get(srcStep).i32Const(1).i32Eq().i32And().set(full);
-  const plus = (): void => {
-    if (!assign) f.get(d).get(k).i32Add().f32Load().f32Add();
-  };
   forEachPlane(f, src0, dst0, table0, 10, (src, dst, table) => {
     f.i32Const(0).set(r);
     f.get(full).if();
@@ -252,22 +273,9 @@ function buildFold(name: string, assign: boolean): FuncBuilder {
       f.get(table).i32Load().set(line);
       f.get(line).i32Const(0).i32GeS().if();
       f.get(dst).get(line).get(first).i32Add().i32Const(4).i32Mul().i32Add().set(d);
-      f.i32Const(0).set(k);
-      f.whileLess(k, vecBytes, () => {
-        f.get(d).get(k).i32Add();
-        if (assign) f.get(s).get(k).i32Add().v128LoadUnaligned();
-        else f.get(d).get(k).i32Add().v128LoadUnaligned().get(s).get(k).i32Add().v128LoadUnaligned().f32x4Add();
-        f.v128StoreUnaligned();
-        f.incr(k, 16);
-      });
-      f.whileLess(k, rowBytes, () => {
-        f.get(d).get(k).i32Add().get(s).get(k).i32Add().f32Load();
-        plus();
-        f.f32Store();
-        f.incr(k, 4);
-      });
+      wholeLine(f, d, s, run, !assign);
       f.end();
-      f.get(s).get(rowBytes).i32Add().set(s);
+      f.get(s).get(run.rowBytes).i32Add().set(s);
       f.incr(table, 4).incr(r, 1);
     });
     f.end();

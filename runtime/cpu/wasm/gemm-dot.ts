@@ -18,7 +18,7 @@
 // arbitrary (0 = broadcast) and addresses need only be 4-byte aligned (unaligned v128 loads).
 
 import { F32, FuncBuilder, I32, V128 } from './emit.js';
-import { EpilogueCode, type GemmEpilogue } from './gemm-epilogue.js';
+import { EpilogueCode, epilogueWithLastBlock, type GemmEpilogue } from './gemm-epilogue.js';
 
 /** Tile and block sizes of one build. */
 export interface DotConfig {
@@ -147,8 +147,7 @@ function buildDriver(cfg: DotConfig, withEpilogue: boolean): FuncBuilder {
     f.get(K).get(pc).i32Sub().set(kc);
     f.get(kc).get(KC).i32GtS().if().get(KC).set(kc).end();
     f.get(pc).i32Const(0).i32Ne().set(accumulate);
-    // The epilogue goes with the last chunk.
-    f.get(epi).i32Const(0).get(pc).get(kc).i32Add().get(K).i32GeS().select().set(epiNow);
+    epilogueWithLastBlock(f, epi, pc, kc, K, epiNow);
     f.get(N).get(M).i32GtS().if();
     sweep(false);
     f.else();

@@ -27,6 +27,14 @@ export const EXTRA_WORDS = 3;
 /** The mode an extra of column stride `colStride` (elements) is read in. */
 export const extraMode = (colStride: number): ExtraMode => (colStride === 1 ? 'v' : colStride === 0 ? 'r' : 's');
 
+/**
+ * Emits into a GEMM driver: local `into` = the epilogue block `epi` when the block of K starting at
+ * `pc`, `kc` long, is the last of K's (the one whose sums are final), else 0. All are locals/params.
+ */
+export function epilogueWithLastBlock(f: FuncBuilder, epi: number, pc: number, kc: number, K: number, into: number): void {
+  f.get(epi).i32Const(0).get(pc).get(kc).i32Add().get(K).i32GeS().select().set(into);
+}
+
 /** A key naming the epilogue's code (the GEMM module is built once per key). */
 export const epilogueKey = (e: GemmEpilogue, exprKey: string): string => `${exprKey}|${e.extras.map((x) => `${x.dtype}:${x.mode}`).join(',')}`;
 

@@ -15,7 +15,7 @@
 // --experimental-wasm-relaxed-simd), f32x4.mul + f32x4.add otherwise.
 
 import { F32, FuncBuilder, I32, V128 } from './emit.js';
-import { EpilogueCode, type GemmEpilogue } from './gemm-epilogue.js';
+import { EpilogueCode, epilogueWithLastBlock, type GemmEpilogue } from './gemm-epilogue.js';
 
 /** Tile and cache-block sizes of one kernel build. */
 export interface SimdConfig {
@@ -134,8 +134,7 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
     f.loop(); // pc: KC-deep slabs
     {
       f.remaining(kc, K, pc, KC);
-      // The epilogue goes with the last slab of K.
-      f.get(epi).i32Const(0).get(pc).get(kc).i32Add().get(K).i32GeS().select().set(epiNow);
+      epilogueWithLastBlock(f, epi, pc, kc, K, epiNow);
       // nFull: the columns of the panel read straight from B (directB), the rest are packed.
       f.get(directB).if().get(nc).i32Const(NR).i32DivU().i32Const(NR).i32Mul().set(nFull).else().i32Const(0).set(nFull).end();
       // packB(pB + pc*rsB + (jc + nFull)*csB, csB, rsB, packedB, nc - nFull, kc)
