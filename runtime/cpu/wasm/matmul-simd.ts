@@ -292,15 +292,11 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
    * share L1 sets; packing, which reads each of their lines once, won from 8 rows up there), and
    * then dk = 8 (measured faster than 16 or 32 for such rows), else 16.
    */
-  const directBFor = (m: number, rs: number, cs: number): number => {
-    const aliased = (rs * 4) % 2048 === 0;
-    if (cs !== 1 || m > (aliased ? Math.min(cfg.mr, directBMaxM) : directBMaxM)) return 0;
-    return aliased ? 8 : 16;
-  };
   const directB = (m: number, B: Placed): number => {
-    const dk = directBFor(m, B.rs, B.cs);
-    if (dk) stats.directBTasks++;
-    return dk;
+    const aliased = (B.rs * 4) % 2048 === 0;
+    if (B.cs !== 1 || m > (aliased ? Math.min(cfg.mr, directBMaxM) : directBMaxM)) return 0;
+    stats.directBTasks++;
+    return aliased ? 8 : 16;
   };
   let view = new Float32Array(heap.buffer);
   /** The whole heap as floats, re-made only when growth replaced the buffer (a non-shared one is detached by it). */
@@ -401,7 +397,6 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const splits = Math.floor((2 * M * N * K) / split.minFlopsPerThread) > 1;
     // The dot-product GEMM reads both operands where they lie, contiguous along K (as in run).
     const dotShape = rsB === 1 && csA === 1 && dot.use(M, N, K, cfg.relaxed);
-    const kc = dotKc(M, N), dk = directBFor(M, rsB, csB);
     const words = pe ? EXTRA_WORDS * pe.extras.length : 0;
     return (a, aOffset, b, bOffset, out, outOffset, extras = []) => {
       if (splits && threadCount() > 1) return false;
@@ -419,16 +414,23 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
           writeExtra(view, j * EXTRA_WORDS, heap.addressOf(x.data) + x.offset * bytes, rs * bytes, cs * bytes);
         });
       }
-      const pA = aAt + aOffset * 4, pB = bAt + bOffset * 4, pC = cAt + outOffset * 4;
-      if (dotShape) {
-        stats.dotTasks++;
-        stats.dotChunks += modules.dotGemm.gemmDot(M, N, K, pA, rsA, pB, csB, pC, N, kc, epi, 0);
-      } else {
-        if (dk) stats.directBTasks++;
-        stats.directBKernelCalls += modules.gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, N, dk, epi, callingThreadScratch(heap, scratchBytes));
-      }
+      callOnce(modules, dotShape, M, N, K, { ptr: aAt + aOffset * 4, rs: rsA, cs: csA }, { ptr: bAt + bOffset * 4, rs: rsB, cs: csB }, cAt + outOffset * 4, epi);
       return true;
     };
+  }
+
+  /**
+   * The product on the calling thread, operands placed: the dot-product GEMM where `useDot` (both
+   * operands contiguous along K: B(k, j) = Bt(j, k) at B.ptr + 4*(j*B.cs + k)), else the packed one.
+   * `epi`: the epilogue block, or 0.
+   */
+  function callOnce(modules: Modules, useDot: boolean, M: number, N: number, K: number, A: Placed, B: Placed, pC: number, epi: number): void {
+    if (useDot) {
+      stats.dotTasks++;
+      stats.dotChunks += modules.dotGemm.gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epi, 0);
+    } else {
+      stats.directBKernelCalls += modules.gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), epi, callingThreadScratch(heap, scratchBytes));
+    }
   }
 
   /** extrasAt: the byte address of element 0 of each extra of `e` (in place, or staged). */
@@ -436,7 +438,6 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     if (M === 0 || N === 0) return;
     // An empty sum: zeros (the Wasm GEMMs write nothing for K = 0).
     if (K === 0) return void out.fill(0, outOffset, outOffset + M * N);
-    const { kernel, gemm } = modules;
     const aAt = a.data instanceof Float32Array ? heap.addressOf(a.data) : -1;
     const bAt = b.data instanceof Float32Array ? heap.addressOf(b.data) : -1;
     const outAt = heap.addressOf(out);
@@ -456,22 +457,11 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const pC = outAt >= 0 ? outAt + outOffset * 4 : (base + aFloats + bFloats) * 4;
 
     const threads = Math.min(threadCount(), Math.floor((2 * M * N * K) / split.minFlopsPerThread));
-    if (dotShape && A.cs === 1 && B.rs === 1) {
-      // Both operands contiguous along K: the dot-product GEMM reads them where they lie (B(k, j) = Bt(j, k) at B.ptr + 4*(j*B.cs + k)).
-      if (threads <= 1) {
-        stats.dotTasks++;
-        stats.dotChunks += modules.dotGemm.gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epilogueBlocks(e, extrasAt, [0], [0])[0], 0);
-      } else runTasks(modules.dotGemm.kernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads, e, extrasAt), 0);
-      if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
-      copies.trim(16 << 20);
-      return;
-    }
+    const useDot = dotShape && A.cs === 1 && B.rs === 1;
     // One thread: call the GEMM directly (runTasks would too, at ~0.1 us more, which shows at 16^3).
-    if (threads <= 1) {
-      const epi = epilogueBlocks(e, extrasAt, [0], [0])[0];
-      stats.directBKernelCalls += gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), epi, callingThreadScratch(heap, scratchBytes));
-    }
-    else runTasks(kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads, e, extrasAt), scratchBytes);
+    if (threads <= 1) callOnce(modules, useDot, M, N, K, A, B, pC, epilogueBlocks(e, extrasAt, [0], [0])[0]);
+    else if (useDot) runTasks(modules.dotGemm.kernel, 'gemmDot', dotTasks(M, N, K, A, B, pC, N, threads, e, extrasAt), 0);
+    else runTasks(modules.kernel, 'gemm', tasks(M, N, K, A, B, pC, N, threads, e, extrasAt), scratchBytes);
 
     if (outAt < 0) out.set(floats().subarray(pC / 4, pC / 4 + M * N), outOffset);
     copies.trim(16 << 20);
