@@ -121,14 +121,14 @@ describe('wasm dot-product matmul (A @ Btᵀ)', () => {
     setThreadCount(undefined);
   });
 
-  it.runIf(simd)('is chosen by default for long-K products of short operands (the ConvNet weight gradients, x @ W1ᵀ), and only with unit strides along K', () => {
+  it.runIf(simd)('is chosen by default for long-K products of short operands (the ConvNet weight gradients, x @ W1ᵀ) and narrow C (h @ W2ᵀ), and only with unit strides along K', () => {
     const mm = createSimdMatmul({ ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() });
     expect(mm.dot).toBe(DEFAULT_DOT_POLICY);
-    for (const [M, N, K] of [[10, 25, 36864], [20, 250, 4096], [64, 100, 1000], [1, 100, 1000], [100, 1, 1000]]) {
+    for (const [M, N, K] of [[10, 25, 36864], [20, 250, 4096], [64, 100, 1000], [1, 100, 1000], [100, 1, 1000], [4096, 10, 100], [64, 4, 250]]) {
       expect(DEFAULT_DOT_POLICY.use(M, N, K, true), `${M}x${N}x${K}`).toBe(true);
     }
     // Square-ish products keep the packed GEMM (faster there: see DEFAULT_DOT_POLICY).
-    for (const [M, N, K] of [[64, 64, 64], [256, 256, 256], [128, 128, 2048], [16, 64, 64], [4, 1000, 64]]) {
+    for (const [M, N, K] of [[64, 64, 64], [256, 256, 256], [128, 128, 2048], [16, 64, 64], [4, 1000, 64], [4096, 16, 100], [64, 10, 25]]) {
       expect(DEFAULT_DOT_POLICY.use(M, N, K, true), `${M}x${N}x${K}`).toBe(false);
     }
     // Without FMA only matrix-vector products take it.

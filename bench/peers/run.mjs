@@ -37,6 +37,8 @@ const ONLY = opt('--only', '');
 const PEER_FILTER = SMOKE ? ['kiln-compiled', 'kiln-eager'] : opt('--peers', '').split(',').filter(Boolean);
 const SCALE = SMOKE ? '0.01' : QUICK ? '0.3' : '1';
 const TIMEOUT_MS = 240_000;
+// The threaded Kiln column's thread count: every core by default; `--threads 2` under `taskset` on a bigger machine.
+const THREADS = Number(opt('--threads', cpus().length));
 
 const WORKLOADS = [
   ['mlp-train', 'TwoLayerNet train loop, 500 steps (ms/step)'],
@@ -76,7 +78,8 @@ function openblasDir() {
   }
 }
 
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+// PYTHON picks the interpreter that has torch where it is not Debian's /usr/bin/python3 (a venv, say).
+const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 const blasDir = openblasDir();
 const torchEnv = { ...process.env, OMP_NUM_THREADS: '1' };
 delete torchEnv.OPENBLAS_CORETYPE;
@@ -124,7 +127,7 @@ const versions = {
 const PEERS = [
   // Kiln runs single-threaded like every peer (KILN_THREADS=1), and also with its default of one thread per core.
   { name: 'kiln-compiled', label: 'Kiln compiled', cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'compiled'], env: oneThread, ok: existsSync(TSX), why: 'tsx missing: run npm ci at the repository root' },
-  { name: 'kiln-compiled-threads', label: `Kiln compiled, ${cpus().length} threads`, cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'compiled'], env: { ...process.env, KILN_THREADS: String(cpus().length) }, ok: existsSync(TSX) && cpus().length > 1, why: 'one core' },
+  { name: 'kiln-compiled-threads', label: `Kiln compiled, ${THREADS} threads`, cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'compiled'], env: { ...process.env, KILN_THREADS: String(THREADS) }, ok: existsSync(TSX) && THREADS > 1, why: 'one core' },
   // Kiln turns on relaxed SIMD (a fused multiply-add for the Wasm matmul) where the engine has it; this column shows the plain mul + add.
   { name: 'kiln-compiled-nofma', label: 'Kiln compiled, no relaxed SIMD', cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'compiled'], env: { ...oneThread, KILN_RELAXED_SIMD: '0' }, ok: existsSync(TSX), why: 'tsx missing' },
   { name: 'kiln-eager', label: 'Kiln eager', cmd: TSX, args: ['--conditions=kiln-source', 'kiln.ts', '--mode', 'eager'], env: oneThread, ok: existsSync(TSX), why: 'tsx missing' },

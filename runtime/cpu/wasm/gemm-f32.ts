@@ -54,9 +54,12 @@ const DIRECT_GROUP = 2;
 // fit the 16 xmm registers V8 allocates on x64 without spilling. Measured (kernel alone, packed
 // panels in cache, mul + add, GFLOP/s): 4x8 46, 2x16 46, 3x8 43, 5x8 33-38, 3x12 35, 6x8 29,
 // 4x12 29, 8x8 27, 3x16 26, 2x8 34; unrolling k by 2 in the emitted code 29-31 (TurboFan already
-// unrolls the loop). With relaxed_madd 4x8 reached 55, 6x8 41. KC 128-512 and MC 48-192 were
-// within noise of each other.
-export const DEFAULT_CONFIG: Omit<SimdConfig, 'relaxed'> = { mr: 4, nr: 8, kc: 256, mc: 96, nc: 2048, directBMaxM: DIRECT_B_MAX_M };
+// unrolls the loop). With relaxed_madd 4x8 reached 55, 6x8 41. Blocks, with relaxed_madd (one
+// thread, operands in the heap, GFLOP/s, KC/MC 256/96 -> 512/64, M x N x K): 1024^3 51.7-52.2 ->
+// 52.1-53.0, 4096x100x1000 (B transposed) 44.6-45.0 -> 46.6, 2048x256x2048 49.9 -> 51.2, 512^3 51.1 -> 51.7:
+// half the K blocks, so C is read and written half as often; KC 768-1024 and MC 48-128 measured
+// within 1 % of 512/64. (A 4 x 512 A sliver, 8 KiB, and a 512 x 8 B sliver, 16 KiB, share the 32 KiB L1.)
+export const DEFAULT_CONFIG: Omit<SimdConfig, 'relaxed'> = { mr: 4, nr: 8, kc: 512, mc: 64, nc: 2048, directBMaxM: DIRECT_B_MAX_M };
 
 /** Bytes of the scratch area one gemm call needs: packed A block, packed B slab, one edge tile (or kernelDirectB's buffer). */
 export function gemmScratchBytes(cfg: SimdConfig): number {

@@ -119,6 +119,10 @@ export interface DotPolicy {
 // 256^3 630 -> 724, 1000x64x100 255 -> 338, 512^3 5137 -> 6427. Hence: min(M, N) <= 2 always
 // (matrix-vector products), up to 32 with K >= 16 min(M, N) and >= 256, up to 64 with K >= 10
 // max(M, N) (the TwoLayerNet's x @ W1ᵀ, 64x1000x100: 288 -> 270 us inside the training step).
+// And C with at most 12 columns and K >= 100, whatever M: the packed tile is 8 columns wide, so
+// most of such a C goes through its edge tiles (ratios dot / packed, M x K x N, sweep of M up to
+// 4096: N = 4 0.51-0.56 at K 100-1000, N = 10 0.59-0.73; at K = 25 0.82-1.18; N = 16, a
+// multiple of the tile, 0.84-1.17: not taken). TwoLayerNet inference's h @ W2ᵀ, 4096x100x10: 297 -> 210 us.
 // Chunks: up to 4096 steps (chunks of 512, 1024, 2048, 4096: 10x36864x25 482, 463, 454, 443 us,
 // 20x4096x250 986, 939, 890, 849; 8192 and 16384 within noise of 4096), fewer where min(M, N) rows
 // of a chunk would pass 512 KiB (the swept operand should stay in the 1 MiB L2).
@@ -131,7 +135,7 @@ export const DEFAULT_DOT_POLICY: DotPolicy = {
   chunkBytes: 512 << 10,
   use: (M, N, K, fma) => {
     const m = Math.min(M, N);
-    return m <= 2 || (fma && ((m <= 32 && K >= Math.max(256, 16 * m)) || (m <= 64 && K >= 10 * Math.max(M, N))));
+    return m <= 2 || (fma && ((m <= 32 && K >= Math.max(256, 16 * m)) || (m <= 64 && K >= 10 * Math.max(M, N)) || (N <= 12 && K >= 100)));
   },
 };
 
