@@ -3,6 +3,7 @@ import { matmul, matmulJs, matmulNaive, type MatOperand } from '../runtime/cpu/m
 import {
   createSimdMatmul,
   DEFAULT_CONFIG,
+  DEFAULT_DOT_POLICY,
   matmulF32Simd,
   matmulSimdAvailable,
   relaxedSimdAvailable,
@@ -196,6 +197,40 @@ describe('wasm simd matmul', () => {
     check((...args) => one.matmul(...args), DEFAULT_CONFIG.mr + 1, 40, 30, 'contiguous', 'wide', seed++, { b: true });
     check((...args) => one.matmul(...args), 4, 40, 30, 'contiguous', 'transposed', seed++);
     expect(one.stats).toEqual(before);
+    setThreadCount(undefined);
+  });
+
+  it.runIf(simd)('reads A unpacked when C is narrow and A unit-stride along K: the same bits as packing A, on 1 and 2 threads', () => {
+    const cfg = { ...DEFAULT_CONFIG, relaxed: relaxedSimdAvailable() };
+    const tiny = { ...cfg, kc: 7, mc: 8, nc: 16 };
+    expect(DEFAULT_CONFIG.directAMaxN).toBeGreaterThanOrEqual(64);
+    // [build reading A unpacked whenever it can, the same build packing A always], on one thread and split into tasks.
+    const noDot = { ...DEFAULT_DOT_POLICY, use: () => false };
+    const pairs: [SimdMatmul, SimdMatmul][] = [cfg, tiny].flatMap((c) => [1, 3].map((tasks): [SimdMatmul, SimdMatmul] => {
+      const split = { minFlopsPerThread: tasks > 1 ? 1 : Infinity, tasksPerThread: tasks };
+      return [createSimdMatmul({ ...c, directAMaxN: 1 << 20, directBMaxM: 0 }, split, noDot), createSimdMatmul({ ...c, directAMaxN: 0, directBMaxM: 0 }, split, noDot)];
+    }));
+    const rand = rng(15);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+    let seed = 9500;
+    for (const threads of [1, 2]) {
+      setThreadCount(threads);
+      for (const [direct, packed] of pairs) {
+        const shapes: [number, number, number][] = [[1, 1, 1], [3, 9, 600], [4, 8, 513], [67, 100, 33], [130, 17, 7]];
+        for (let t = 0; t < 12; t++) shapes.push([pick([1, 2, 3, 4, 5, 7, 9, 16, 17, 33, 64, 67]), pick([1, 3, 8, 9, 16, 17, 31, 64, 100]), pick([1, 2, 7, 8, 9, 16, 17, 33, 255, 513])]);
+        for (const [M, N, K] of shapes) {
+          const la = pick(['contiguous', 'padded', 'broadcastRows'] as const);
+          const where = pick(whereOptions);
+          check((...args) => direct.matmul(...args), M, N, K, la, pick(['contiguous', 'transposed', 'padded'] as const), seed++, where);
+          const r = rng(seed++);
+          const a = operand(la, M, K, r, where.a), b = operand('transposed', K, N, r, where.b);
+          const x = new Float32Array(M * N), y = new Float32Array(M * N);
+          direct.matmul(M, N, K, a, b, x, 0);
+          packed.matmul(M, N, K, a, b, y, 0);
+          expect(firstDifference(x, y), `M=${M} N=${N} K=${K} a=${la} threads=${threads}`).toBe(-1);
+        }
+      }
+    }
     setThreadCount(undefined);
   });
 

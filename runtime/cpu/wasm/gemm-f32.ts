@@ -34,6 +34,12 @@ export interface SimdConfig {
    * JS side reads it: it passes the decision to gemm as `directB`.
    */
   directBMaxM?: number;
+  /**
+   * Products whose C has at most this many columns read A's rows straight from memory instead of
+   * packing them, when A's rows are unit-stride (and B is packed); 0 = always pack. The driver
+   * decides per call.
+   */
+  directAMaxN?: number;
 }
 
 // Unpacked B pays while each KC x NR sliver of B is read by few row tiles of A. Measured (one
@@ -47,6 +53,13 @@ export interface SimdConfig {
 // still won where it is used: 4x4096x250 0.285 -> 0.246, 8x4000x250 0.405 -> 0.332, 16x4000x250
 // 0.712 -> 0.637, and tied at 16x4096x250 (0.721 both).
 const DIRECT_B_MAX_M = 16;
+// Unpacked A pays where C is narrow: packing A costs a load and a store per element of A (and its
+// reads from memory are not overlapped with arithmetic), which only N / NR register tiles share.
+// Measured (one thread, operands in the heap, medians, packed -> unpacked A, M x N x K): 4096x100x1000
+// (B transposed) 17.75 -> 17.35 ms, 4096x10x100 298 -> 256 us, 512x64x512 652 -> 628, 64x50x320 46.4
+// -> 45.1, 2048x128x1024 even; 1024x256x1024 +0.3 %, 1024x512x1024 and 1024^3 +1 % (slower). Packing
+// every element of A, with no products, measured 2.1 of the 17.9 ms at 4096x100x1000.
+const DIRECT_A_MAX_N = 128;
 /** Slivers of B that kernelDirectB sweeps together (two 8-float slivers: one 64-byte line per row of B). */
 const DIRECT_GROUP = 2;
 
@@ -59,7 +72,7 @@ const DIRECT_GROUP = 2;
 // 52.1-53.0, 4096x100x1000 (B transposed) 44.6-45.0 -> 46.6, 2048x256x2048 49.9 -> 51.2, 512^3 51.1 -> 51.7:
 // half the K blocks, so C is read and written half as often; KC 768-1024 and MC 48-128 measured
 // within 1 % of 512/64. (A 4 x 512 A sliver, 8 KiB, and a 512 x 8 B sliver, 16 KiB, share the 32 KiB L1.)
-export const DEFAULT_CONFIG: Omit<SimdConfig, 'relaxed'> = { mr: 4, nr: 8, kc: 512, mc: 64, nc: 2048, directBMaxM: DIRECT_B_MAX_M };
+export const DEFAULT_CONFIG: Omit<SimdConfig, 'relaxed'> = { mr: 4, nr: 8, kc: 512, mc: 64, nc: 2048, directBMaxM: DIRECT_B_MAX_M, directAMaxN: DIRECT_A_MAX_N };
 
 /** Bytes of the scratch area one gemm call needs: packed A block, packed B slab, one edge tile (or kernelDirectB's buffer). */
 export function gemmScratchBytes(cfg: SimdConfig): number {
@@ -75,11 +88,12 @@ export function gemmFunctions(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBui
   const { mr, nr, mc, nc } = cfg;
   if (mr % 4 !== 0 || nr % 4 !== 0 || mc < 1 || nc < 1 || cfg.kc < 1) throw new Error('gemmFunctions: mr and nr must be multiples of 4, and the blocks positive');
   return [
-    buildDriver(cfg, { kernel: 1, packA: 2, packB: 3, kernelDirectB: 4 }, epilogue !== undefined),
-    buildKernel(cfg, epilogue),
+    buildDriver(cfg, { kernel: 1, packA: 2, packB: 3, kernelDirectB: 4, kernelDirectA: 5 }, epilogue !== undefined),
+    buildKernel(cfg, epilogue, false),
     buildPack('packA', mr),
     buildPack('packB', nr),
     buildDirectKernel(cfg, epilogue),
+    buildKernel(cfg, epilogue, true),
   ];
 }
 
@@ -103,14 +117,14 @@ export function gemmFunctions(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBui
  * addresses at C(0, 0) of this call), which the kernels are given with the last KC block of K;
  * 0 = none. Ignored by a module without one.
  */
-function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB: number; kernelDirectB: number }, withEpilogue: boolean): FuncBuilder {
+function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB: number; kernelDirectB: number; kernelDirectA: number }, withEpilogue: boolean): FuncBuilder {
   const { kc: KC, mc: MC, nc: NC, nr: NR } = cfg;
   const f = new FuncBuilder('gemm', Array<typeof I32>(14).fill(I32), [I32]);
   const [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
   const jc = f.local(I32), pc = f.local(I32), ic = f.local(I32);
   const nc = f.local(I32), kc = f.local(I32), mc = f.local(I32);
   const packedA = f.local(I32), packedB = f.local(I32), tile = f.local(I32);
-  const nFull = f.local(I32), calls = f.local(I32), epiNow = f.local(I32);
+  const nFull = f.local(I32), calls = f.local(I32), epiNow = f.local(I32), directA = f.local(I32);
   /** The kernels' epilogue args: the block with K's last slab (else 0), and the block's row and column in C. */
   const epilogueArgs = (col: () => void): void => {
     if (!withEpilogue) return;
@@ -125,6 +139,8 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
   f.get(scratch).set(packedA);
   f.get(scratch).i32Const(MC * KC * 4).i32Add().set(packedB);
   f.get(packedB).i32Const(KC * NC * 4).i32Add().set(tile);
+  // directA: A's rows read where they lie (kernelDirectA) instead of packed; only with B packed.
+  f.get(directB).i32Eqz().get(csA).i32Const(4).i32Eq().i32And().get(N).i32Const((cfg.directAMaxN ?? 0) + 1).i32LtS().i32And().set(directA);
 
   // K = 0 writes nothing: the caller zero-fills C (matmul-simd.ts).
   f.get(K).i32Const(1).i32LtS().if().i32Const(0).return().end();
@@ -149,6 +165,16 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
       f.loop(); // ic: MC-tall blocks
       {
         f.remaining(mc, M, ic, MC);
+        f.get(directA).if();
+        {
+          // kernelDirectA(pA + ic*rsA + pc*4, packedB, pC + ic*ldc + jc*4, ldc, mc, nc, kc, pc != 0, tile[, epi, row0, col0], rsA)
+          f.get(pA).get(ic).get(rsA).i32Mul().i32Add().get(pc).i32Const(4).i32Mul().i32Add().get(packedB);
+          f.get(pC).get(ic).get(ldc).i32Mul().i32Add().get(jc).i32Const(4).i32Mul().i32Add();
+          f.get(ldc).get(mc).get(nc).get(kc).get(pc).i32Const(0).i32Ne().get(tile);
+          epilogueArgs(() => f.get(jc));
+          f.get(rsA).call(fn.kernelDirectA);
+        }
+        f.else();
         // packA(pA + ic*rsA + pc*csA, rsA, csA, packedA, mc, kc)
         f.get(pA).get(ic).get(rsA).i32Mul().i32Add().get(pc).get(csA).i32Mul().i32Add();
         f.get(rsA).get(csA).get(packedA).get(mc).get(kc).call(fn.packA);
@@ -169,6 +195,7 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
         epilogueArgs(() => f.get(jc).get(nFull).i32Add());
         f.call(fn.kernel);
         f.end();
+        f.end(); // directA
         f.incr(ic, MC);
         f.get(ic).get(M).i32LtS().brIf(0);
       }
@@ -186,21 +213,24 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
 }
 
 /**
- * One step of k of the register tile, for kernel and kernelDirectB: the nr/4 vectors of B at
- * local b, then per row r (one per row of `acc`, at most mr) the A value at local a + 4r splatted
- * and multiply-added into that row's accumulators.
+ * One step of k of the register tile, for the kernels: the nr/4 vectors of B at local b, then per
+ * row r (one per row of `acc`, at most mr) the A value at row r's place splatted and multiply-added
+ * into that row's accumulators. `a`: one local for packed A (row r at a + 4r), or a local per row
+ * (rows read where they lie).
  */
-function kStep(f: FuncBuilder, cfg: SimdConfig, a: number, b: number, acc: readonly (readonly number[])[], bv: readonly number[], av: number): void {
+function kStep(f: FuncBuilder, cfg: SimdConfig, a: number | readonly number[], b: number, acc: readonly (readonly number[])[], bv: readonly number[], av: number): void {
   for (let v = 0; v < bv.length; v++) f.get(b).v128Load(16 * v).set(bv[v]);
   for (let r = 0; r < acc.length; r++) {
-    f.get(a).v128Load32Splat(4 * r).set(av);
+    if (typeof a === 'number') f.get(a).v128Load32Splat(4 * r).set(av);
+    else f.get(a[r]).v128Load32Splat(0).set(av);
     for (let v = 0; v < bv.length; v++) f.madd(acc[r][v], av, bv[v], cfg.relaxed);
   }
 }
 
 /**
  * kernel(pA, pB, pC, ldc, mc, nc, kc, accumulate, tile[, epi, row0, col0]), addresses and ldc in
- * bytes: for each sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc,
+ * bytes (kernelDirectA: the same, then rsA, with A read where it lies: row i, step k at
+ * pA + i*rsA + 4k, instead of packed): for each sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc,
  * k-major), the mc x nc block of C at pC is set to (accumulate = 0) or incremented by
  * (accumulate = 1) the product. A last sliver of A with m < mr rows runs as an m-row tile; tiles
  * that stick out of the block's columns go through `tile` (m x nr floats), and only their real
@@ -208,11 +238,13 @@ function kStep(f: FuncBuilder, cfg: SimdConfig, a: number, b: number, acc: reado
  * operand block) is nonzero, every value stored is the epilogue of the sum, the block being at
  * row row0, column col0 of the C the block's addresses are for.
  */
-function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
+function buildKernel(cfg: SimdConfig, epilogue: GemmEpilogue | undefined, directA: boolean): FuncBuilder {
   const { mr, nr } = cfg;
   const nv = nr / 4;
-  const f = new FuncBuilder('kernel', Array<typeof I32>(epilogue ? 12 : 9).fill(I32));
+  const nParams = epilogue ? 12 : 9;
+  const f = new FuncBuilder(directA ? 'kernelDirectA' : 'kernel', Array<typeof I32>(nParams + (directA ? 1 : 0)).fill(I32));
   const [pA, pB, pC, ldc, mc, nc, kc, accumulate, tile, epi, row0, col0] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const rsA = nParams; // kernelDirectA only: bytes between A's rows
   const nLeft = f.local(I32), mLeft = f.local(I32), k = f.local(I32); // k: where the current A sliver ends
   const a = f.local(I32), b = f.local(I32), cCol = f.local(I32), c = f.local(I32), bSliver = f.local(I32);
   const cols = f.local(I32), i = f.local(I32), j = f.local(I32), rowC = f.local(I32), rowT = f.local(I32);
@@ -220,6 +252,8 @@ function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
   for (let r = 0; r < mr; r++) acc.push(Array.from({ length: nv }, () => f.local(V128)));
   const bv = Array.from({ length: nv }, () => f.local(V128));
   const av = f.local(V128);
+  // kernelDirectA: row r of the tile at rows[r] (rows[0] = a), each moving 4 bytes per step.
+  const rows = directA ? [a, ...Array.from({ length: mr - 1 }, () => f.local(I32))] : [];
 
   // (TurboFan unrolls the k loop itself; unrolling it in the emitted code spills: ~29 GFLOP/s.)
   // The epilogue's operands: code.at[] follows the tile (c), colAt[] the sliver (cCol).
@@ -241,13 +275,26 @@ function buildKernel(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBuilder {
     // The loop runs until a reaches the end of its sliver (k holds that address), not on a
     // counter: one node less in the loop, which keeps it small enough for TurboFan to unroll it
     // over a shared memory (a counted loop was not unrolled there: 40 GFLOP/s against 43-44).
-    f.get(a).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(k);
-    f.loop();
-    kStep(f, cfg, a, b, rowsAcc, bv, av);
-    f.incr(a, mr * 4).incr(b, nr * 4);
-    f.get(a).get(k).i32Ne().brIf(0);
-    f.end();
-    // a now points at the next A sliver. A tile of whole columns (nLeft >= nr) goes straight to C.
+    if (directA) {
+      for (let r = 1; r < m; r++) f.get(a).get(rsA).i32Const(r).i32Mul().i32Add().set(rows[r]);
+      f.get(a).get(kc).i32Const(4).i32Mul().i32Add().set(k);
+      f.loop();
+      kStep(f, cfg, rows.slice(0, m), b, rowsAcc, bv, av);
+      for (let r = 0; r < m; r++) f.incr(rows[r], 4);
+      f.incr(b, nr * 4);
+      f.get(a).get(k).i32Ne().brIf(0);
+      f.end();
+      // The next tile's rows: mr rows down from where this one started.
+      f.get(a).get(kc).i32Const(4).i32Mul().i32Sub().get(rsA).i32Const(mr).i32Mul().i32Add().set(a);
+    } else {
+      f.get(a).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(k);
+      f.loop();
+      kStep(f, cfg, a, b, rowsAcc, bv, av);
+      f.incr(a, mr * 4).incr(b, nr * 4);
+      f.get(a).get(k).i32Ne().brIf(0);
+      f.end();
+    }
+    // a now points at the next A sliver (or row tile). A tile of whole columns (nLeft >= nr) goes straight to C.
     f.get(nLeft).i32Const(nr).i32GeS().if();
     {
       const plainStores = (): void => {
