@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { E, exprToString, type Expr } from '../ir/index.js';
 import { runElementwise, type Operand } from '../runtime/cpu/elementwise.js';
 import { runFusedReduce } from '../runtime/cpu/reduce-fused.js';
-import { copyInThreshold, scratchBytes, scratchUses, setMinCopyElements } from '../runtime/cpu/wasm/copy-in.js';
+import { copyInThreshold, copyMisalignment, scratchBytes, scratchUses, setMinCopyElements, stage } from '../runtime/cpu/wasm/copy-in.js';
 import { runSimdElementwise } from '../runtime/cpu/wasm/elementwise-simd.js';
 import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
 import { heapArray, rng } from './helpers.js';
@@ -120,6 +120,48 @@ describe('eager elementwise kernels through the copy-in path', () => {
       expect(bad, label).toBeNull();
     }
     if (WASM) expect(copied).toBeGreaterThan(cases / 4);
+  });
+
+  it('copies each operand to the same 8-byte alignment as its source (V8 copies misaligned ones byte by byte), and back', () => {
+    const src = Float32Array.from({ length: 301 }, (_, i) => i + 0.5);
+    const out = new Float32Array(301);
+    for (const [lo, hi] of [[0, 100], [1, 100], [3, 301], [2, 3]] as const) {
+      out.fill(-1);
+      const staged = stage(heap, [
+        { data: src, lo, hi, read: true, write: false },
+        { data: new Int32Array(7), lo: 1, hi: 6, read: true, write: false },
+        { data: out, lo, hi, read: false, write: true },
+      ]);
+      // Where each copy starts: its element 0's address (staged.at) plus its first element's offset.
+      expect((staged.at[0] + lo * 4) % 8, `source at ${lo}`).toBe(copyMisalignment(src, lo));
+      expect((staged.at[1] + 4) % 8).toBe(copyMisalignment(new Int32Array(7), 1));
+      expect((staged.at[2] + lo * 4) % 8).toBe(copyMisalignment(out, lo));
+      // The copy holds the source's values; what the kernel would write goes back to out's span only.
+      const copied = new Float32Array(heap.buffer, staged.at[0] + lo * 4, hi - lo);
+      expect(Array.from(copied)).toEqual(Array.from(src.subarray(lo, hi)));
+      new Float32Array(heap.buffer, staged.at[2] + lo * 4, hi - lo).set(copied);
+      staged.done();
+      out.forEach((v, i) => expect(v, `out[${i}]`).toBe(i >= lo && i < hi ? src[i] : -1));
+    }
+  });
+
+  it('copies in a strided view spanning up to 8x its elements (a 2x2 max-pool tap), equal to JS', () => {
+    // A [4, 8, 24, 24] tensor's tap (1, 1) of 2x2 windows: [4, 8, 12, 12] at offset 25, strides (4608, 576, 48, 2): a ~4x span.
+    const r = rng(12);
+    const x = Float32Array.from({ length: 4 * 8 * 24 * 24 }, () => value(r));
+    const tap: Operand = { data: x, offset: 25, strides: [576, 48, 2], dtype: 'float32' };
+    const other: Operand = { data: Float32Array.from({ length: 32 * 144 }, () => value(r)), offset: 0, strides: [144, 12, 1], dtype: 'float32' };
+    const shape = [32, 12, 12];
+    const expr = E.select(E.gt($0, $1), $0, $1);
+    const js = new Float32Array(32 * 144), out = new Float32Array(32 * 144);
+    const outOp = (data: Float32Array): Operand => ({ data, offset: 0, strides: [144, 12, 1], dtype: 'float32' });
+    withoutCopyIn(() => runElementwise(expr, shape, outOp(js), [tap, other]));
+    const before = scratchUses();
+    runElementwise(expr, shape, outOp(out), [tap, other]);
+    if (WASM) expect(scratchUses()).toBeGreaterThan(before);
+    let bad = -1;
+    for (let i = 0; i < out.length && bad < 0; i++) if (!same(out[i], js[i])) bad = i;
+    expect(bad).toBe(-1);
   });
 
   it('takes the copy-in path for big plain operands and output, and JS below the threshold', () => {

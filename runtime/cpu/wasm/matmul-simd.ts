@@ -16,7 +16,7 @@ import { EXTRA_WORDS, type GemmEpilogue } from './gemm-epilogue.js';
 import { Unsupported } from './simd-lanes.js';
 import { compileKernel, type WasmKernel } from './kernel.js';
 import { alignBytes, ScratchArea } from './heap.js';
-import { spanOf, stage } from './copy-in.js';
+import { copyMisalignment, spanOf, stage } from './copy-in.js';
 import { callingThreadScratch, runTasks, splitRange } from '../threads/pool.js';
 import { nodeProcess, threadCount } from '../threads/thread-count.js';
 import type { MatOperand } from '../matmul.js';
@@ -220,12 +220,14 @@ function copyFloats(x: MatOperand, rows: number, cols: number): { floats: number
 }
 
 /**
- * Copies x into mem at float index `at`, as copyFloats decided; returns how the GEMM reads the copy.
- * A gathered copy is row-major, or column-major when `columnMajor` (for the dot-product GEMM's B).
+ * Copies x into mem from float index `at` (which has two floats of slack: a span goes at its
+ * source's alignment, see copyMisalignment), as copyFloats decided; returns how the GEMM reads the
+ * copy. A gathered copy is row-major, or column-major when `columnMajor` (for the dot-product GEMM's B).
  */
 function copyIn(mem: Float32Array, at: number, x: MatOperand, rows: number, cols: number, gather: boolean, columnMajor = false): Placed {
   const src = x.data as Float32Array;
   if (!gather) {
+    at += copyMisalignment(src, x.offset) / 4;
     mem.set(src.subarray(x.offset, x.offset + spanOfOperand(x, rows, cols)), at);
     return { ptr: at * 4, rs: x.rowStride, cs: x.colStride };
   }
@@ -448,8 +450,9 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     // Everything not in the heap gets a piece of the copy area: A, B, then C.
     const aCopy = aAt < 0 ? copyFloats(a, M, K) : undefined;
     const bCopy = bAt < 0 ? copyFloats(b, K, N) : undefined;
-    const aFloats = aCopy ? alignBytes(aCopy.floats * 4) / 4 : 0, bFloats = bCopy ? alignBytes(bCopy.floats * 4) / 4 : 0;
-    const cFloats = outAt < 0 ? M * N : 0;
+    // Each copy with two floats of slack, to start at its source's (or destination's) alignment.
+    const aFloats = aCopy ? alignBytes(aCopy.floats * 4 + 8) / 4 : 0, bFloats = bCopy ? alignBytes(bCopy.floats * 4 + 8) / 4 : 0;
+    const cFloats = outAt < 0 ? M * N + 2 : 0;
     const bytes = (aFloats + bFloats + cFloats) * 4;
     const area = bytes > 0 ? copies.get(bytes) : 0;
     const mem = floats(); // after allocating, which may grow the memory
@@ -458,7 +461,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     // A gathered copy of A is row-major; B's goes column-major where the dot-product GEMM will read it.
     const dotShape = b.rowStride === 1 && (a.colStride === 1 || aCopy?.gather === true) && dot.use(M, N, K, cfg.relaxed);
     const B = bCopy ? copyIn(mem, base + aFloats, b, K, N, bCopy.gather, dotShape) : { ptr: bAt + b.offset * 4, rs: b.rowStride, cs: b.colStride };
-    const pC = outAt >= 0 ? outAt + outOffset * 4 : (base + aFloats + bFloats) * 4;
+    const pC = outAt >= 0 ? outAt + outOffset * 4 : (base + aFloats + bFloats) * 4 + copyMisalignment(out, outOffset);
 
     const threads = Math.min(threadCount(), Math.floor((2 * M * N * K) / split.minFlopsPerThread));
     const useDot = dotShape && A.cs === 1 && B.rs === 1;
