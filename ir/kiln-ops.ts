@@ -8,6 +8,13 @@ import type { Shape } from './shape.js';
 export interface KilnOps<T> {
   shape(x: T): Shape;
   dtype(x: T): DType;
+  /**
+   * Whether x is a matrix laid out transposed (a transposed view of a row-major one, as a Linear
+   * layer's weight is in x @ Wᵀ). A rule may then build x's gradient as a transposed product, so it
+   * comes out in x's own layout and is stored without a transposing copy (PyTorch's mm backward
+   * does the same). Symbolic tensors have no layout yet: false (the compiler chooses layouts).
+   */
+  columnMajor(x: T): boolean;
   add(a: T, b: T | number): T;
   sub(a: T, b: T | number): T;
   mul(a: T, b: T | number): T;

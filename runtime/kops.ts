@@ -8,6 +8,10 @@ import type { Tensor } from './tensor.js';
 export const tensorOps: KilnOps<Tensor> = {
   shape: (x) => x.shape,
   dtype: (x) => x.dtype,
+  columnMajor: (x) => {
+    const v = x._view; // none while tracing
+    return v !== undefined && x.ndim === 2 && x.shape[0] > 1 && x.shape[1] > 1 && v.strides[0] === 1 && v.strides[1] === x.shape[0];
+  },
   add: (a, b) => ops.add(a, b),
   sub: (a, b) => ops.sub(a, b),
   mul: ops.mul,

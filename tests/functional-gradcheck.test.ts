@@ -22,6 +22,20 @@ describe('unfold and fold', () => {
 
 describe('linear layers and convolution (input, weight and bias)', () => {
   it('linear', () => check(F.linear, rnd([2, 3, 4]), rnd([5, 4]), rnd([5])));
+  it('matmul of operands laid out transposed: their gradients are built transposed, in their layout', () => {
+    // x @ wᵀ with w [5, 4] (Linear's weight), and aᵀ @ b: each transposed operand takes the rule's other form.
+    check((w, x) => x.matmul(w.t()), rnd([5, 4]), rnd([3, 4]));
+    check((a, b) => a.t().matmul(b), rnd([4, 3]), rnd([4, 5]));
+    check((a, b) => a.t().matmul(b.t()), rnd([4, 3]), rnd([5, 4]));
+    const w = rnd([5, 4]), x = rnd([3, 4]);
+    const wt = w.t();
+    let dwt: Tensor | undefined;
+    wt.registerHook((g) => { dwt = g; });
+    x.matmul(wt).sum().backward();
+    expect(dwt!.shape).toEqual([4, 5]);
+    expect(dwt!.stride()).toEqual([1, 4]); // wᵀ's own layout: its transpose is w's contiguous gradient
+    expect(w.grad!.isContiguous()).toBe(true);
+  });
   it('bilinear', () => check(F.bilinear, rnd([3, 2]), rnd([3, 4]), rnd([2, 2, 4]), rnd([2])));
   it('conv1d with groups, stride and dilation', () =>
     check((x, w, b) => F.conv1d(x, w, b, { stride: 2, padding: 1, dilation: 2, groups: 2 }), rnd([2, 4, 9]), rnd([4, 2, 3]), rnd([4])));

@@ -27,5 +27,13 @@ export const matmul = defineOp<{}>({
   },
   lowering: { kind: 'routine', routine: 'matmul' },
   saves: { inputs: 'all' },
-  vjp: (g, c, K) => [() => K.matmul(g, K.transpose(c.x(1), -1, -2)), () => K.matmul(K.transpose(c.x(0), -1, -2), g)],
+  // dA = g Bᵀ and dB = Aᵀ g; for an operand laid out transposed, the same product transposed,
+  // (B gᵀ)ᵀ and (gᵀ A)ᵀ, so its gradient has its layout (see KilnOps.columnMajor).
+  vjp: (g, c, K) => {
+    const t = (x: typeof g) => K.transpose(x, -1, -2);
+    return [
+      () => (K.columnMajor(c.x(0)) ? t(K.matmul(c.x(1), t(g))) : K.matmul(g, t(c.x(1)))),
+      () => (K.columnMajor(c.x(1)) ? t(K.matmul(t(g), c.x(0))) : K.matmul(t(c.x(0)), g)),
+    ];
+  },
 });
