@@ -12,6 +12,12 @@ export interface Interpreter {
   constant(values: HostArray, shape: readonly number[], dtype: DType, device: string): Tensor;
   /** Makes `target` hold `value`'s values (the write of an in-place op; both already checked to fit). */
   assign(target: Tensor, value: Tensor): void;
+  /**
+   * Runs an elementwise op with `target` (its first input) as the output, where that needs no old
+   * values and overwrites nothing else anything reads (the eager interpreter: see eager.ts);
+   * returns false, having done nothing, otherwise. Optional: an interpreter without it declines.
+   */
+  bindInto?(op: OpDef, inputs: readonly Tensor[], attrs: unknown, target: Tensor): boolean;
 }
 
 let current: Interpreter | undefined;
@@ -35,6 +41,11 @@ export function withInterpreter<R>(interp: Interpreter, fn: () => R): R {
   } finally {
     current = prev;
   }
+}
+
+/** `Interpreter.bindInto` of the active interpreter: true when it wrote the op's result into `target`. */
+export function bindInto(op: OpDef, inputs: readonly Tensor[], attrs: unknown, target: Tensor): boolean {
+  return (current ?? eagerInterpreter!).bindInto?.(op, inputs, attrs, target) ?? false;
 }
 
 export function constant(values: HostArray, shape: readonly number[], dtype: DType, device: string): Tensor {

@@ -1,6 +1,6 @@
 // The eager interpreter: runs each op's kernel now on the inputs' device and records the autograd
 // graph when a gradient will be needed.
-import { contiguousStrides, fmtShape, isFloating, numel, OPS, type DType, type OpDef } from '../ir/index.js';
+import { contiguousStrides, fmtShape, isContiguous, isFloating, numel, OPS, type DType, type OpDef } from '../ir/index.js';
 import type { FullAttrs } from '../ir/ops/creation.js';
 import { isGradEnabled } from './autograd/grad-mode.js';
 import { OpNode } from './autograd/op-node.js';
@@ -67,6 +67,24 @@ export const eager: Interpreter = {
     if (src._view && src._view.storage === dst.storage && src !== target) src = eager.bind(OPS.copy, [src], {});
     if (src !== target) backendFor(target.device).copy(src.eagerView('assign'), dst);
     dst.storage.version++;
+  },
+
+  bindInto(op, inputs, attrs, target) {
+    // Only an elementwise op over the target itself (result element i reads its element i alone),
+    // of the target's shape and dtype, with nothing recorded for autograd (a recorded op
+    // may have saved the old values), and no other input in the target's storage (which a write
+    // could overwrite before it is read).
+    const dst = target._view;
+    // (A contiguous target from its storage's start: every backend writes such an output, and no two elements share a place.)
+    if (!dst || !isContiguous(dst) || dst.offset !== 0 || op.lowering.kind !== 'elementwise' || inputs[0] !== target) return false;
+    if (isGradEnabled() && inputs.some((t) => t.requiresGrad)) return false;
+    if (inputs.some((t, i) => i > 0 && t._view?.storage === dst.storage && t !== target)) return false;
+    const meta = op.infer(inputs.map((t) => ({ shape: t.shape, dtype: t.dtype })), attrs);
+    if (meta.dtype !== target.dtype || meta.shape.length !== target.shape.length || meta.shape.some((d, i) => d !== target.shape[i])) return false;
+    const backend = backendFor(deviceOf(op, inputs, attrs));
+    backend.run(op, inputs.map((t) => broadcastView(t.eagerView(op.name), meta.shape)), attrs, dst);
+    dst.storage.version++;
+    return true;
   },
 
   constant(values: HostArray, shape, dtype, device) {

@@ -1,7 +1,7 @@
 // The Tensor: a shape, a dtype, a device and (in eager mode) a strided view of a storage, plus its
 // autograd state. Every method is a thin call into the functional ops (runtime/ops/), so a method
 // and its `kiln.*` function are the same code.
-import { contiguousStrides, isContiguous, isFloating, normalizeDim, numel, type DType, type Layout } from '../ir/index.js';
+import { contiguousStrides, isContiguous, isFloating, normalizeDim, numel, OPS, type DType, type Layout } from '../ir/index.js';
 
 import * as autograd from './autograd/engine.js';
 import type { Node } from './autograd/node.js';
@@ -250,10 +250,11 @@ export class Tensor {
   indexSelect(dim: number, index: Tensor): Tensor { return ops.indexSelect(this, dim, index); }
 
   // ---- in place (PyTorch's trailing underscore): compute, then write into this tensor's storage ----
-  add_(other: TensorLike, opts?: { alpha?: number }): this { return ops.inPlace(this, 'add_', () => ops.add(this, other, opts)); }
-  sub_(other: TensorLike, opts?: { alpha?: number }): this { return ops.inPlace(this, 'sub_', () => ops.sub(this, other, opts)); }
-  mul_(other: TensorLike): this { return ops.inPlace(this, 'mul_', () => ops.mul(this, other)); }
-  div_(other: TensorLike): this { return ops.inPlace(this, 'div_', () => ops.div(this, other)); }
+  // (The arithmetic ones end in one elementwise op over this tensor: written straight into it where that is safe.)
+  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return ops.inPlaceInto(this, 'add_', OPS.add, () => ops.scaledPair(this, other, opts, 'add_')); }
+  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return ops.inPlaceInto(this, 'sub_', OPS.sub, () => ops.scaledPair(this, other, opts, 'sub_')); }
+  mul_(other: TensorLike): this { return ops.inPlaceInto(this, 'mul_', OPS.mul, () => ops.liftPair(this, other, 'mul_')); }
+  div_(other: TensorLike): this { return ops.inPlaceInto(this, 'div_', OPS.div, () => ops.liftPair(this, other, 'div_')); }
   pow_(exponent: TensorLike): this { return ops.inPlace(this, 'pow_', () => ops.pow(this, exponent)); }
   neg_(): this { return ops.inPlace(this, 'neg_', () => ops.neg(this)); }
   relu_(): this { return ops.inPlace(this, 'relu_', () => ops.relu(this)); }
@@ -264,8 +265,8 @@ export class Tensor {
   fill_(value: Scalar): this { return ops.inPlace(this, 'fill_', () => creation.fullLike(this, value)); }
   maskedFill_(mask: Tensor, value: Scalar): this { return ops.inPlace(this, 'maskedFill_', () => ops.maskedFill(this, mask, value)); }
   copy_(src: Tensor): this { return ops.inPlace(this, 'copy_', () => ops.to(src, { device: this.device })); }
-  addcmul_(a: Tensor, b: Tensor, opts: { value?: number } = {}): this { return ops.inPlace(this, 'addcmul_', () => ops.add(this, ops.mul(ops.mul(a, b), opts.value ?? 1))); }
-  addcdiv_(a: Tensor, b: Tensor, opts: { value?: number } = {}): this { return ops.inPlace(this, 'addcdiv_', () => ops.add(this, ops.mul(ops.div(a, b), opts.value ?? 1))); }
+  addcmul_(a: Tensor, b: Tensor, opts: { value?: number } = {}): this { return ops.inPlaceInto(this, 'addcmul_', OPS.add, () => [this, ops.mul(ops.mul(a, b), opts.value ?? 1)]); }
+  addcdiv_(a: Tensor, b: Tensor, opts: { value?: number } = {}): this { return ops.inPlaceInto(this, 'addcdiv_', OPS.add, () => [this, ops.mul(ops.div(a, b), opts.value ?? 1)]); }
   lerp_(end: Tensor, weight: number): this { return ops.inPlace(this, 'lerp_', () => ops.add(this, ops.mul(ops.sub(end, this), weight))); }
   uniform_(low = 0, high = 1): this { return ops.inPlace(this, 'uniform_', () => creation.uniformLike(this, low, high)); }
   normal_(mean = 0, std = 1): this { return ops.inPlace(this, 'normal_', () => creation.normalLike(this, mean, std)); }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
 import type { Tensor } from 'kiln';
+import { cpu } from '../runtime/cpu/backend.js';
 
 const leaf = (data: number[]) => kiln.tensor(data, { dtype: 'float64', requiresGrad: true });
 
@@ -181,5 +182,60 @@ describe('in-place ops and the version counter', () => {
     expect(() => a.sub_(1)).toThrow(/leaf tensor that requires grad.*noGrad/);
     kiln.noGrad(() => a.sub_(1));
     expect(a.itemSync()).toBe(0);
+  });
+  it('add_, sub_, mul_, div_, addcmul_ and addcdiv_ write their last op straight into the tensor where that is safe, with out-of-place values', () => {
+    const r = () => kiln.randn([3, 4]);
+    const ops: [string, (t: Tensor, o: Tensor, o2: Tensor) => Tensor, (t: Tensor, o: Tensor, o2: Tensor) => Tensor][] = [
+      ['add_ alpha', (t, o) => t.add_(o, { alpha: -0.5 }), (t, o) => t.add(o.mul(-0.5))],
+      ['sub_ row', (t, o) => t.sub_(o.select(0, 0)), (t, o) => t.sub(o.select(0, 0))],
+      ['mul_ scalar', (t) => t.mul_(0.9), (t) => t.mul(0.9)],
+      ['div_', (t, o) => t.div_(o.abs().add(1)), (t, o) => t.div(o.abs().add(1))],
+      ['addcmul_', (t, o, o2) => t.addcmul_(o, o2, { value: 0.1 }), (t, o, o2) => t.add(o.mul(o2).mul(0.1))],
+      ['addcdiv_', (t, o, o2) => t.addcdiv_(o, o2.abs().add(1), { value: -2 }), (t, o, o2) => t.add(o.div(o2.abs().add(1)).mul(-2))],
+      ['add_ itself', (t) => t.add_(t), (t) => t.add(t)],
+    ];
+    // What runs: the direct write copies nothing (the out-of-place path computes, then copies into the tensor).
+    const ran: string[] = [];
+    const run = cpu.run, copy = cpu.copy;
+    cpu.run = (op, inputs, attrs, out) => { ran.push(op.name); return run.call(cpu, op, inputs, attrs, out); };
+    cpu.copy = (src, dst) => { ran.push('copy'); return copy.call(cpu, src, dst); };
+    try {
+      for (const [name, inPlace, outOfPlace] of ops) {
+        const t = r(), o = r(), o2 = r();
+        const want = outOfPlace(t, o, o2).tolistSync();
+        const storage = t._view!.storage, version = storage.version;
+        ran.length = 0;
+        expect(inPlace(t, o, o2), name).toBe(t);
+        expect(ran, name).not.toContain('copy');
+        expect(t._view!.storage, name).toBe(storage);
+        expect(storage.version, name).toBe(version + 1);
+        expect(t.tolistSync(), name).toEqual(want);
+      }
+      // Not written directly (computed, then copied in, as before): another view of the same storage
+      // as an operand, an expanded target, a view that starts inside its storage, and under
+      // autograd; each still gives the out-of-place values.
+      const x = kiln.arange(6, { dtype: 'float32' }).reshape([2, 3]);
+      ran.length = 0;
+      x.add_(x.select(0, 0)); // row 0 broadcast: written directly, row 1 would read the new row 0
+      expect(x.tolistSync()).toEqual([[0, 2, 4], [3, 5, 7]]);
+      expect(ran).toContain('copy');
+      const row = kiln.tensor([1, 2, 3]);
+      ran.length = 0;
+      row.expand([2, 3]).mul_(1);
+      expect(ran).toContain('copy');
+      const y = kiln.ones(2, 3);
+      ran.length = 0;
+      y.select(0, 1).add_(1);
+      expect(y.tolistSync()).toEqual([[1, 1, 1], [2, 2, 2]]);
+      expect(ran).toContain('copy');
+      const a = leaf([1, 2]);
+      const b = a.mul(2);
+      ran.length = 0;
+      b.add_(1);
+      expect(ran).toContain('copy');
+    } finally {
+      cpu.run = run;
+      cpu.copy = copy;
+    }
   });
 });

@@ -38,17 +38,17 @@ export const ne = binary('ne');
 export const logicalAnd = binary('logicalAnd');
 export const logicalOr = binary('logicalOr');
 
-/** a + alpha * b */
-export function add(a: TensorLike, b: TensorLike, opts: { alpha?: number } = {}): Tensor {
-  const [x, y] = liftPair(a, b, 'add');
-  return bind(OPS.add, [x, opts.alpha === undefined || opts.alpha === 1 ? y : mul(y, opts.alpha)]);
+/** The operands of add and sub: a and alpha * b, as tensors. */
+export function scaledPair(a: TensorLike, b: TensorLike, opts: { alpha?: number }, op: string): [Tensor, Tensor] {
+  const [x, y] = liftPair(a, b, op);
+  return [x, opts.alpha === undefined || opts.alpha === 1 ? y : mul(y, opts.alpha)];
 }
 
+/** a + alpha * b */
+export const add = (a: TensorLike, b: TensorLike, opts: { alpha?: number } = {}): Tensor => bind(OPS.add, scaledPair(a, b, opts, 'add'));
+
 /** a - alpha * b */
-export function sub(a: TensorLike, b: TensorLike, opts: { alpha?: number } = {}): Tensor {
-  const [x, y] = liftPair(a, b, 'sub');
-  return bind(OPS.sub, [x, opts.alpha === undefined || opts.alpha === 1 ? y : mul(y, opts.alpha)]);
-}
+export const sub = (a: TensorLike, b: TensorLike, opts: { alpha?: number } = {}): Tensor => bind(OPS.sub, scaledPair(a, b, opts, 'sub'));
 
 export const square = (x: Tensor): Tensor => mul(x, x);
 export const reciprocal = (x: Tensor): Tensor => div(lift(1, x), x);

@@ -3,7 +3,8 @@
 // autograd checks before it uses a saved tensor. Errors are raised before anything is written.
 import { broadcastShapes, canCast, fmtShape, shapesEqual } from '../../ir/index.js';
 import { isGradEnabled } from '../autograd/grad-mode.js';
-import { assign } from '../dispatch.js';
+import { assign, bind, bindInto } from '../dispatch.js';
+import type { OpDef } from '../../ir/index.js';
 import type { Tensor } from '../tensor.js';
 import { expand } from './shape.js';
 
@@ -39,4 +40,16 @@ export function inPlace<T extends Tensor>(self: T, name: string, compute: () => 
     self._requiresGrad = false;
   }
   return self;
+}
+
+/**
+ * An in-place op whose last step is the elementwise primitive `op` over `inputs()` (self first,
+ * the rest computed out of place): written straight into self's storage where the interpreter can
+ * (eager, nothing recorded for autograd: Interpreter.bindInto), saving the result's allocation and
+ * its copy; otherwise as `inPlace`, with its checks and errors.
+ */
+export function inPlaceInto<T extends Tensor>(self: T, name: string, op: OpDef, inputs: () => Tensor[]): T {
+  const ins = inputs();
+  if (bindInto(op, ins, {}, self)) return self;
+  return inPlace(self, name, () => bind(op, ins));
 }
