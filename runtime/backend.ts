@@ -83,6 +83,31 @@ export interface Backend {
    * it sees the moved data. A no-op where it already lies there or cannot be moved.
    */
   adopt?(storage: Storage): void;
+
+  /**
+   * Optional. From now until `close()`, storages that `alloc` makes are temporaries: the backend
+   * may put them where its kernels work fastest and free them all at `close()` (the CPU: its Wasm
+   * heap). The caller promises that nothing it made while the scope was open and did not `pause`
+   * for is used after `close()`. Scopes do not nest.
+   */
+  openTemporaryScope?(): TemporaryScope;
+}
+
+/** A scope of temporaries (Backend.openTemporaryScope). */
+export interface TemporaryScope {
+  /** Runs `fn` with allocations back to normal (for what must outlive the scope). */
+  pause<R>(fn: () => R): R;
+  /** Frees every temporary made in the scope. */
+  close(): void;
+}
+
+/** Opens a temporary scope on every registered backend that has them; one scope over all of them. */
+export function openTemporaryScopes(): TemporaryScope {
+  const scopes = [...backends.values()].flatMap((b) => (b.openTemporaryScope ? [b.openTemporaryScope()] : []));
+  return {
+    pause: <R>(fn: () => R): R => scopes.reduceRight<() => R>((inner, s) => () => s.pause(inner), fn)(),
+    close: () => scopes.forEach((s) => s.close()),
+  };
 }
 
 /** The error every backend raises for an index outside its dimension (gather, scatterAdd and what is built on them), so all devices say the same. */

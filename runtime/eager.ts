@@ -27,6 +27,12 @@ function broadcastView(v: View, shape: readonly number[]): View {
   return { ...v, shape, strides };
 }
 
+/** Runs a non-view op's kernel on `device` into `out` (elementwise inputs broadcast to its shape). */
+function runKernel(op: OpDef, inputs: readonly Tensor[], attrs: unknown, out: View, device: string): void {
+  const views = inputs.map((t) => t.eagerView(op.name));
+  backendFor(device).run(op, op.lowering.kind === 'elementwise' ? views.map((v) => broadcastView(v, out.shape)) : views, attrs, out);
+}
+
 function contiguousView(storage: View['storage'], shape: readonly number[], dtype: DType): View {
   return { storage, shape, strides: contiguousStrides(shape), offset: 0, dtype };
 }
@@ -51,10 +57,8 @@ export const eager: Interpreter = {
       out = new Tensor(meta.shape, meta.dtype, device, { ...layout, storage: v.storage, dtype: meta.dtype }, src._base ?? src);
       return record(op, [src], attrs, out);
     } else {
-      const storage = backend.alloc(meta.dtype, numel(meta.shape));
-      const outView = contiguousView(storage, meta.shape, meta.dtype);
-      const views = inputs.map((t) => t.eagerView(op.name));
-      backend.run(op, lowering.kind === 'elementwise' ? views.map((v) => broadcastView(v, meta.shape)) : views, attrs, outView);
+      const outView = contiguousView(backend.alloc(meta.dtype, numel(meta.shape)), meta.shape, meta.dtype);
+      runKernel(op, inputs, attrs, outView, device);
       out = new Tensor(meta.shape, meta.dtype, device, outView);
     }
     return record(op, inputs, attrs, out);
@@ -81,8 +85,7 @@ export const eager: Interpreter = {
     if (inputs.some((t, i) => i > 0 && t._view?.storage === dst.storage && t !== target)) return false;
     const meta = op.infer(inputs.map((t) => ({ shape: t.shape, dtype: t.dtype })), attrs);
     if (meta.dtype !== target.dtype || meta.shape.length !== target.shape.length || meta.shape.some((d, i) => d !== target.shape[i])) return false;
-    const backend = backendFor(deviceOf(op, inputs, attrs));
-    backend.run(op, inputs.map((t) => broadcastView(t.eagerView(op.name), meta.shape)), attrs, dst);
+    runKernel(op, inputs, attrs, dst, deviceOf(op, inputs, attrs));
     dst.storage.version++;
     return true;
   },

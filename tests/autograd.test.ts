@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import * as kiln from 'kiln';
 import type { Tensor } from 'kiln';
 import { cpu } from '../runtime/cpu/backend.js';
+import { wasmHeap } from '../runtime/cpu/wasm/heap.js';
+import { MNISTConvNet } from '../models/mnist-convnet.js';
 
 const leaf = (data: number[]) => kiln.tensor(data, { dtype: 'float64', requiresGrad: true });
 
@@ -180,6 +182,16 @@ describe('in-place ops and the version counter', () => {
   it('in-place on a leaf that requires grad is refused outside noGrad', () => {
     const a = leaf([1]);
     expect(() => a.sub_(1)).toThrow(/leaf tensor that requires grad.*noGrad/);
+    // Refused before anything is computed (not a broadcast error of the operands), as PyTorch does.
+    const w = leaf([1, 2, 3]);
+    expect(() => w.addcmul_(kiln.ones(3), kiln.ones(4))).toThrow(/leaf tensor that requires grad/);
+    // A view of a tensor that requires grad is refused too, on either path, whatever made the view.
+    for (const view of [() => kiln.noGrad(() => w.reshape([3])), () => w.detach(), () => w.narrow(0, 1, 2)]) {
+      for (const op of [(t: Tensor) => t.mul_(2), (t: Tensor) => t.add_(1), (t: Tensor) => t.pow_(2)]) {
+        expect(() => op(view())).toThrow(/view of a tensor that requires grad/);
+      }
+    }
+    expect(w.tolistSync()).toEqual([1, 2, 3]);
     kiln.noGrad(() => a.sub_(1));
     expect(a.itemSync()).toBe(0);
   });
@@ -237,5 +249,71 @@ describe('in-place ops and the version counter', () => {
       cpu.run = run;
       cpu.copy = copy;
     }
+  });
+});
+
+describe('backward keeps its temporaries in the Wasm heap and frees them', () => {
+  const heap = wasmHeap();
+  /** One ConvNet forward and backward; `hook` on the loss, when given, keeps the pass off the temporary scope. */
+  function gradients(hook?: (g: Tensor) => void): { grads: number[][]; heapAfter: number } {
+    kiln.manualSeed(3);
+    const m = new MNISTConvNet();
+    const x = kiln.randn([8, 1, 28, 28]), y = kiln.randint(0, 10, [8]);
+    const loss = kiln.nn.functional.crossEntropy(m.forward(x), y);
+    if (hook) loss.registerHook(hook);
+    const before = heap!.stats().bytesInUse;
+    loss.backward();
+    return { grads: m.parameters().map((p) => Array.from(p.grad!.dataSync() as Float32Array)), heapAfter: heap!.stats().bytesInUse - before };
+  }
+
+  it.runIf(heap !== null)('gives the same gradients as a pass outside the scope, and leaves no heap behind', () => {
+    gradients(); // kernels' own scratch areas grow on first use and stay
+    const scoped = gradients();
+    const plain = gradients(() => {});
+    expect(scoped.grads.length).toBe(plain.grads.length);
+    scoped.grads.forEach((g, i) => expect(g, `parameter ${i}`).toEqual(plain.grads[i]));
+    expect(scoped.heapAfter).toBe(0);
+    // The scoped pass did put temporaries in the heap while it ran (dCols alone is 8 x 250 x 64 floats).
+    let peak = 0;
+    const alloc = cpu.alloc;
+    cpu.alloc = (dtype, length) => { const s = alloc(dtype, length); peak = Math.max(peak, heap!.stats().bytesInUse); return s; };
+    try {
+      const start = heap!.stats().bytesInUse;
+      gradients();
+      expect(peak - start).toBeGreaterThan(8 * 250 * 64 * 4);
+    } finally {
+      cpu.alloc = alloc;
+    }
+  });
+
+  it('leaves gradients that something outside the engine holds alone: hooks, retainGrad, createGraph, autograd.grad', () => {
+    const a = leaf([1, 2, 3, 4]).reshape([2, 2]).detach().requiresGrad_(true);
+    const big = kiln.randn([64, 100], { dtype: 'float64' }).requiresGrad_(true);
+    let seen: Tensor | undefined;
+    const h = big.mul(big);
+    h.registerHook((g) => { seen = g; });
+    h.sum().backward();
+    expect(Array.from(seen!.dataSync() as Float64Array).every((v) => v === 1)).toBe(true);
+    const r = big.mul(3);
+    r.retainGrad();
+    r.sum().backward();
+    expect(Array.from(r.grad!.dataSync() as Float64Array).every((v) => v === 1)).toBe(true);
+    const [g] = kiln.autograd.grad(big.mul(big).sum(), [big], { createGraph: true });
+    expect((g!.dataSync() as Float64Array)[0]).toBe(2 * (big.dataSync() as Float64Array)[0]);
+    const [g2] = kiln.autograd.grad(big.mul(5).sum(), [big]);
+    expect(Array.from(g2!.dataSync() as Float64Array).every((v) => v === 5)).toBe(true);
+    a.sum().backward();
+    expect(a.grad!.tolistSync()).toEqual([[1, 1], [1, 1]]);
+  });
+
+  it.runIf(heap !== null)('a temporary used after its scope closed throws instead of reading freed memory', () => {
+    const scope = cpu.openTemporaryScope!();
+    const t = kiln.randn([100, 100]);
+    const kept = scope.pause(() => kiln.randn([100, 100]));
+    expect(() => cpu.openTemporaryScope!()).toThrow(/already open/);
+    scope.close();
+    expect(() => t.dataSync()).toThrow(/freed/);
+    expect(() => t.add(1)).toThrow(/freed/);
+    expect(kept.sum().itemSync()).not.toBeNaN();
   });
 });

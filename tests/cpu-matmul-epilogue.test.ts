@@ -92,8 +92,11 @@ describe.runIf(simd)('Wasm GEMM epilogues', () => {
     const tiny = { ...cfg, kc: 7, mc: 8, nc: 16 };
     const builds: { name: string; mm: SimdMatmul; la: Layout[]; lb: Layout[]; dims: number[] }[] = [
       // Packed (B transposed never reads unpacked; the dot GEMM is off), tiny blocks: many slabs of K, ragged tiles.
-      { name: 'packed tiny', mm: createSimdMatmul({ ...tiny, directBMaxM: 0 }, { minFlopsPerThread: Infinity, tasksPerThread: 1 }, { ...always(16), use: () => false }), la: ['contiguous', 'transposed', 'strided'], lb: ['contiguous', 'transposed', 'padded'], dims: [1, 2, 3, 5, 8, 13, 17, 33] },
-      { name: 'packed tasks', mm: createSimdMatmul({ ...tiny, directBMaxM: 0 }, { minFlopsPerThread: 1, tasksPerThread: 3 }, { ...always(16), use: () => false }), la: ['contiguous', 'transposed'], lb: ['contiguous', 'padded'], dims: [1, 4, 7, 16, 31, 40] },
+      { name: 'packed tiny', mm: createSimdMatmul({ ...tiny, directBMaxM: 0, directAMaxN: 0 }, { minFlopsPerThread: Infinity, tasksPerThread: 1 }, { ...always(16), use: () => false }), la: ['contiguous', 'transposed', 'strided'], lb: ['contiguous', 'transposed', 'padded'], dims: [1, 2, 3, 5, 8, 13, 17, 33] },
+      { name: 'packed tasks', mm: createSimdMatmul({ ...tiny, directBMaxM: 0, directAMaxN: 0 }, { minFlopsPerThread: 1, tasksPerThread: 3 }, { ...always(16), use: () => false }), la: ['contiguous', 'transposed'], lb: ['contiguous', 'padded'], dims: [1, 4, 7, 16, 31, 40] },
+      // Unpacked A (A contiguous along K, B packed), alone and in tasks.
+      { name: 'unpacked A', mm: createSimdMatmul({ ...tiny, directBMaxM: 0, directAMaxN: 1 << 20 }, { minFlopsPerThread: Infinity, tasksPerThread: 1 }, { ...always(16), use: () => false }), la: ['contiguous'], lb: ['contiguous', 'transposed', 'padded'], dims: [1, 2, 3, 5, 8, 13, 17, 33] },
+      { name: 'unpacked A tasks', mm: createSimdMatmul({ ...tiny, directBMaxM: 0, directAMaxN: 1 << 20 }, { minFlopsPerThread: 1, tasksPerThread: 3 }, { ...always(16), use: () => false }), la: ['contiguous'], lb: ['contiguous', 'padded'], dims: [1, 4, 7, 16, 31, 40] },
       // Unpacked B: short C, unit-stride B.
       { name: 'unpacked B', mm: createSimdMatmul(tiny, { minFlopsPerThread: Infinity, tasksPerThread: 1 }, { ...always(16), use: () => false }), la: ['contiguous', 'transposed'], lb: ['contiguous', 'padded', 'wide'], dims: [1, 3, 4, 8, 9, 16, 17, 40] },
       { name: 'unpacked B tasks', mm: createSimdMatmul(tiny, { minFlopsPerThread: 1, tasksPerThread: 2 }, { ...always(16), use: () => false }), la: ['contiguous'], lb: ['contiguous', 'padded'], dims: [2, 8, 16, 33] },
@@ -118,7 +121,9 @@ describe.runIf(simd)('Wasm GEMM epilogues', () => {
         // The path each build is for was taken.
         if (b.name.startsWith('dot')) expect(b.mm.stats.dotTasks, b.name).toBeGreaterThan(before.dotTasks);
         else expect(b.mm.stats.dotTasks, b.name).toBe(before.dotTasks);
-        if (b.name.startsWith('unpacked')) expect(b.mm.stats.directBTasks, b.name).toBeGreaterThan(before.directBTasks);
+        if (b.name.startsWith('unpacked B')) expect(b.mm.stats.directBTasks, b.name).toBeGreaterThan(before.directBTasks);
+        if (b.name.startsWith('unpacked A')) expect(b.mm.stats.directATasks, b.name).toBeGreaterThan(before.directATasks);
+        if (b.name.startsWith('packed')) expect(b.mm.stats.directATasks, b.name).toBe(before.directATasks);
       }
     }
     expect(failures.slice(0, 5)).toEqual([]);

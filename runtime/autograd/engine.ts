@@ -8,7 +8,8 @@ import { clone } from '../ops/shape.js';
 import { keep, type Tensor } from '../tensor.js';
 import { enableGrad, noGrad } from './grad-mode.js';
 import { AccumulateGrad, addHook, type Node, type TensorHook } from './node.js';
-import { accumulatorOf, gradEdge } from './op-node.js';
+import { accumulatorOf, gradEdge, OpNode } from './op-node.js';
+import { openTemporaryScopes, type TemporaryScope } from '../backend.js';
 
 export interface BackwardOptions {
   retainGraph?: boolean;
@@ -65,6 +66,24 @@ function run(roots: Node[], rootGrads: Tensor[], opts: RunOptions): void {
       if (!seen.has(m)) { seen.add(m); stack.push(m); }
     }
   }
+  // The gradients this pass computes are its own temporaries (the backends may keep them where their
+  // kernels work in place, and free them when it ends) unless something outside the engine can
+  // take hold of one: a hook, retainGrad, a custom Function's backward, autograd.grad's capture, a
+  // graph of gradients (createGraph). What `.grad` keeps is made outside the scope. (Only eager
+  // passes: a traced one, compileTrainStep's, makes no storages and must capture none as constants.)
+  const scope: TemporaryScope | undefined = !opts.createGraph && !opts.capture && rootGrads.every((g) => g._view !== undefined) &&
+    [...seen].every((n) => (n instanceof OpNode || n instanceof AccumulateGrad) && n.tensorHooks.size === 0 && n.retained.length === 0)
+    ? openTemporaryScopes() : undefined;
+  try {
+    propagate(roots, rootGrads, opts, useful, deps, scope);
+  } finally {
+    scope?.close();
+  }
+}
+
+/** run's pass over the graph: each node's summed gradient through its VJP into its inputs' nodes, in dependency order. */
+function propagate(roots: Node[], rootGrads: Tensor[], opts: RunOptions, useful: (n: Node) => boolean, deps: Map<Node, number>, scope: TemporaryScope | undefined): void {
+  const keeping = <R>(fn: () => R): R => (scope ? scope.pause(fn) : fn());
   const buffers = new Map<Node, Tensor>();
   const accumulate = (n: Node, g: Tensor) => {
     const prev = buffers.get(n);
@@ -83,7 +102,7 @@ function run(roots: Node[], rootGrads: Tensor[], opts: RunOptions): void {
       for (const t of n.retained) storeGrad(t, g, opts.createGraph);
       if (opts.capture?.has(n)) opts.capture.set(n, g);
       if (n instanceof AccumulateGrad) {
-        if (!opts.capture && (!opts.onlyLeaves || opts.onlyLeaves.has(n))) storeGrad(n.variable, g, opts.createGraph);
+        if (!opts.capture && (!opts.onlyLeaves || opts.onlyLeaves.has(n))) keeping(() => storeGrad(n.variable, g!, opts.createGraph));
       } else {
         const grad = g;
         inputGrads = mode(() => n.apply(grad));

@@ -5,7 +5,7 @@ import type { FullAttrs, RandomAttrs } from '../../ir/ops/creation.js';
 import { drawRandom } from '../random.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { ReduceAttrs } from '../../ir/ops/reduce.js';
-import type { Backend, HostArray, Storage, View } from '../backend.js';
+import type { Backend, HostArray, Storage, TemporaryScope, View } from '../backend.js';
 import { newHostArray } from '../host.js';
 import { wasmHeap } from './wasm/heap.js';
 import { runFold, runUnfold } from './conv.js';
@@ -39,13 +39,81 @@ function elementwiseExpr(op: OpDef, arity: number, attrs: unknown): Expr {
 }
 
 const EMPTY = new Float32Array(0);
+/** The data of a temporary after its scope closed: any kernel given it throws (dataOf). */
+const FREED = new Float32Array(0);
+
+/**
+ * The open temporary scope's storages (Backend.openTemporaryScope), or null. They live in the Wasm
+ * heap, so kernels read and write them in place (no copy in or out, and no fresh pages for the
+ * system to fault in, which a new typed array of a few hundred KB costs here), and are freed when
+ * it closes. Smaller ones stay plain arrays, which JS kernels read faster than heap arrays.
+ */
+let temporaries: CpuStorage[] | null = null;
+const TEMPORARY_MIN_LENGTH = 4096;
+/** At most this many bytes of one scope's temporaries go to the heap (which never shrinks); the rest are plain arrays. */
+const TEMPORARY_MAX_BYTES = 256 << 20;
+let temporaryBytes = 0;
+
+/** New zero-filled storage: a temporary in the heap while a scope is open (and the heap can hold it), else a plain array. */
+function allocStorage(dtype: DType, length: number): CpuStorage {
+  const bytes = length * (dtype === 'float64' ? 8 : dtype === 'bool' ? 1 : 4);
+  const heap = temporaries && length >= TEMPORARY_MIN_LENGTH && temporaryBytes + bytes <= TEMPORARY_MAX_BYTES ? wasmHeap() : null;
+  if (heap) {
+    const storage = new CpuStorage(dtype, EMPTY);
+    let data: HostArray | undefined;
+    try {
+      data = heap.allocArray(dtype, length, storage);
+    } catch {
+      data = undefined; // the memory cannot grow that far: a plain array instead
+    }
+    if (data) {
+      temporaryBytes += bytes;
+      storage.data = data;
+      // A reused heap block holds old values; callers are promised zeros (the Wasm fill: see runFull).
+      runFull(data, { value: 0, dtype } as FullAttrs, 0, length);
+      temporaries!.push(storage);
+      return storage;
+    }
+  }
+  return new CpuStorage(dtype, newHostArray(dtype, length));
+}
+
+function openTemporaryScope(): TemporaryScope {
+  if (temporaries) throw new Error('openTemporaryScope: a scope is already open (scopes do not nest)');
+  const mine: CpuStorage[] = (temporaries = []);
+  return {
+    pause<R>(fn: () => R): R {
+      const open = temporaries;
+      temporaries = null;
+      try {
+        return fn();
+      } finally {
+        temporaries = open;
+      }
+    },
+    close() {
+      if (temporaries === mine) temporaries = null;
+      temporaryBytes = 0;
+      const heap = wasmHeap()!;
+      for (const s of mine) {
+        heap.release(s, s.data);
+        s.data = FREED;
+      }
+      mine.length = 0;
+    },
+  };
+}
 /**
  * Smaller storages stay plain typed arrays. 1: every captured parameter goes to the heap, biases
  * included, since a matmul's epilogue otherwise copies a small bias in on every call.
  */
 const ADOPT_MIN_LENGTH = 1;
 
-const dataOf = (v: View): HostArray => (v.storage as CpuStorage).data;
+const dataOf = (v: View): HostArray => {
+  const data = (v.storage as CpuStorage).data;
+  if (data === FREED) throw new Error('a tensor made during backward() was used after backward() freed it (a Kiln bug: please report it)');
+  return data;
+};
 const operand = (v: View): Operand => ({ data: dataOf(v), offset: v.offset, strides: v.strides, dtype: v.dtype });
 const IDENTITY = E.input(0);
 /** What a copy from src to dst computes: the value, converted where the dtypes differ. */
@@ -58,7 +126,9 @@ export const cpu: Backend = {
 
   supports: (dtype) => dtype !== 'float16',
 
-  alloc: (dtype, length) => new CpuStorage(dtype, newHostArray(dtype, length)),
+  alloc: allocStorage,
+
+  openTemporaryScope,
 
   upload: (values, dtype) => new CpuStorage(dtype, values),
 

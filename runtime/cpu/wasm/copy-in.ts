@@ -63,7 +63,7 @@ export function scratchUses(): number {
 }
 
 /**
- * Bytes past an 8-byte boundary at which a copy of `elements` from `data` (at element `lo`) should
+ * Bytes past an 8-byte boundary at which a copy from `data`, starting at its element `lo`, should
  * start in the heap. V8 copies between a plain and a shared buffer (TypedArray.set) word by word
  * only when both ends are equally aligned to 8 bytes, and byte by byte otherwise: 1.47 MB took
  * ~400 us instead of ~55 (a max-pool tap at an odd offset, a slice's rows). Placing the copy at the

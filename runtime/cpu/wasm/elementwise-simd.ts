@@ -139,6 +139,8 @@ export const MIN_WASM_ELEMENTS = 128;
  * [64, 10, 24, 24] tensor, spanning 4x its elements, us): isnan 248 JS -> 161 Wasm, gt 268 -> 177.
  */
 const STAGE_RATIO = 8;
+/** A view spanning more than twice its elements is copied in only up to this many elements (16 MB of floats): the heap never shrinks. */
+const SPARSE_COPY_MAX = 4 << 20;
 
 type Merged = { readonly shape: readonly number[]; readonly strides: readonly (readonly number[])[] };
 
@@ -173,7 +175,8 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
   for (let j = 0; j < inputs.length; j++) {
     if (modes[j] === 'c' || heap.addressOf(inputs[j].data) >= 0) { spans.push(0); continue; }
     const span = spanOf(shape, strides[j + 1]);
-    if (span < 0 || (span * STAGE_RATIO > total && !(copyAll && span <= STAGE_RATIO * total))) return false;
+    const worthCopying = copyAll && (span <= 2 * total || (span <= STAGE_RATIO * total && span <= SPARSE_COPY_MAX));
+    if (span < 0 || (span * STAGE_RATIO > total && !worthCopying)) return false;
     spans.push(span);
   }
   const laneModes = modes;

@@ -7,7 +7,8 @@
 // slivers are zero-filled), and the macro-kernel sweeps the MR x NR register tile over the block,
 // writing C in place: full tiles straight from the registers, edge tiles through a small tile
 // buffer so that nothing outside C[M, N] is touched. When C is short and B's columns are
-// unit-stride the caller can have B read where it lies instead of packed (`directB` at gemm).
+// unit-stride the caller can have B read where it lies instead of packed (`directB` at gemm); when
+// C is narrow and A's rows are unit-stride, A (`directA`).
 //
 // The micro-kernel holds MR x NR/4 f32x4 accumulators in locals. Per k it loads NR/4 vectors of B
 // and, for each of the MR rows, splats one A value and multiply-adds it into that row's vectors:
@@ -35,9 +36,9 @@ export interface SimdConfig {
    */
   directBMaxM?: number;
   /**
-   * Products whose C has at most this many columns read A's rows straight from memory instead of
-   * packing them, when A's rows are unit-stride (and B is packed); 0 = always pack. The driver
-   * decides per call.
+   * Products (per task) whose C has at most this many columns read A's rows straight from memory
+   * instead of packing them, when A's rows are unit-stride and B is packed; 0 = always pack. Only
+   * the JS side reads it: it passes the decision to gemm as `directA`.
    */
   directAMaxN?: number;
 }
@@ -98,7 +99,7 @@ export function gemmFunctions(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBui
 }
 
 /**
- * gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi, scratch) -> i32: C = A @ B where
+ * gemm(M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, directA, epi, scratch) -> i32: C = A @ B where
  * A(i, k) is the float32 at pA + 4*(i*rsA + k*csA), B(k, j) at pB + 4*(k*rsB + j*csB), C(i, j) at
  * pC + 4*(i*ldc + j): addresses in bytes, strides in elements (0 = broadcast). C is overwritten
  * (K = 0 writes nothing: the caller zero-fills); nothing else of C's rows is touched. `scratch` is gemmScratchBytes(cfg)
@@ -113,18 +114,23 @@ export function gemmFunctions(cfg: SimdConfig, epilogue?: GemmEpilogue): FuncBui
  * way, so the two paths give the same bits. Returns the number of kernelDirectB calls (0 when
  * directB = 0), so callers can see the path was taken.
  *
+ * directA = 1 (only with csA = 1 and directB = 0) skips packing A: kernelDirectA reads each row
+ * tile's rows where they lie. Packing A costs about a load and a store per element of A, which C
+ * of few columns (each packed sliver of A read by only N / NR register tiles) does not win back.
+ * Same order of sums, same bits.
+ *
  * epi: in a module built with an epilogue, the address of its operand block (./gemm-epilogue.ts;
  * addresses at C(0, 0) of this call), which the kernels are given with the last KC block of K;
  * 0 = none. Ignored by a module without one.
  */
 function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB: number; kernelDirectB: number; kernelDirectA: number }, withEpilogue: boolean): FuncBuilder {
   const { kc: KC, mc: MC, nc: NC, nr: NR } = cfg;
-  const f = new FuncBuilder('gemm', Array<typeof I32>(14).fill(I32), [I32]);
-  const [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const f = new FuncBuilder('gemm', Array<typeof I32>(15).fill(I32), [I32]);
+  const [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, directA, epi, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
   const jc = f.local(I32), pc = f.local(I32), ic = f.local(I32);
   const nc = f.local(I32), kc = f.local(I32), mc = f.local(I32);
   const packedA = f.local(I32), packedB = f.local(I32), tile = f.local(I32);
-  const nFull = f.local(I32), calls = f.local(I32), epiNow = f.local(I32), directA = f.local(I32);
+  const nFull = f.local(I32), calls = f.local(I32), epiNow = f.local(I32);
   /** The kernels' epilogue args: the block with K's last slab (else 0), and the block's row and column in C. */
   const epilogueArgs = (col: () => void): void => {
     if (!withEpilogue) return;
@@ -139,8 +145,6 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
   f.get(scratch).set(packedA);
   f.get(scratch).i32Const(MC * KC * 4).i32Add().set(packedB);
   f.get(packedB).i32Const(KC * NC * 4).i32Add().set(tile);
-  // directA: A's rows read where they lie (kernelDirectA) instead of packed; only with B packed.
-  f.get(directB).i32Eqz().get(csA).i32Const(4).i32Eq().i32And().get(N).i32Const((cfg.directAMaxN ?? 0) + 1).i32LtS().i32And().set(directA);
 
   // K = 0 writes nothing: the caller zero-fills C (matmul-simd.ts).
   f.get(K).i32Const(1).i32LtS().if().i32Const(0).return().end();

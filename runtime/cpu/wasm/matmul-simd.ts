@@ -194,7 +194,7 @@ export interface SimdMatmul {
    * calling thread: runTasks does not collect workers' returns); dot-product GEMM tasks, and their
    * K chunks (likewise on one thread only).
    */
-  readonly stats: { directBTasks: number; directBKernelCalls: number; dotTasks: number; dotChunks: number };
+  readonly stats: { directBTasks: number; directBKernelCalls: number; directATasks: number; dotTasks: number; dotChunks: number };
   /** The dot-product GEMM's module (./gemm-dot.ts), on the same heap. */
   readonly dotKernel: WasmKernel;
 }
@@ -289,7 +289,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
   const copies = new ScratchArea(heap);
   /** The epilogue operand blocks of a call's tasks. */
   const blocks = new ScratchArea(heap);
-  const stats = { directBTasks: 0, directBKernelCalls: 0, dotTasks: 0, dotChunks: 0 };
+  const stats = { directBTasks: 0, directBKernelCalls: 0, directATasks: 0, dotTasks: 0, dotChunks: 0 };
   const directBMaxM = cfg.directBMaxM ?? 0;
   /**
    * gemm's directB for a task with m rows of C: 0 = pack B, else read it unpacked (gemm-f32.ts),
@@ -303,6 +303,18 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     if (B.cs !== 1 || m > (aliased ? Math.min(cfg.mr, directBMaxM) : directBMaxM)) return 0;
     stats.directBTasks++;
     return aliased ? 8 : 16;
+  };
+  const directAMaxN = cfg.directAMaxN ?? 0;
+  /** gemm's directA for a task with n columns of C whose B is packed (dB = 0): 1 = read A unpacked (gemm-f32.ts). */
+  const directA = (n: number, A: Placed, dB: number): number => {
+    if (dB !== 0 || A.cs !== 1 || n > directAMaxN) return 0;
+    stats.directATasks++;
+    return 1;
+  };
+  /** gemm's directB and directA for a task of m x n of C. */
+  const direct = (m: number, n: number, A: Placed, B: Placed): [number, number] => {
+    const dB = directB(m, B);
+    return [dB, directA(n, A, dB)];
   };
   let view = new Float32Array(heap.buffer);
   /** The whole heap as floats, re-made only when growth replaced the buffer (a non-shared one is detached by it). */
@@ -336,7 +348,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     view[word + 2] = colBytes;
   }
 
-  /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, epi]. */
+  /** The GEMM's calls for `threads` threads: one per task, each [M, N, K, pA, rsA, csA, pB, rsB, csB, pC, ldc, directB, directA, epi]. */
   function tasks(M: number, N: number, K: number, A: Placed, B: Placed, pC: number, ldc: number, threads: number, e?: EpilogueArgs, extrasAt: readonly number[] = []): number[][] {
     const parts = threads * split.tasksPerThread;
     // Every task packs its own share of one operand and all of the other: splitting rows of C
@@ -346,8 +358,8 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
     const pieces = splitRange(byRows ? M : N, parts, byRows ? cfg.mr : cfg.nr);
     const epi = epilogueBlocks(e, extrasAt, pieces.map(([s]) => (byRows ? s : 0)), pieces.map(([s]) => (byRows ? 0 : s)));
     return pieces.map(([s, n], t) => byRows
-      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, directB(n, B), epi[t]]
-      : [M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, directB(M, B), epi[t]]);
+      ? [n, N, K, A.ptr + s * A.rs * 4, A.rs, A.cs, B.ptr, B.rs, B.cs, pC + s * ldc * 4, ldc, ...direct(n, N, A, B), epi[t]]
+      : [M, n, K, A.ptr, A.rs, A.cs, B.ptr + s * B.cs * 4, B.rs, B.cs, pC + s * 4, ldc, ...direct(M, n, A, B), epi[t]]);
   }
 
   /** gemmDot's chunk of K for an m x n block of C: as long as chunkBytes of the smaller operand allow, at least 256 (unless maxKc is less), at most maxKc. */
@@ -435,7 +447,7 @@ export function createSimdMatmul(cfg: SimdConfig, split: SplitPolicy = DEFAULT_S
       stats.dotTasks++;
       stats.dotChunks += modules.dotGemm.gemmDot(M, N, K, A.ptr, A.rs, B.ptr, B.cs, pC, N, dotKc(M, N), epi, 0);
     } else {
-      stats.directBKernelCalls += modules.gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, directB(M, B), epi, callingThreadScratch(heap, scratchBytes));
+      stats.directBKernelCalls += modules.gemm(M, N, K, A.ptr, A.rs, A.cs, B.ptr, B.rs, B.cs, pC, N, ...direct(M, N, A, B), epi, callingThreadScratch(heap, scratchBytes));
     }
   }
 
