@@ -10,7 +10,7 @@ import { DynamicTraceError } from './dynamic.js';
 import { formatTensor } from './format.js';
 import * as creation from './creation.js';
 import * as ops from './ops/index.js';
-import type { Scalar, TensorLike } from './ops/lift.js';
+import { scaledPair, type Scalar, type TensorLike } from './ops/lift.js';
 
 export type { Scalar, TensorLike };
 export type NestedNumbers = number | boolean | readonly NestedNumbers[];
@@ -251,8 +251,8 @@ export class Tensor {
 
   // ---- in place (PyTorch's trailing underscore): compute, then write into this tensor's storage ----
   // (The arithmetic ones end in one elementwise op over this tensor: written straight into it where that is safe.)
-  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return ops.inPlaceInto(this, 'add_', OPS.add, () => ops.scaledPair(this, other, opts, 'add_')); }
-  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return ops.inPlaceInto(this, 'sub_', OPS.sub, () => ops.scaledPair(this, other, opts, 'sub_')); }
+  add_(other: TensorLike, opts: { alpha?: number } = {}): this { return ops.inPlaceInto(this, 'add_', OPS.add, () => scaledPair(this, other, opts, 'add_')); }
+  sub_(other: TensorLike, opts: { alpha?: number } = {}): this { return ops.inPlaceInto(this, 'sub_', OPS.sub, () => scaledPair(this, other, opts, 'sub_')); }
   mul_(other: TensorLike): this { return ops.inPlaceInto(this, 'mul_', OPS.mul, () => ops.liftPair(this, other, 'mul_')); }
   div_(other: TensorLike): this { return ops.inPlaceInto(this, 'div_', OPS.div, () => ops.liftPair(this, other, 'div_')); }
   pow_(exponent: TensorLike): this { return ops.inPlace(this, 'pow_', () => ops.pow(this, exponent)); }

@@ -3,7 +3,7 @@
 import { OPS, type DType } from '../../ir/index.js';
 import { bind } from '../dispatch.js';
 import type { Tensor } from '../tensor.js';
-import { lift, liftPair, type Scalar, type TensorLike } from './lift.js';
+import { lift, liftPair, scaledPair, type Scalar, type TensorLike } from './lift.js';
 
 const unary = (name: string) => (x: Tensor): Tensor => bind(OPS[name], [x]);
 const binary = (name: string) => (a: TensorLike, b: TensorLike): Tensor => bind(OPS[name], liftPair(a, b, name));
@@ -37,12 +37,6 @@ export const eq = binary('eq');
 export const ne = binary('ne');
 export const logicalAnd = binary('logicalAnd');
 export const logicalOr = binary('logicalOr');
-
-/** The operands of add and sub: a and alpha * b, as tensors. */
-export function scaledPair(a: TensorLike, b: TensorLike, opts: { alpha?: number }, op: string): [Tensor, Tensor] {
-  const [x, y] = liftPair(a, b, op);
-  return [x, opts.alpha === undefined || opts.alpha === 1 ? y : mul(y, opts.alpha)];
-}
 
 /** a + alpha * b */
 export const add = (a: TensorLike, b: TensorLike, opts: { alpha?: number } = {}): Tensor => bind(OPS.add, scaledPair(a, b, opts, 'add'));

@@ -26,6 +26,12 @@ export function lift(value: TensorLike, ref: Tensor): Tensor {
   return scalarTensor(Number(value), scalarDType(value, ref.dtype), ref.device);
 }
 
+/** The operands of add and sub (and add_, sub_): a and alpha * b, as tensors. */
+export function scaledPair(a: TensorLike, b: TensorLike, opts: { alpha?: number }, op: string): [Tensor, Tensor] {
+  const [x, y] = liftPair(a, b, op);
+  return [x, opts.alpha === undefined || opts.alpha === 1 ? y : bind(OPS.mul, liftPair(y, opts.alpha, 'mul'))];
+}
+
 /** Both operands as tensors; at least one must already be a tensor. */
 export function liftPair(a: TensorLike, b: TensorLike, op: string): [Tensor, Tensor] {
   if (a instanceof Tensor) return [a, lift(b, a)];
