@@ -169,19 +169,11 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
       f.loop(); // ic: MC-tall blocks
       {
         f.remaining(mc, M, ic, MC);
-        f.get(directA).if();
-        {
-          // kernelDirectA(pA + ic*rsA + pc*4, packedB, pC + ic*ldc + jc*4, ldc, mc, nc, kc, pc != 0, tile[, epi, row0, col0], rsA)
-          f.get(pA).get(ic).get(rsA).i32Mul().i32Add().get(pc).i32Const(4).i32Mul().i32Add().get(packedB);
-          f.get(pC).get(ic).get(ldc).i32Mul().i32Add().get(jc).i32Const(4).i32Mul().i32Add();
-          f.get(ldc).get(mc).get(nc).get(kc).get(pc).i32Const(0).i32Ne().get(tile);
-          epilogueArgs(() => f.get(jc));
-          f.get(rsA).call(fn.kernelDirectA);
-        }
-        f.else();
-        // packA(pA + ic*rsA + pc*csA, rsA, csA, packedA, mc, kc)
+        // packA(pA + ic*rsA + pc*csA, rsA, csA, packedA, mc, kc), unless A is read where it lies (directA).
+        f.get(directA).i32Eqz().if();
         f.get(pA).get(ic).get(rsA).i32Mul().i32Add().get(pc).get(csA).i32Mul().i32Add();
         f.get(rsA).get(csA).get(packedA).get(mc).get(kc).call(fn.packA);
+        f.end();
         // kernelDirectB(packedA, pB + pc*rsB + jc*4, pC + ic*ldc + jc*4, ldc, mc, nFull, kc, pc != 0, tile, rsB, directB)
         f.get(nFull).if();
         f.get(packedA).get(pB).get(pc).get(rsB).i32Mul().i32Add().get(jc).i32Const(4).i32Mul().i32Add();
@@ -191,15 +183,24 @@ function buildDriver(cfg: SimdConfig, fn: { kernel: number; packA: number; packB
         f.call(fn.kernelDirectB);
         f.incr(calls, 1);
         f.end();
-        // kernel(packedA, packedB, pC + ic*ldc + (jc + nFull)*4, ldc, mc, nc - nFull, kc, pc != 0, tile)
+        // kernel(packedA, packedB, pC + ic*ldc + (jc + nFull)*4, ldc, mc, nc - nFull, kc, pc != 0, tile), or
+        // kernelDirectA with A's block (pA + ic*rsA + pc*4) for packedA and rsA last (nFull is 0 then).
+        const kernelCall = (fnIndex: number, aBlock: () => void, tail: () => void): void => {
+          aBlock();
+          f.get(packedB);
+          f.get(pC).get(ic).get(ldc).i32Mul().i32Add().get(jc).get(nFull).i32Add().i32Const(4).i32Mul().i32Add();
+          f.get(ldc).get(mc).get(nc).get(nFull).i32Sub().get(kc).get(pc).i32Const(0).i32Ne().get(tile);
+          epilogueArgs(() => f.get(jc).get(nFull).i32Add());
+          tail();
+          f.call(fnIndex);
+        };
         f.get(nc).get(nFull).i32GtS().if();
-        f.get(packedA).get(packedB);
-        f.get(pC).get(ic).get(ldc).i32Mul().i32Add().get(jc).get(nFull).i32Add().i32Const(4).i32Mul().i32Add();
-        f.get(ldc).get(mc).get(nc).get(nFull).i32Sub().get(kc).get(pc).i32Const(0).i32Ne().get(tile);
-        epilogueArgs(() => f.get(jc).get(nFull).i32Add());
-        f.call(fn.kernel);
+        f.get(directA).if();
+        kernelCall(fn.kernelDirectA, () => f.get(pA).get(ic).get(rsA).i32Mul().i32Add().get(pc).i32Const(4).i32Mul().i32Add(), () => f.get(rsA));
+        f.else();
+        kernelCall(fn.kernel, () => f.get(packedA), () => {});
         f.end();
-        f.end(); // directA
+        f.end();
         f.incr(ic, MC);
         f.get(ic).get(M).i32LtS().brIf(0);
       }
@@ -233,9 +234,9 @@ function kStep(f: FuncBuilder, cfg: SimdConfig, a: number | readonly number[], b
 
 /**
  * kernel(pA, pB, pC, ldc, mc, nc, kc, accumulate, tile[, epi, row0, col0]), addresses and ldc in
- * bytes (kernelDirectA: the same, then rsA, with A read where it lies: row i, step k at
- * pA + i*rsA + 4k, instead of packed): for each sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc,
- * k-major), the mc x nc block of C at pC is set to (accumulate = 0) or incremented by
+ * bytes: for each sliver of packed B (kc x nr, k-major) and each sliver of packed A (mr x kc,
+ * k-major; kernelDirectA takes rsA last and reads A where it lies, row i and step k at
+ * pA + i*rsA + 4k), the mc x nc block of C at pC is set to (accumulate = 0) or incremented by
  * (accumulate = 1) the product. A last sliver of A with m < mr rows runs as an m-row tile; tiles
  * that stick out of the block's columns go through `tile` (m x nr floats), and only their real
  * part is written. mc, nc, kc >= 1. With an epilogue: when epi (its
@@ -279,25 +280,18 @@ function buildKernel(cfg: SimdConfig, epilogue: GemmEpilogue | undefined, direct
     // The loop runs until a reaches the end of its sliver (k holds that address), not on a
     // counter: one node less in the loop, which keeps it small enough for TurboFan to unroll it
     // over a shared memory (a counted loop was not unrolled there: 40 GFLOP/s against 43-44).
-    if (directA) {
-      for (let r = 1; r < m; r++) f.get(a).get(rsA).i32Const(r).i32Mul().i32Add().set(rows[r]);
-      f.get(a).get(kc).i32Const(4).i32Mul().i32Add().set(k);
-      f.loop();
-      kStep(f, cfg, rows.slice(0, m), b, rowsAcc, bv, av);
-      for (let r = 0; r < m; r++) f.incr(rows[r], 4);
-      f.incr(b, nr * 4);
-      f.get(a).get(k).i32Ne().brIf(0);
-      f.end();
-      // The next tile's rows: mr rows down from where this one started.
-      f.get(a).get(kc).i32Const(4).i32Mul().i32Sub().get(rsA).i32Const(mr).i32Mul().i32Add().set(a);
-    } else {
-      f.get(a).get(kc).i32Const(mr * 4).i32Mul().i32Add().set(k);
-      f.loop();
-      kStep(f, cfg, a, b, rowsAcc, bv, av);
-      f.incr(a, mr * 4).incr(b, nr * 4);
-      f.get(a).get(k).i32Ne().brIf(0);
-      f.end();
-    }
+    // Packed A steps mr floats a k; A read where it lies steps one float a k along each row.
+    const aStep = directA ? 4 : mr * 4;
+    if (directA) for (let r = 1; r < m; r++) f.get(a).get(rsA).i32Const(r).i32Mul().i32Add().set(rows[r]);
+    f.get(a).get(kc).i32Const(aStep).i32Mul().i32Add().set(k);
+    f.loop();
+    kStep(f, cfg, directA ? rows.slice(0, m) : a, b, rowsAcc, bv, av);
+    for (let r = 1; directA && r < m; r++) f.incr(rows[r], 4);
+    f.incr(a, aStep).incr(b, nr * 4);
+    f.get(a).get(k).i32Ne().brIf(0);
+    f.end();
+    // Read in place, the next tile's rows start mr rows down from where this one's did.
+    if (directA) f.get(a).get(kc).i32Const(4).i32Mul().i32Sub().get(rsA).i32Const(mr).i32Mul().i32Add().set(a);
     // a now points at the next A sliver (or row tile). A tile of whole columns (nLeft >= nr) goes straight to C.
     f.get(nLeft).i32Const(nr).i32GeS().if();
     {
