@@ -13,6 +13,9 @@ export function newHostArray(dtype: DType, length: number): HostArray {
   }
 }
 
+/** Bytes per element of `dtype`'s host array (float16 travels as float32). */
+export const hostBytesPer = (dtype: DType): number => (dtype === 'float64' ? 8 : dtype === 'bool' ? 1 : 4);
+
 /** The dtype a typed array holds when handed to `kiln.tensor`. */
 export function dtypeOfHostArray(a: ArrayBufferView): DType | undefined {
   if (a instanceof Float32Array) return 'float32';

@@ -6,7 +6,7 @@ import { drawRandom } from '../random.js';
 import type { PadAttrs } from '../../ir/ops/movement.js';
 import type { ReduceAttrs } from '../../ir/ops/reduce.js';
 import type { Backend, HostArray, Storage, TemporaryScope, View } from '../backend.js';
-import { newHostArray } from '../host.js';
+import { hostBytesPer, newHostArray } from '../host.js';
 import { wasmHeap } from './wasm/heap.js';
 import { runFold, runUnfold } from './conv.js';
 import { prepareElementwise, runElementwise, type Operand } from './elementwise.js';
@@ -56,7 +56,7 @@ let temporaryBytes = 0;
 
 /** New zero-filled storage: a temporary in the heap while a scope is open (and the heap can hold it), else a plain array. */
 function allocStorage(dtype: DType, length: number): CpuStorage {
-  const bytes = length * (dtype === 'float64' ? 8 : dtype === 'bool' ? 1 : 4);
+  const bytes = length * hostBytesPer(dtype);
   const heap = temporaries && length >= TEMPORARY_MIN_LENGTH && temporaryBytes + bytes <= TEMPORARY_MAX_BYTES ? wasmHeap() : null;
   if (heap) {
     const storage = new CpuStorage(dtype, EMPTY);

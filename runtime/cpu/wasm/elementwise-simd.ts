@@ -179,8 +179,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
     if (span < 0 || (span * STAGE_RATIO > total && !worthCopying)) return false;
     spans.push(span);
   }
-  const laneModes = modes;
-  const kernel = compileSimdElementwise(`${sig}|${laneModes.join('')}`, expr, inputs.map((x) => x.dtype), out.dtype, laneModes);
+  const kernel = compileSimdElementwise(`${sig}|${modes.join('')}`, expr, inputs.map((x) => x.dtype), out.dtype, modes);
   if (!kernel) return false;
   // Operands outside the heap go to the scratch area (./copy-in.ts); a 'c' operand travels by value
   // (a plan's constants are not in the heap), so it is given no place.
@@ -188,7 +187,7 @@ export function runSimdElementwise(sig: string, expr: Expr, merged: Merged, out:
     ...inputs.map((x, j) => ({ data: x.data, lo: x.offset, hi: x.offset + spans[j], read: true, write: false })),
     { data: out.data, lo: out.offset, hi: out.offset + total, read: false, write: true },
   ]);
-  callsOf(kernel, laneModes, merged, [out.data.BYTES_PER_ELEMENT, ...inputs.map((x) => x.data.BYTES_PER_ELEMENT)])(out, staged.at[inputs.length], inputs, staged.at.slice(0, inputs.length));
+  callsOf(kernel, modes, merged, [out.data.BYTES_PER_ELEMENT, ...inputs.map((x) => x.data.BYTES_PER_ELEMENT)])(out, staged.at[inputs.length], inputs, staged.at.slice(0, inputs.length));
   staged.done();
   return true;
 }

@@ -11,6 +11,7 @@
 // serves short-lived scratch space and storages stay plain typed arrays (see `canHoldStorages`).
 import type { DType } from '../../../ir/index.js';
 import type { HostArray } from '../../backend.js';
+import { hostBytesPer } from '../../host.js';
 
 const PAGE = 65536;
 /** Every block starts on a 64-byte boundary: a cache line, and aligned for v128 loads. */
@@ -98,8 +99,7 @@ export class WasmHeap {
    */
   allocArray(dtype: DType, length: number, owner: object): HostArray | undefined {
     if (!this.canHoldStorages) return undefined;
-    const bytesPer = dtype === 'float64' ? 8 : dtype === 'bool' ? 1 : 4;
-    const ptr = this.allocBytes(Math.max(1, length) * bytesPer);
+    const ptr = this.allocBytes(Math.max(1, length) * hostBytesPer(dtype));
     this.finalizer.register(owner, ptr, owner);
     const buf = this.buffer;
     switch (dtype) {
